@@ -1,0 +1,158 @@
+"""Fired rules + facts → the Assessment: the indication status, findings and product verdicts.
+
+Verdict precedence per product (the most safety-relevant first):
+contraindicated > not-indicated > insufficient-data > use-with-caution > appropriate.
+An absolute finding always shows, even when the indication is not met; a product is never
+`appropriate` while a blocking data gap or an unsettled indication applies to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from cds.assessment.dosing import esketamine_dosing, ketamine_iv_dosing
+from cds.assessment.models import (
+    PRODUCTS, Assessment, Citation, Finding, Indication, IndicationRule, PatientSummary, Product, RulesetInfo,
+    Verdict,
+)
+from cds.engine import Firing
+from cds.facts.build import FactSet, to_adjunct, to_trial
+from cds.facts.models import Fact
+from cds.ruleset.loader import Ruleset
+from cds.ruleset.schema import DosingSpec, Rule
+
+_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
+_SEVERITY_ORDER = {"absolute": 0, "relative": 1, "info": 2}
+_CATEGORY_ORDER = {"contraindication": 0, "data-gap": 1, "precaution": 2, "interaction": 3, "dosing": 4, "monitoring": 5}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render(text: str, views: dict[str, dict[str, Any]]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        value = views.get(m.group(1), {}).get(m.group(2))
+        return "unknown" if value is None else _fmt(value)
+
+    return " ".join(_TEMPLATE.sub(sub, text).split())
+
+
+def build_assessment(
+    facts: FactSet, engine_facts: dict[str, Fact], firings: list[Firing], ruleset: Ruleset, profile: str
+) -> Assessment:
+    by_rule: dict[str, list[Firing]] = defaultdict(list)
+    for f in firings:
+        by_rule[f.rule_id].append(f)
+    findings: list[Finding] = []
+    indication_hits: list[IndicationRule] = []
+    exclusions: set[str] = set()
+    dosing_specs: list[DosingSpec] = []
+    for rule_id, hits in sorted(by_rule.items()):
+        rule = ruleset.get(rule_id)
+        matched = [{name: engine_facts[fid] for name, fid in hit.facts.items()} for hit in hits]
+        views = {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
+        evidence = sorted({ref for m in matched for fact in m.values() for ref in fact.evidence})
+        citation = Citation(label=rule.citation.label, url=rule.citation.url)
+        if rule.then.indication:
+            spec = rule.then.indication
+            if spec.exclusion:
+                exclusions.add(rule_id)
+            indication_hits.append(IndicationRule(
+                rule=rule.id, rule_version=rule.version, status=spec.status, pathway=spec.pathway,
+                reason=render(spec.reason, views), evidence=evidence, citation=citation))
+            continue
+        assert rule.then.finding is not None
+        spec_f = rule.then.finding
+        findings.append(Finding(
+            rule=rule.id, rule_version=rule.version, category=spec_f.category, severity=spec_f.severity,
+            concept=spec_f.concept, applies_to=list(spec_f.applies_to), summary=render(spec_f.summary, views)[:139],
+            detail=render(spec_f.detail, views) + _more(len(matched)), evidence=evidence if spec_f.category != "data-gap" else [],
+            citation=citation, obtain=render(spec_f.obtain, views) if spec_f.obtain else None, blocks=spec_f.blocks,
+        ))
+        if rule.then.dosing:
+            dosing_specs.append(rule.then.dosing)
+    indication = _indication(facts, indication_hits, exclusions)
+    findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], _CATEGORY_ORDER[f.category], f.rule))
+    products = [_product(p, indication, findings, dosing_specs, facts) for p in PRODUCTS]
+    return Assessment(
+        patient=PatientSummary(id=facts.patient.evidence[0], age=facts.patient.age_years, sex=facts.patient.sex),
+        as_of=facts.as_of, profile=profile, ruleset=RulesetInfo(version=ruleset.version),  # type: ignore[arg-type]
+        indication=indication, products=products, findings=findings,
+    )
+
+
+def _more(n: int) -> str:
+    return f" ({n} matching records.)" if n > 1 else ""
+
+
+def _indication(facts: FactSet, hits: list[IndicationRule], exclusions: set[str]) -> Indication:
+    excluded = [h for h in hits if h.rule in exclusions]
+    eligible = [h for h in hits if h.status == "eligible" and h.rule not in exclusions]
+    insufficient = [h for h in hits if h.status == "insufficient-data"]
+    not_met = [h for h in hits if h.status == "not-eligible" and h.rule not in exclusions]
+    if excluded:
+        status, deciding = "not-eligible", excluded
+    elif eligible:
+        # TRD first: its dosing is the label's standard regimen.
+        eligible.sort(key=lambda h: 0 if h.pathway == "trd" else 1)
+        status, deciding = "eligible", eligible
+    elif insufficient:
+        status, deciding = "insufficient-data", insufficient
+    else:
+        status, deciding = "not-eligible", not_met
+    reasons = [h.reason for h in deciding] or ["No indication rule applies to this record."]
+    others = [h.reason for h in hits if h not in deciding]
+    missing = []
+    if status == "insufficient-data":
+        for t in facts.trials:
+            if t.counts_as_failed is None and t.missing:
+                start = t.start.isoformat() if t.start else "undated"
+                missing.append(f"{t.drug} ({start}): {t.missing}")
+    return Indication(
+        status=status,  # type: ignore[arg-type]
+        pathway=deciding[0].pathway if status == "eligible" else None,
+        adequate_failed_trials=facts.history.adequate_failed_trials,
+        trials=[to_trial(t) for t in facts.trials],
+        reasons=reasons + [f"Also: {r}" for r in others if r not in reasons],
+        episode_start=facts.depression.episode_start,
+        adjuncts=[to_adjunct(a) for a in facts.adjuncts],
+        missing=missing,
+        rules=hits,
+    )
+
+
+def _product(name: str, indication: Indication, findings: list[Finding], specs: list[DosingSpec],
+             facts: FactSet) -> Product:
+    mine = [f for f in findings if name in f.applies_to]
+    absolute = [f for f in mine if f.severity == "absolute" and f.category != "data-gap"]
+    gaps = [f for f in mine if f.category == "data-gap" and f.blocks]
+    cautions = [f for f in mine if f.severity == "relative"]
+    verdict: Verdict
+    if absolute:
+        verdict, reasons = "contraindicated", [f.summary for f in absolute]
+    elif indication.status == "not-eligible":
+        verdict, reasons = "not-indicated", indication.reasons[:1]
+    elif indication.status == "insufficient-data" or gaps:
+        verdict = "insufficient-data"
+        reasons = ([indication.reasons[0]] if indication.status == "insufficient-data" else []) + [
+            f"{f.summary}: {f.obtain}" for f in gaps]
+    elif cautions:
+        verdict, reasons = "use-with-caution", [f.summary for f in cautions]
+    else:
+        verdict, reasons = "appropriate", ["Indication met; no contraindication, precaution or data gap found."]
+    dosing = None
+    if verdict != "not-indicated":
+        dosing = (esketamine_dosing(specs, indication.pathway) if name == "esketamine"
+                  else ketamine_iv_dosing(specs, facts))
+    return Product(product=name, verdict=verdict, dosing=dosing, reasons=reasons)  # type: ignore[arg-type]
+
+
+def rule_summary(rule: Rule) -> str:
+    return f"{rule.id} v{rule.version}: {rule.title}"

@@ -1,0 +1,126 @@
+"""The `cds` command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from cds.errors import CdsError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Ketamine/esketamine decision support.")
+rules_app = typer.Typer(no_args_is_help=True, help="Read, check and document the rule files.")
+schema_app = typer.Typer(no_args_is_help=True, help="Export JSON Schemas of the outputs.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(schema_app, name="schema")
+
+
+class Fmt(str, Enum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+class ProfileOpt(str, Enum):
+    us = "us-fda"
+    eu = "eu-smpc"
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="A FHIR R4 Bundle, a resource file, a folder or NDJSON")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
+    profile: Annotated[ProfileOpt, typer.Option(help="Labelling jurisdiction")] = ProfileOpt.us,
+    fmt: Annotated[Fmt, typer.Option("--format", help="text, json (the assessment alone) or html")] = Fmt.text,
+    explain: Annotated[bool, typer.Option("--explain", help="For each rule: why it fired or why not")] = False,
+) -> None:
+    """Assess one patient."""
+    from cds.ingest.load import load_resources
+    from cds.pipeline import evaluate
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(CdsError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}"))
+    try:
+        ev = evaluate(load_resources(path), as_of=day, profile=profile.value)  # type: ignore[arg-type]
+    except CdsError as exc:
+        _fail(exc)
+    if fmt is Fmt.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(ev.assessment.to_json_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt is Fmt.html:
+        from cds.report import render_html
+
+        sys.stdout.write(render_html(ev.assessment, ev.timeline))
+    else:
+        from cds.render_text import render
+
+        typer.echo(render(ev.assessment))
+    if explain:
+        from cds.explain import explain_text
+
+        typer.echo(explain_text(ev), err=fmt is not Fmt.text)
+
+
+@schema_app.command("assessment")
+def schema_assessment() -> None:
+    """The JSON Schema of the assessment (committed as docs/assessment.schema.json)."""
+    import orjson
+
+    from cds.assessment.models import Assessment
+
+    schema = Assessment.model_json_schema(by_alias=True)
+    sys.stdout.write(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
+
+
+@rules_app.command("lint")
+def rules_lint(
+    folder: Annotated[Path | None, typer.Argument(help="Rules folder (default: rules/)")] = None,
+    base: Annotated[str, typer.Option(help="git revision to compare versions with")] = "HEAD",
+) -> None:
+    """Check every rule file; exit 1 with file:line messages on any problem."""
+    from cds.ruleset.lint import unbumped_versions
+    from cds.ruleset.loader import RulesetError, load_ruleset
+
+    try:
+        rs = load_ruleset(folder)
+    except RulesetError as exc:
+        for p in exc.problems:
+            typer.echo(str(p), err=True)
+        raise typer.Exit(1) from None
+    except CdsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    problems = unbumped_versions(rs.rules, rs.files, base)
+    for p in problems:
+        typer.echo(str(p), err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{len(rs.rules)} rules OK (ruleset {rs.version})")
+
+
+@rules_app.command("list")
+def rules_list() -> None:
+    """Every rule: id, version, profiles, title."""
+    from cds.ruleset import load_ruleset
+
+    for r in sorted(load_ruleset().rules, key=lambda r: r.id):
+        typer.echo(f"{r.id:<55} {r.version:<7} {','.join(r.profiles):<15} {r.title}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CdsError as exc:  # anything the commands did not catch themselves
+        _fail(exc)

@@ -1,0 +1,108 @@
+"""The only module that touches durable-rules. It makes the engine safe for a request/response
+service (shared/notes/DEPENDENCIES.md):
+
+- a Host whose `_run` does nothing: no background timer threads; actions run in the caller's
+  thread, inside `assert_facts`, so results cannot be lost or run on another request's state;
+- one process-wide lock: the C core is not re-entrant and holds the GIL anyway;
+- one throw-away session per evaluation, deleted in `finally`; session and fact ids are
+  generated here (a counter and f0, f1, ...) so 32-bit hash collisions cannot merge patients;
+- a catch-all rule so a fact no rule wants never raises; facts are asserted (not posted) so every
+  rule sees every fact; facts are sorted canonically so firing order is reproducible;
+- actions only record which facts matched; the state's `exception` is checked after every call;
+- every compiled rule is checked for unsafe shapes (cross-fact references, rules on `s`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from durable import engine as durable
+
+from cds.ruleset.compile import check_safe
+
+_LOCK = threading.Lock()
+_NAMES = itertools.count()
+_CATCH_ALL = "__catch_all__"
+
+
+class _CallerThreadHost(durable.Host):  # type: ignore[misc]
+    def _run(self) -> None:
+        """No timer threads (see module docstring)."""
+
+
+_HOST: _CallerThreadHost | None = None
+
+
+def _host() -> _CallerThreadHost:
+    global _HOST
+    if _HOST is None:
+        _HOST = _CallerThreadHost()
+    return _HOST
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule_id: str
+    facts: dict[str, str]  # pattern name -> fact id
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+class RuleEngine:
+    """A compiled ruleset. `evaluate` is thread-safe; each call is independent."""
+
+    def __init__(self, definitions: dict[str, dict[str, Any]], label: str) -> None:
+        check_safe(definitions)
+        self._sessions = itertools.count()
+        self._current: list[Firing] | None = None
+        ruleset: dict[str, dict[str, Any]] = {}
+        for rule_id, definition in definitions.items():
+            ruleset[rule_id] = {**orjson.loads(orjson.dumps(definition)), "run": self._recorder(rule_id)}
+        ruleset[_CATCH_ALL] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _noop}
+        # Ruleset names are global in durable and cannot be re-registered: each engine gets a new one.
+        self.name = f"kcds_{label}_{next(_NAMES)}"
+        with _LOCK:
+            _host().register_rulesets({self.name: ruleset})
+
+    def _recorder(self, rule_id: str) -> Callable[[Any], None]:
+        def record(c: Any) -> None:
+            message = c.__dict__.get("_m")
+            if not isinstance(message, dict):
+                raise EngineError(f"{rule_id}: unexpected match shape")
+            matched = {k[2:]: v["id"] for k, v in message.items() if k.startswith("p_")}
+            if self._current is not None:
+                self._current.append(Firing(rule_id, matched))
+
+        return record
+
+    def evaluate(self, facts: list[dict[str, Any]]) -> list[Firing]:
+        """Assert the facts (each with a unique "id") in one fresh session; the rules that fired."""
+        with _LOCK:
+            sid = str(next(self._sessions))
+            batch = [{**f, "sid": sid} for f in sorted(facts, key=lambda f: f["id"])]
+            self._current = []
+            host = _host()
+            try:
+                if batch:
+                    host.assert_facts(self.name, batch)
+                state = host.get_state(self.name, sid)
+                if isinstance(state, dict) and state.get("exception"):
+                    raise EngineError(f"a rule action failed: {state['exception']}")
+                return sorted(self._current, key=lambda f: (f.rule_id, sorted(f.facts.items())))
+            finally:
+                self._current = None
+                try:
+                    host.delete_state(self.name, sid)
+                except Exception:  # noqa: BLE001 - a session that never got state has nothing to delete
+                    pass
+
+
+def _noop(c: Any) -> None:
+    """Catch-all: keeps facts no rule wants from raising MessageNotHandledException."""

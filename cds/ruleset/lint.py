@@ -1,0 +1,136 @@
+"""Checks a rule file's schema cannot express: facts, fields, value sets, concepts, settings,
+templates and contradictions; and, for `cds rules lint`, that a changed rule bumped its version."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any, get_args
+
+from cds.assessment.models import CONCEPTS
+from cds.facts.models import FACT_KINDS, engine_fields
+from cds.ruleset.loader import Problem, comparisons, resolve
+from cds.ruleset.schema import Rule, SettingRef
+from cds.settings import Settings
+
+_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
+_NUMERIC_OPS = {"lt", "le", "gt", "ge"}
+
+
+def _field_type(kind: str, name: str) -> Any:
+    model = FACT_KINDS[kind]
+    base = name[: -len("_days_ago")] if name.endswith("_days_ago") and name not in model.model_fields else name
+    ann = model.model_fields[base].annotation
+    if base != name:
+        return int
+    return ann
+
+
+def _allowed_values(ann: Any) -> set[Any] | None:
+    args = [a for a in get_args(ann) if a is not type(None)]
+    literal_values = {v for a in [ann, *args] for v in (get_args(a) if getattr(a, "__origin__", None) is not None and str(a).startswith("typing.Literal") else [])}
+    if str(ann).startswith("typing.Literal"):
+        return set(get_args(ann))
+    return literal_values or None
+
+
+def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, folder: Path) -> list[Problem]:
+    from cds.terminology import load_valuesets
+
+    valuesets = load_valuesets()
+    problems: list[Problem] = []
+    for rule in rules:
+        f = str(files[rule.id].relative_to(folder.parent)) if folder.parent in files[rule.id].parents else str(files[rule.id])
+
+        def bad(msg: str, rule_id: str = rule.id, file: str = f) -> None:
+            problems.append(Problem(file, None, f"{rule_id}: {msg}"))
+
+        names: dict[str, str] = {}
+        for pat in rule.when:
+            if pat.fact not in FACT_KINDS:
+                bad(f"unknown fact {pat.fact!r} (known: {', '.join(sorted(FACT_KINDS))})")
+                continue
+            names[pat.name] = pat.fact
+            fields = engine_fields(FACT_KINDS[pat.fact])
+            for fname, cond in pat.where.items():
+                if fname not in fields:
+                    bad(f"fact {pat.fact} has no field {fname!r} (fields: {', '.join(sorted(fields))})")
+                    continue
+                ann = _field_type(pat.fact, fname)
+                allowed = _allowed_values(ann)
+                seen: dict[str, Any] = {}
+                for op, raw in comparisons(cond):
+                    try:
+                        value = resolve(raw, settings)
+                    except KeyError:
+                        bad(f"{fname}: unknown setting {raw.setting!r}" if isinstance(raw, SettingRef) else f"{fname}: bad value")
+                        continue
+                    values = value if isinstance(value, list) else [value]
+                    if fname == "valueset":
+                        for v in values:
+                            if v not in valuesets:
+                                bad(f"unknown value set {v!r} (fhir/valuesets/)")
+                    if allowed is not None:
+                        for v in values:
+                            if v not in allowed:
+                                bad(f"{fname}: {v!r} is not one of {sorted(map(str, allowed))}")
+                    if op in _NUMERIC_OPS and (isinstance(value, bool) or not isinstance(value, int | float)):
+                        bad(f"{fname}: {op} needs a number, got {value!r}")
+                    if op == "in" and not values:
+                        bad(f"{fname}: empty 'in' list never matches")
+                    seen[op] = value
+                problems.extend(Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen))
+        out = rule.then
+        texts: list[str] = []
+        if out.finding:
+            if out.finding.concept not in CONCEPTS:
+                bad(f"concept {out.finding.concept!r} is not in the vocabulary (shared/contract/ASSESSMENT.md)")
+            texts = [out.finding.summary, out.finding.detail, out.finding.obtain or ""]
+        if out.indication:
+            texts = [out.indication.reason]
+        for text in texts:
+            for alias, fname in _TEMPLATE.findall(text):
+                if alias not in names:
+                    bad(f"template {{{alias}.{fname}}} names no pattern (patterns: {', '.join(names)})")
+                elif fname not in engine_fields(FACT_KINDS[names[alias]]):
+                    bad(f"template {{{alias}.{fname}}}: fact {names[alias]} has no field {fname!r}")
+    return problems
+
+
+def _contradictions(seen: dict[str, Any]) -> list[str]:
+    out = []
+    lo = max((v for k, v in seen.items() if k in ("gt", "ge") and isinstance(v, int | float)), default=None)
+    hi = min((v for k, v in seen.items() if k in ("lt", "le") and isinstance(v, int | float)), default=None)
+    if lo is not None and hi is not None and (lo > hi or (lo == hi and ("gt" in seen or "lt" in seen))):
+        out.append(f"contradictory bounds: nothing is above {lo} and below {hi}")
+    if "eq" in seen and "in" in seen and seen["eq"] not in seen["in"]:
+        out.append(f"contradictory: equals {seen['eq']!r} but must be one of {seen['in']}")
+    if "eq" in seen and "ne" in seen and seen["eq"] == seen["ne"]:
+        out.append(f"contradictory: equals and differs from {seen['eq']!r}")
+    if "eq" in seen and "not_in" in seen and seen["eq"] in seen["not_in"]:
+        out.append(f"contradictory: equals {seen['eq']!r} which is excluded by not_in")
+    return out
+
+
+def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HEAD") -> list[Problem]:
+    """Rules whose file differs from git `base` but whose version did not change."""
+    import yaml
+
+    problems = []
+    for rule in rules:
+        path = files[rule.id]
+        try:
+            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent, capture_output=True,
+                                 text=True, check=True).stdout.strip()
+            rel = path.resolve().relative_to(Path(top).resolve())
+            old = subprocess.run(["git", "show", f"{base}:{rel.as_posix()}"], cwd=top, capture_output=True, text=True)
+        except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
+            return []  # not in git: nothing to compare with
+        if old.returncode != 0:
+            continue  # new file
+        before = yaml.safe_load(old.stdout) or {}
+        now = yaml.safe_load(path.read_text()) or {}
+        if before != now and str(before.get("version")) == rule.version:
+            problems.append(Problem(str(rel), None, f"{rule.id}: changed since {base} but version {rule.version} was not bumped"))
+    return problems

@@ -1,0 +1,188 @@
+"""Value sets kept as FHIR ValueSet JSON in fhir/valuesets/, and matching codes against them.
+
+Matching rules (all stated in the data, see fhir/code-systems.json):
+- `compose.include.concept`: exact code in the same system (after system aliases).
+- `compose.include.filter` with op `is-a`: for hierarchical code systems (ICD-10-CM) the code
+  itself or any code below it (dot-aware prefix); elsewhere the code itself only.
+- ValueSets flagged with the `match-text` extension also match by ingredient name or synonym
+  (designation) in a coding's display or a CodeableConcept's text, on word boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import orjson
+
+from cds.errors import RuleFileError
+from cds.paths import fhir_dir
+
+EXT_BASE = "http://ketamine-cds.org/fhir/StructureDefinition/"
+
+
+@dataclass(frozen=True)
+class Match:
+    valueset: str
+    system: str
+    code: str
+    display: str  # the value set's display for the matched code (the ingredient name for drugs)
+    by: str  # "code", "is-a" or "text"
+    confidence: str | None
+
+
+@dataclass
+class ValueSet:
+    id: str
+    title: str
+    exact: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    prefixes: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # system, code, display, conf
+    names: list[tuple[re.Pattern[str], str, str, str]] = field(default_factory=list)  # pattern, system, code, display
+
+
+def _ext(element: dict[str, object], name: str) -> object | None:
+    for ext in element.get("extension", []) or []:  # type: ignore[union-attr]
+        if isinstance(ext, dict) and ext.get("url") == EXT_BASE + name:
+            for key, value in ext.items():
+                if key.startswith("value"):
+                    return value
+    return None
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    # Word boundaries keep "citalopram" out of "escitalopram" and "imipramine" out of "trimipramine".
+    return re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", re.IGNORECASE)
+
+
+class ValueSets:
+    def __init__(self, sets: dict[str, ValueSet], aliases: dict[str, str], hierarchical: set[str]) -> None:
+        self._sets = sets
+        self._aliases = aliases
+        self._hierarchical = hierarchical
+
+    def __contains__(self, vs_id: object) -> bool:
+        return vs_id in self._sets
+
+    def ids(self) -> list[str]:
+        return sorted(self._sets)
+
+    def get(self, vs_id: str) -> ValueSet:
+        return self._sets[vs_id]
+
+    def system(self, system: str | None) -> str:
+        return self._aliases.get(system or "", system or "")
+
+    def match_coding(self, vs_id: str, system: str | None, code: str | None) -> Match | None:
+        if not code:
+            return None
+        vs = self._sets[vs_id]
+        sys_ = self.system(system)
+        hit = vs.exact.get((sys_, code))
+        if hit is not None:
+            return Match(vs_id, sys_, code, hit[0], "code", hit[1])
+        for p_sys, p_code, display, conf in vs.prefixes:
+            if p_sys != sys_:
+                continue
+            if code == p_code or (sys_ in self._hierarchical and _below(code, p_code)):
+                return Match(vs_id, sys_, code, display, "is-a", conf)
+        return None
+
+    def match_text(self, vs_id: str, text: str | None) -> list[Match]:
+        if not text:
+            return []
+        found: dict[str, Match] = {}
+        for pattern, system, code, display in self._sets[vs_id].names:
+            if pattern.search(text) and display not in found:
+                found[display] = Match(vs_id, system, code, display, "text", None)
+        return list(found.values())
+
+    def match_concept(self, vs_id: str, concept: dict[str, object] | None) -> list[Match]:
+        """Match a FHIR CodeableConcept: codes first; names in display/text only when no code matched."""
+        if not concept:
+            return []
+        codings = concept.get("coding") or []
+        matches: list[Match] = []
+        texts: list[str] = []
+        for coding in codings if isinstance(codings, list) else []:
+            if not isinstance(coding, dict):
+                continue
+            m = self.match_coding(vs_id, _s(coding.get("system")), _s(coding.get("code")))
+            if m:
+                matches.append(m)
+            if isinstance(coding.get("display"), str):
+                texts.append(coding["display"])
+        if matches:
+            return matches
+        if isinstance(concept.get("text"), str):
+            texts.append(concept["text"])  # type: ignore[arg-type]
+        for text in texts:
+            matches.extend(m for m in self.match_text(vs_id, text) if m.display not in {x.display for x in matches})
+        return matches
+
+    def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
+        for vs_id in vs_ids:
+            hits = self.match_concept(vs_id, concept)
+            if hits:
+                return hits[0]
+        return None
+
+
+def _s(v: object) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _below(code: str, parent: str) -> bool:
+    # ICD-10-CM: "F33.1" is below "F33"; "I71.21" below "I71.2"; "F330" (undotted) below "F33".
+    c, p = code.replace(".", "").upper(), parent.replace(".", "").upper()
+    return c.startswith(p)
+
+
+def _load_one(path: Path) -> ValueSet:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise RuleFileError(f"not valid JSON ({exc})", file=str(path)) from exc
+    if not isinstance(data, dict) or data.get("resourceType") != "ValueSet" or not data.get("id"):
+        raise RuleFileError("not a FHIR ValueSet with an id", file=str(path))
+    if data["id"] != path.stem:
+        raise RuleFileError(f"id {data['id']!r} differs from the file name", file=str(path))
+    text_match = _ext(data, "match-text") is True
+    vs = ValueSet(id=data["id"], title=data.get("title", data["id"]))
+    for include in data.get("compose", {}).get("include", []):
+        system = include.get("system")
+        if not system:
+            raise RuleFileError("compose.include without system", file=str(path))
+        for concept in include.get("concept", []):
+            code, display = concept["code"], concept.get("display", concept["code"])
+            conf = _ext(concept, "confidence")
+            vs.exact[(system, code)] = (display, conf if isinstance(conf, str) else None)
+            if text_match:
+                for name in [_ingredient_name(display)] + [d["value"] for d in concept.get("designation", [])]:
+                    vs.names.append((_name_pattern(name), system, code, _ingredient_name(display)))
+        for flt in include.get("filter", []):
+            if flt.get("op") != "is-a" or flt.get("property") != "concept":
+                raise RuleFileError(f"unsupported filter {flt.get('property')} {flt.get('op')}", file=str(path))
+            conf = _ext(flt, "confidence")
+            disp = _ext(flt, "display")
+            vs.prefixes.append((system, flt["value"], str(disp or flt["value"]), conf if isinstance(conf, str) else None))
+    return vs
+
+
+def _ingredient_name(display: str) -> str:
+    # "ketamine (IN)" -> "ketamine"; product displays keep their first word set before a bracket.
+    return re.sub(r"\s*[\[(].*$", "", display).strip()
+
+
+@cache
+def load_valuesets(folder: Path | None = None) -> ValueSets:
+    folder = folder or fhir_dir() / "valuesets"
+    sets = {p.stem: _load_one(p) for p in sorted(folder.glob("*.json"))}
+    meta = orjson.loads((folder.parent / "code-systems.json").read_bytes())
+    return ValueSets(sets, dict(meta["aliases"]), set(meta["hierarchical_codes"]))
+
+
+def ingredient_names(vs: ValueSets, vs_ids: Sequence[str]) -> set[str]:
+    return {name for vs_id in vs_ids for _, _, _, name in vs.get(vs_id).names}
