@@ -19,6 +19,15 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(schema_app, name="schema")
 
 
+def _mount_optional() -> None:
+    from cds.audit.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit", help="Recent decisions and override rates per rule.")
+
+
+_mount_optional()
+
+
 class Fmt(str, Enum):
     text = "text"
     json = "json"
@@ -41,7 +50,6 @@ def check(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
     profile: Annotated[ProfileOpt, typer.Option(help="Labelling jurisdiction")] = ProfileOpt.us,
     fmt: Annotated[Fmt, typer.Option("--format", help="text, json (the assessment alone) or html")] = Fmt.text,
-    explain: Annotated[bool, typer.Option("--explain", help="For each rule: why it fired or why not")] = False,
 ) -> None:
     """Assess one patient."""
     from cds.ingest.load import load_resources
@@ -67,10 +75,6 @@ def check(
         from cds.render_text import render
 
         typer.echo(render(ev.assessment))
-    if explain:
-        from cds.explain import explain_text
-
-        typer.echo(explain_text(ev), err=fmt is not Fmt.text)
 
 
 @schema_app.command("assessment")

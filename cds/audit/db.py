@@ -1,0 +1,120 @@
+"""Database URL, engine and the column type for instants: the parts of the audit store that differ
+between SQLite (default, zero set-up) and PostgreSQL (several hosts, several workers)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.types import TypeDecorator
+
+from cds.errors import CdsError
+
+DATABASE_URL_ENV = "CDS_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class AuditError(CdsError):
+    """The audit database cannot be used (bad URL, unreachable, or a write was refused)."""
+
+
+def default_database_url() -> str:
+    """``$CDS_DATABASE_URL``, else a SQLite file in the user's data folder.
+
+    The data folder (``$XDG_DATA_HOME`` or ``~/.local/share``) rather than the working directory so
+    that the service and ``cds audit`` find the same file wherever they are started from.
+    """
+    env = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'ketamine-cds' / 'audit.sqlite3'}"
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _normalise(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise AuditError(
+            f"not a database URL: {url!r} (expected sqlite:///path or postgresql+psycopg://...)"
+        ) from None
+    # "postgres://" (Heroku style) and bare "postgresql://" would pick psycopg2, which we do not ship.
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise AuditError(f"{safe_url(parsed)}: only SQLite and PostgreSQL are supported")
+    return parsed
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions start (see _sqlite_on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")  # off by default in SQLite
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")  # wait for another worker's write
+    if dbapi_connection.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
+        # WAL: readers (``cds audit``) do not block the service's writes, nor the other way round.
+        cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so concurrent workers queue on busy_timeout
+    # instead of failing with "database is locked" when a read transaction tries to become a write.
+    # It also serialises schema migrations started by several workers at once.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = _normalise(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError):
+        raise AuditError(
+            f"{safe_url(parsed)}: the PostgreSQL driver is not installed "
+            "(pip install 'psycopg[binary]>=3.1,<4')"
+        ) from None
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, always timezone-aware UTC in Python.
+
+    PostgreSQL stores timestamptz. SQLite has no time zone type, so values are stored as naive UTC;
+    the same conversion applies to query parameters, so comparisons stay correct.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the audit store: pass a timezone-aware instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

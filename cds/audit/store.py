@@ -1,0 +1,228 @@
+"""The audit store: every decision the service made, the feedback on it, decision reports, and the
+JWT replay cache. SQLite file by default; PostgreSQL by URL for several workers or hosts.
+
+    store = AuditStore(default_database_url())   # connects and migrates the schema to head
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from cds.audit.db import AuditError, default_database_url, make_engine, safe_url
+from cds.audit.migrate import upgrade_to_head
+from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
+from cds.audit.records import (
+    CardDecision,
+    Decision,
+    FeedbackRecord,
+    HookCallRecord,
+    IssuedCard,
+    RuleOverrideRate,
+)
+from cds.audit.replay import DatabaseReplayCache
+from cds.security.replay import ReplayCache
+
+__all__ = [
+    "AuditError",
+    "AuditStore",
+    "CardDecision",
+    "Decision",
+    "FeedbackRecord",
+    "HookCallRecord",
+    "IssuedCard",
+    "RuleOverrideRate",
+    "default_database_url",
+]
+
+# 128 bits of randomness is 22 base64url characters (secrets.token_urlsafe(16)); anything shorter
+# could be guessed, and the report URL is the only thing protecting the report.
+MIN_REPORT_ID_CHARS = 22
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    # The driver's first line only: str(exc) would include the SQL parameters (patient references).
+    orig = getattr(exc, "orig", None)
+    return (str(orig) if orig is not None else type(exc).__name__).strip().splitlines()[0]
+
+
+def _override_reason_without_free_text(reason: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keep the coded reason; replace the clinician's free-text comment by whether there was one."""
+    if reason is None:
+        return None
+    kept: dict[str, Any] = {}
+    coding = reason.get("reason")
+    if isinstance(coding, dict):
+        kept["reason"] = {k: coding[k] for k in ("system", "code", "display") if k in coding}
+    kept["userCommentGiven"] = bool(reason.get("userComment"))
+    return kept
+
+
+class AuditStore:
+    def __init__(self, url: str) -> None:
+        self.url = safe_url(url)
+        self._engine = make_engine(url)
+        try:
+            upgrade_to_head(self._engine)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise AuditError(f"{self.url}: cannot open the audit database: {_reason(exc)}") from None
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise AuditError(f"{action}: database error: {_reason(exc)}") from None
+
+    # --- decisions and feedback ------------------------------------------------------------------
+
+    def record_hook_call(self, rec: HookCallRecord) -> None:
+        """Store a hook call with its cards and their rule ids in ONE transaction: all rows or none."""
+        call = HookCall(
+            hook_instance=rec.hook_instance,
+            service_id=rec.service_id,
+            hook=rec.hook,
+            at=rec.at,
+            ruleset_version=rec.ruleset_version,
+            patient_ref=rec.patient_ref,
+            latency_ms=rec.latency_ms,
+            status_code=rec.status_code,
+            cards=[
+                IssuedCardRow(
+                    uuid=card.uuid,
+                    position=position,
+                    indicator=card.indicator,
+                    summary=card.summary,
+                    rules=[CardRule(rule_id=rule_id) for rule_id in dict.fromkeys(card.rule_ids)],
+                )
+                for position, card in enumerate(rec.cards)
+            ],
+        )
+        with self._transaction("record_hook_call") as session:
+            session.add(call)
+
+    def card_service(self, uuid: str) -> str | None:
+        """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
+        with self._transaction("card_service") as session:
+            return session.scalar(
+                select(HookCall.service_id).join(IssuedCardRow).where(IssuedCardRow.uuid == uuid)
+            )
+
+    def record_feedback(self, rec: FeedbackRecord) -> None:
+        """Store one feedback entry. The override reason's free-text userComment is NOT stored (it may
+        name the patient); its coded reason is, with ``userCommentGiven``. Unknown card: AuditError."""
+        row = Feedback(
+            service_id=rec.service_id,
+            card_uuid=rec.card_uuid,
+            outcome=rec.outcome,
+            accepted_suggestions=list(rec.accepted_suggestions),
+            override_reason=_override_reason_without_free_text(rec.override_reason),
+            outcome_timestamp=rec.outcome_timestamp,
+            received_at=rec.received_at,
+        )
+        with self._transaction("record_feedback") as session:
+            session.add(row)
+
+    def replay_cache(self) -> ReplayCache:
+        """A JWT replay cache in this database: correct across worker processes and hosts."""
+        return DatabaseReplayCache(self._engine)
+
+    # --- reading, for `cds audit` ----------------------------------------------------------------
+
+    def recent_decisions(self, limit: int = 20) -> list[Decision]:
+        """The newest hook calls first, with their cards, rule ids and latest feedback outcome."""
+        with self._transaction("recent_decisions") as session:
+            calls = session.scalars(
+                select(HookCall)
+                .options(selectinload(HookCall.cards).selectinload(IssuedCardRow.rules))
+                .order_by(HookCall.at.desc(), HookCall.id.desc())
+                .limit(limit)
+            ).all()
+            uuids = [card.uuid for call in calls for card in call.cards]
+            latest: dict[str, str] = {}
+            if uuids:
+                for card_uuid, outcome in session.execute(
+                    select(Feedback.card_uuid, Feedback.outcome)
+                    .where(Feedback.card_uuid.in_(uuids))
+                    .order_by(Feedback.received_at, Feedback.id)
+                ):
+                    latest[card_uuid] = outcome  # ordered oldest first: the last one wins
+            return [
+                Decision(
+                    at=call.at,
+                    hook_instance=call.hook_instance,
+                    service_id=call.service_id,
+                    hook=call.hook,
+                    patient_ref=call.patient_ref,
+                    ruleset_version=call.ruleset_version,
+                    status_code=call.status_code,
+                    latency_ms=call.latency_ms,
+                    cards=[
+                        CardDecision(
+                            uuid=card.uuid,
+                            indicator=card.indicator,
+                            summary=card.summary,
+                            rule_ids=[rule.rule_id for rule in card.rules],
+                            outcome=latest.get(card.uuid),
+                        )
+                        for card in call.cards
+                    ],
+                )
+                for call in calls
+            ]
+
+    def override_rates(self) -> list[RuleOverrideRate]:
+        """Per rule id: cards issued, feedback entries received, how many were overrides."""
+        overridden = func.sum(case((Feedback.outcome == "overridden", 1), else_=0))
+        stmt = (
+            select(
+                CardRule.rule_id,
+                func.count(func.distinct(CardRule.card_uuid)),
+                func.count(Feedback.id),
+                func.coalesce(overridden, 0),
+            )
+            .outerjoin(Feedback, Feedback.card_uuid == CardRule.card_uuid)
+            .group_by(CardRule.rule_id)
+            .order_by(CardRule.rule_id)
+        )
+        with self._transaction("override_rates") as session:
+            return [
+                RuleOverrideRate(rule_id, int(cards), int(feedback), int(over))
+                for rule_id, cards, feedback, over in session.execute(stmt)
+            ]
+
+    # --- decision reports ------------------------------------------------------------------------
+
+    def save_report(self, report_id: str, hook_instance: str, html: str, expires_at: datetime) -> None:
+        """Store a report until ``expires_at``; expired reports are deleted on the way."""
+        if len(report_id) < MIN_REPORT_ID_CHARS:
+            raise ValueError(
+                f"report_id must be unguessable: at least {MIN_REPORT_ID_CHARS} random characters"
+            )
+        with self._transaction("save_report") as session:
+            now = datetime.now(expires_at.tzinfo)
+            session.execute(delete(Report).where(Report.expires_at <= now))
+            session.add(
+                Report(report_id=report_id, hook_instance=hook_instance, html=html, expires_at=expires_at)
+            )
+
+    def get_report(self, report_id: str, now: datetime) -> str | None:
+        """The report's HTML, or None if unknown or expired at ``now``."""
+        with self._transaction("get_report") as session:
+            return session.scalar(
+                select(Report.html).where(Report.report_id == report_id, Report.expires_at > now)
+            )

@@ -1,0 +1,225 @@
+"""Step definitions for the clinical specifications in features/*.feature.
+
+Patients are built as FHIR (cds.synthetic) so every scenario runs the whole pipeline."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from cds.assessment.models import Assessment, EsketamineDosing, KetamineIvDosing
+from cds.ingest.load import flatten
+from cds.pipeline import assess
+from cds.synthetic import SNOMED, PatientBuilder
+
+scenarios("indication.feature", "safety.feature")
+
+
+class World:
+    def __init__(self) -> None:
+        self.as_of = date(2025, 6, 2)
+        self.age = 45
+        self.gender = "female"
+        self.steps: list[Any] = []
+        self.safety: tuple[tuple[float, float], float] | None = None
+        self.bp_day: str | None = None
+        self.result: Assessment | None = None
+
+    def build(self) -> PatientBuilder:
+        birth = self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
+        p = PatientBuilder(birth_date=birth, gender=self.gender, pid="scenario")
+        for step in self.steps:
+            step(p)
+        if self.safety:
+            (sys_, dia), kg = self.safety
+            day = self.as_of - timedelta(days=5)
+            p.blood_pressure(self.bp_day or day, sys_, dia)
+            p.weight(day, kg)
+            if self.gender == "female":
+                p.pregnancy_test(day, positive=False)
+        return p
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@given(parsers.parse("the evaluation date is {day}"))
+def _as_of(world: World, day: str) -> None:
+    world.as_of = date.fromisoformat(day)
+
+
+@given(parsers.parse("recent safety data: blood pressure {sys:d}/{dia:d}, weight {kg:d} kg, negative pregnancy test"))
+def _safety(world: World, sys: int, dia: int, kg: int) -> None:
+    world.safety = ((sys, dia), kg)
+
+
+@given(parsers.re(r"a (?P<age>\d+)-year-old (?P<who>woman|man) with recurrent MDD since (?P<onset>[\d-]+)"))
+def _mdd(world: World, age: str, who: str, onset: str) -> None:
+    world.age, world.gender = int(age), "female" if who == "woman" else "male"
+    world.steps.append(lambda p: p.condition("F33.1", onset=onset))
+
+
+@given(parsers.parse("a {age:d}-year-old woman with MDD from {first} in remission from {remit} and recurrent MDD since {onset}"))
+def _two_episodes(world: World, age: int, first: str, remit: str, onset: str) -> None:
+    world.age = age
+    world.steps.append(lambda p: p.condition("F32.1", onset=first, status="resolved", abatement=remit))
+    world.steps.append(lambda p: p.condition("F33.41", onset=remit, status="inactive"))
+    world.steps.append(lambda p: p.condition("F33.1", onset=onset))
+
+
+@given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>.+)"))
+def _stopped(world: World, drug: str, mg: str, start: str, end: str, why: str) -> None:
+    world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=float(mg), stop_reason=why))
+
+
+@given(parsers.re(r"(?P<drug>[a-z]+) daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>[a-z ]+), dose not recorded"))
+def _no_dose(world: World, drug: str, start: str, end: str, why: str) -> None:
+    world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=None, stop_reason=why))
+
+
+@given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+), ongoing"))
+def _ongoing(world: World, drug: str, mg: str, start: str) -> None:
+    world.steps.append(lambda p: p.medication(drug, start=start, end=None, mg=float(mg)))
+
+
+@given("a bipolar disorder diagnosis")
+def _bipolar(world: World) -> None:
+    world.steps.append(lambda p: p.condition("F31.32", onset="2015-01-01"))
+
+
+@given(parsers.parse("suicidal ideation recorded on {day}"))
+def _si(world: World, day: str) -> None:
+    world.steps.append(lambda p: p.condition("R45.851", onset=day))
+
+
+@given(parsers.parse("a condition {code} since {day}"))
+def _condition(world: World, code: str, day: str) -> None:
+    world.steps.append(lambda p: p.condition(code, onset=day))
+
+
+@given(parsers.parse("a resolved condition {code} since {day}"))
+def _resolved(world: World, code: str, day: str) -> None:
+    world.steps.append(lambda p: p.condition(code, onset=day, status="resolved", abatement="2019-06-01"))
+
+
+@given(parsers.parse("a positive pregnancy test on {day}"))
+def _pregnant(world: World, day: str) -> None:
+    world.steps.append(lambda p: p.pregnancy_test(day, positive=True))
+
+
+@given(parsers.parse("the blood pressure was last measured on {day}"))
+def _old_bp(world: World, day: str) -> None:
+    world.bp_day = day
+
+
+@given(parsers.parse("a blood pressure of {sys:d}/{dia:d} on {day}"))
+def _bp(world: World, sys: int, dia: int, day: str) -> None:
+    world.steps.append(lambda p: p.blood_pressure(day, sys, dia))
+
+
+@given(parsers.parse("the patient is {age:d} years old"))
+def _age(world: World, age: int) -> None:
+    world.age = age
+
+
+@given(parsers.parse("a weight of {kg:d} kg and height of {cm:d} cm on {day}"))
+def _weight(world: World, kg: int, cm: int, day: str) -> None:
+    world.steps.append(lambda p: (p.weight(day, kg), p.height(day, cm)))
+
+
+@when("eligibility is assessed")
+def _assess(world: World) -> None:
+    world.result = assess([r.data for r in flatten(world.build().bundle())], as_of=world.as_of)
+
+
+@when(parsers.parse("eligibility is assessed under the {profile} profile"))
+def _assess_profile(world: World, profile: str) -> None:
+    world.result = assess([r.data for r in flatten(world.build().bundle())], as_of=world.as_of, profile=profile)  # type: ignore[arg-type]
+
+
+def _a(world: World) -> Assessment:
+    assert world.result is not None
+    return world.result
+
+
+@then(parsers.parse("the indication is {status}"))
+def _status(world: World, status: str) -> None:
+    assert _a(world).indication.status == status, _a(world).indication.reasons
+
+
+@then(parsers.re(r"(?P<n>\d+) adequate failed trials? (is|are) counted"))
+def _count(world: World, n: str) -> None:
+    assert _a(world).indication.adequate_failed_trials == int(n)
+
+
+@then(parsers.parse("the pathway is {pathway}"))
+def _pathway(world: World, pathway: str) -> None:
+    assert _a(world).indication.pathway == pathway
+
+
+@then(parsers.re(r"(?P<product>esketamine|ketamine-iv) is (?P<verdict>[a-z-]+)"))
+def _verdict(world: World, product: str, verdict: str) -> None:
+    p = _a(world).product(product)  # type: ignore[arg-type]
+    assert p.verdict == verdict, p.reasons
+
+
+@then(parsers.parse("the {drug} trial has an inadequate dose"))
+def _low_dose(world: World, drug: str) -> None:
+    assert next(t for t in _a(world).indication.trials if t.drug == drug).adequate_dose is False
+
+
+@then(parsers.parse("the {drug} trial is not in the current episode"))
+def _not_in_episode(world: World, drug: str) -> None:
+    assert next(t for t in _a(world).indication.trials if t.drug == drug).in_current_episode is False
+
+
+@then(parsers.parse("{drug} is shown as augmentation"))
+def _augmentation(world: World, drug: str) -> None:
+    assert any(a.kind == "augmentation" and a.name == drug for a in _a(world).indication.adjuncts)
+
+
+@then(parsers.parse('what to obtain mentions "{a}" and "{b}"'))
+def _missing(world: World, a: str, b: str) -> None:
+    text = " ".join(_a(world).indication.missing)
+    assert a in text and b in text, text
+
+
+@then(parsers.parse("the esketamine start dose is {mg:d} mg"))
+def _start(world: World, mg: int) -> None:
+    dosing = _a(world).product("esketamine").dosing
+    assert isinstance(dosing, EsketamineDosing) and dosing.start_dose_mg == mg
+
+
+@then(parsers.parse("the IV ketamine dose is {mg:d} mg"))
+def _iv(world: World, mg: int) -> None:
+    dosing = _a(world).product("ketamine-iv").dosing
+    assert isinstance(dosing, KetamineIvDosing) and dosing.dose_mg == mg
+
+
+@then(parsers.parse('the IV ketamine notes mention "{text}"'))
+def _iv_note(world: World, text: str) -> None:
+    dosing = _a(world).product("ketamine-iv").dosing
+    assert isinstance(dosing, KetamineIvDosing) and any(text in n for n in dosing.notes), dosing
+
+
+@then(parsers.parse("a contraindication finding {concept} cites the Condition"))
+def _finding_evidence(world: World, concept: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept)
+    assert f.category == "contraindication" and f.severity == "absolute"
+    assert f.evidence and all(e.startswith("Condition/") for e in f.evidence)
+
+
+@then(parsers.parse("there is no finding {concept}"))
+def _no_finding(world: World, concept: str) -> None:
+    assert all(f.concept != concept for f in _a(world).findings)
+
+
+@then(parsers.parse('a data gap {concept} says to obtain "{text}"'))
+def _gap(world: World, concept: str, text: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept and f.category == "data-gap")
+    assert f.obtain and text in f.obtain
