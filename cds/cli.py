@@ -123,6 +123,22 @@ def rules_list() -> None:
         typer.echo(f"{r.id:<55} {r.version:<7} {','.join(r.profiles):<15} {r.title}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the rules engine holds the GIL)")] = 1,
+) -> None:
+    """Run the CDS Hooks service (settings from CDS_* environment variables; see README)."""
+    from cds.service.serve import serve as run
+    from cds.service.settings import SettingsError
+
+    try:
+        run(host, port, workers)
+    except SettingsError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     try:
         app()

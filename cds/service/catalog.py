@@ -1,0 +1,157 @@
+"""The services this CDS server offers (discovery) and the FHIR data each one needs (prefetch)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from cds.service.models import HookName, ServiceDescription
+
+PATIENT_VIEW_SERVICE = "ketamine-cds-patient-view"
+ORDER_SERVICE = "ketamine-cds-order"
+RULESET_EXTENSION = "org.ketamine-cds.ruleset-version"
+PROFILE_EXTENSION = "org.ketamine-cds.profile"
+
+# PHQ-9 total, pregnancy status, urine and serum hCG, suicide risk level (shared/clinical/codes.md).
+_SCREENING_CODES = ",".join(
+    f"http://loinc.org|{code}" for code in ("44261-6", "82810-3", "2106-3", "2118-8", "93374-7")
+)
+
+
+@dataclass(frozen=True)
+class PrefetchQuery:
+    key: str
+    template: str
+    kind: Literal["read", "search"]
+    # Required data missing means no safe answer (HTTP 412); optional data missing gives a card
+    # that names what could not be checked.
+    required: bool
+    what: str  # plain words for cards and OperationOutcomes
+
+    def render(self, patient_id: str) -> str:
+        """The relative FHIR URL for this patient, for the service's own fallback fetch.
+
+        Search parameters get the `Patient/<id>` reference form: equivalent under FHIR search
+        rules, and some servers (Medplum) only match that form.
+        """
+        pid = quote(patient_id, safe="")
+        query = self.template.replace("patient={{context.patientId}}", f"patient=Patient/{pid}")
+        query = query.replace("{{context.patientId}}", pid)
+        if "{{" in query:  # every template here uses only context.patientId
+            raise ValueError(f"unrendered token in prefetch template {self.key}")
+        return query
+
+
+PREFETCH: tuple[PrefetchQuery, ...] = (
+    PrefetchQuery("patient", "Patient/{{context.patientId}}", "read", True, "patient demographics"),
+    PrefetchQuery("conditions", "Condition?patient={{context.patientId}}", "search", True, "conditions"),
+    PrefetchQuery(
+        "medicationRequests",
+        "MedicationRequest?patient={{context.patientId}}",
+        "search",
+        True,
+        "medication orders",
+    ),
+    PrefetchQuery(
+        "allergies", "AllergyIntolerance?patient={{context.patientId}}", "search", True, "allergies"
+    ),
+    PrefetchQuery(
+        "medicationStatements",
+        "MedicationStatement?patient={{context.patientId}}",
+        "search",
+        False,
+        "medication statements",
+    ),
+    PrefetchQuery(
+        "medicationDispenses",
+        "MedicationDispense?patient={{context.patientId}}",
+        "search",
+        False,
+        "medication dispenses",
+    ),
+    PrefetchQuery(
+        "vitalSigns",
+        "Observation?patient={{context.patientId}}&category=vital-signs",
+        "search",
+        False,
+        "vital signs (blood pressure, weight)",
+    ),
+    PrefetchQuery(
+        "screening",
+        "Observation?patient={{context.patientId}}&code=" + _SCREENING_CODES,
+        "search",
+        False,
+        "PHQ-9, pregnancy status and suicide-risk observations",
+    ),
+    PrefetchQuery(
+        "procedures", "Procedure?patient={{context.patientId}}", "search", False, "procedures (e.g. ECT)"
+    ),
+)
+PREFETCH_BY_KEY: dict[str, PrefetchQuery] = {q.key: q for q in PREFETCH}
+
+_USAGE = (
+    "Needs the patient's Patient, Condition, MedicationRequest and AllergyIntolerance data, either "
+    "prefetched or readable from fhirServer; answers HTTP 412 without them. Medication statements, "
+    "dispenses, vital signs, screening observations and procedures are used when available; cards say "
+    "what could not be checked. Calls must carry a JWT from a trusted CDS client."
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hooks: tuple[HookName, ...]
+    title: str
+    description: str
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        PATIENT_VIEW_SERVICE,
+        ("patient-view",),
+        "Ketamine/esketamine eligibility and safety summary",
+        "When a chart is opened: whether the patient meets the treatment-resistant depression indication "
+        "for esketamine (intranasal) or off-label IV ketamine, with contraindications, precautions, "
+        "interactions and missing data to obtain.",
+    ),
+    Service(
+        ORDER_SERVICE,
+        ("order-select", "order-sign"),
+        "Ketamine/esketamine order check",
+        "When esketamine or IV ketamine is ordered: contraindications, precautions and interactions for "
+        "the ordered product and a check of the ordered dose against the computed dose. Guidance at "
+        "order-sign replaces guidance given at order-select.",
+    ),
+)
+SERVICES_BY_ID: dict[str, Service] = {s.id: s for s in SERVICES}
+
+_TOKEN = re.compile(r"\{\{([^}]*)\}\}")
+
+
+def describe(ruleset_version: str, profile: str) -> list[ServiceDescription]:
+    """Discovery entries: one per (service, hook); the order service appears once per order hook.
+
+    Two entries with one id is how CDS Hooks 2.0.1 ("update stale guidance") lets a client replace
+    the order-select cards of this service by its order-sign cards.
+    """
+    prefetch = {q.key: q.template for q in PREFETCH}
+    extension = {RULESET_EXTENSION: ruleset_version, PROFILE_EXTENSION: profile}
+    return [
+        ServiceDescription(
+            hook=hook,
+            id=service.id,
+            title=service.title,
+            description=service.description,
+            prefetch=prefetch,
+            usageRequirements=_USAGE,
+            extension=extension,
+        )
+        for service in SERVICES
+        for hook in service.hooks
+    ]
+
+
+def template_tokens(template: str) -> list[str]:
+    return _TOKEN.findall(template)

@@ -1,0 +1,25 @@
+"""Run the service under uvicorn (the `cds serve` command)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from cds.service.settings import Settings
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve until interrupted. Settings come from the environment (see DEPLOYMENT.md).
+
+    Settings are checked here first so a bad configuration fails once, clearly, before workers start.
+    Scale with workers (processes): the rules engine holds the GIL, threads do not add throughput.
+    """
+    Settings.from_env()
+    uvicorn.run(
+        "cds.service.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        server_header=False,
+    )

@@ -1,0 +1,107 @@
+"""Settings of the CDS Hooks service, read from environment variables (see DEPLOYMENT.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DATABASE_URL = "sqlite:///ketamine-cds-audit.sqlite3"
+DEFAULT_MAX_BODY_BYTES = 10_000_000  # a Synthea-sized prefetch of a long record is a few MB
+DEFAULT_FHIR_TIMEOUT_S = 4.0
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or malformed: the message names the variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    auth: bool = True
+    # Discovery carries no patient data; a deployment may still demand a JWT on it.
+    auth_discovery: bool = False
+    trusted_issuers: Path | None = None
+    public_base_url: str | None = Field(
+        default=None, description="Externally visible base URL, e.g. https://cds.example.org (JWT aud)"
+    )
+    cors_origins: tuple[str, ...] = ()
+    fhir_timeout_s: float = Field(default=DEFAULT_FHIR_TIMEOUT_S, gt=0, le=60)
+    # Plain-http FHIR servers are refused unless allowed: the spec demands https for production data,
+    # and the service sends the client's access token there.
+    fhir_allow_http: bool = False
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    profile: Literal["us-fda", "eu-smpc"] = "us-fda"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if "CDS_DATABASE_URL" in env:
+            values["database_url"] = _non_empty(env, "CDS_DATABASE_URL")
+        if "CDS_AUTH" in env:
+            values["auth"] = _switch(env, "CDS_AUTH")
+        if "CDS_AUTH_DISCOVERY" in env:
+            values["auth_discovery"] = _switch(env, "CDS_AUTH_DISCOVERY")
+        if env.get("CDS_TRUSTED_ISSUERS"):
+            values["trusted_issuers"] = Path(env["CDS_TRUSTED_ISSUERS"])
+        if env.get("CDS_PUBLIC_BASE_URL"):
+            values["public_base_url"] = env["CDS_PUBLIC_BASE_URL"].rstrip("/")
+        if env.get("CDS_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(o.strip() for o in env["CDS_CORS_ORIGINS"].split(",") if o.strip())
+        if "CDS_FHIR_TIMEOUT_S" in env:
+            values["fhir_timeout_s"] = _number(env, "CDS_FHIR_TIMEOUT_S", float)
+        if "CDS_FHIR_ALLOW_HTTP" in env:
+            values["fhir_allow_http"] = _switch(env, "CDS_FHIR_ALLOW_HTTP")
+        if "CDS_MAX_BODY_BYTES" in env:
+            values["max_body_bytes"] = _number(env, "CDS_MAX_BODY_BYTES", int)
+        if "CDS_PROFILE" in env:
+            values["profile"] = env["CDS_PROFILE"]
+        try:
+            settings = cls.model_validate(values)
+        except ValueError as exc:
+            raise SettingsError(f"invalid service settings: {exc}") from None
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse a configuration that would silently run without client authentication."""
+        if not self.auth:
+            return
+        if self.trusted_issuers is None:
+            raise SettingsError(
+                "CDS_AUTH is on but CDS_TRUSTED_ISSUERS (file of trusted JWT issuers) is not set"
+            )
+        if not self.public_base_url:
+            raise SettingsError(
+                "CDS_AUTH is on but CDS_PUBLIC_BASE_URL (needed for the JWT aud check) is not set"
+            )
+        if not self.public_base_url.startswith(("https://", "http://")):
+            raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
+
+
+def _non_empty(env: Mapping[str, str], name: str) -> str:
+    value = env[name].strip()
+    if not value:
+        raise SettingsError(f"{name} is set but empty")
+    return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    value = env[name].strip().lower()
+    if value in {"on", "true", "1", "yes"}:
+        return True
+    if value in {"off", "false", "0", "no"}:
+        return False
+    raise SettingsError(f"{name} must be 'on' or 'off', not {env[name]!r}")
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(env[name])
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from None

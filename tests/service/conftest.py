@@ -1,0 +1,112 @@
+"""Fixtures for the CDS Hooks service tests, and the real in-memory FHIR server
+(tests/fhir_server: Node + @medplum/fhir-router), started once per session on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .fakes import Harness
+
+ROOT = Path(__file__).resolve().parents[2]
+FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()
+
+
+# --- the real FHIR server -----------------------------------------------------------------------
+
+
+class FhirServer:
+    def __init__(self, base: str) -> None:
+        self.base = base  # http://127.0.0.1:PORT (FHIR base is base + "/fhir")
+        self.fhir_base = f"{base}/fhir"
+
+    def reset(self) -> None:
+        httpx.post(f"{self.base}/_reset", timeout=5).raise_for_status()
+
+    def control(self, **values: Any) -> None:
+        httpx.post(f"{self.base}/_control", json=values, timeout=5).raise_for_status()
+
+    def load(self, bundle: dict[str, Any]) -> None:
+        response = httpx.post(self.fhir_base, json=bundle, timeout=30)
+        assert response.status_code == 200, response.text[:500]
+
+    def log(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = httpx.get(f"{self.base}/_log", timeout=5).json()
+        return result
+
+
+@pytest.fixture(scope="session")
+def fhir_server_process() -> Iterator[FhirServer]:
+    # CI sets CDS_REQUIRE_FHIR_SERVER=1: there a missing server is a failure, not a silent skip.
+    unavailable = pytest.fail if os.environ.get("CDS_REQUIRE_FHIR_SERVER") == "1" else pytest.skip
+    node = shutil.which("node")
+    if node is None:
+        unavailable("FHIR test server: `node` is not installed (Node 20 needed)")
+    if not (FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
+        unavailable("FHIR test server: dependencies missing; run `npm ci --prefix tests/fhir_server` first")
+    assert node is not None
+    proc = subprocess.Popen(
+        [node, "server.mjs", "--host", "127.0.0.1", "--port", "0"],
+        cwd=FHIR_SERVER_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NODE_ENV": "test"},
+    )
+    try:
+        port = _await_port(proc, timeout_s=30)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:  # bounded: readiness probe for at most 10 s
+            try:
+                if httpx.get(f"{base}/_ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("FHIR test server did not become ready within 10 s")
+            time.sleep(0.05)
+        yield FhirServer(base)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _await_port(proc: subprocess.Popen[str], *, timeout_s: float) -> int:
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            pytest.fail(f"FHIR test server exited with {proc.returncode}: {err[-2000:]}")
+        if selector.select(timeout=0.2):
+            line = proc.stdout.readline()
+            if line.startswith("LISTENING "):
+                return int(line.split()[1])
+    pytest.fail(f"FHIR test server did not print its port within {timeout_s} s")
+
+
+@pytest.fixture
+def fhir_server(fhir_server_process: FhirServer) -> FhirServer:
+    fhir_server_process.reset()
+    return fhir_server_process
