@@ -50,6 +50,7 @@ def check(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
     profile: Annotated[ProfileOpt, typer.Option(help="Labelling jurisdiction")] = ProfileOpt.us,
     fmt: Annotated[Fmt, typer.Option("--format", help="text, json (the assessment alone) or html")] = Fmt.text,
+    explain: Annotated[bool, typer.Option("--explain", help="Also: every rule, fired or not, condition by condition")] = False,
 ) -> None:
     """Assess one patient."""
     from cds.ingest.load import load_resources
@@ -75,6 +76,11 @@ def check(
         from cds.render_text import render
 
         typer.echo(render(ev.assessment))
+    if explain:
+        from cds.explain import explain_text
+
+        # JSON and HTML keep stdout clean for machines: the explanation goes to stderr.
+        typer.echo(("\n" if fmt is Fmt.text else "") + explain_text(ev), err=fmt is not Fmt.text)
 
 
 @schema_app.command("assessment")
@@ -112,6 +118,56 @@ def rules_lint(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{len(rs.rules)} rules OK (ruleset {rs.version})")
+
+
+@rules_app.command("coverage")
+def rules_coverage() -> None:
+    """Run the clinical scenarios (features/) and list rules lacking a firing or a non-firing case."""
+    import json
+    import subprocess
+
+    from cds.paths import project_root
+    from cds.ruleset import load_ruleset
+    from cds.ruleset.coverage import gaps
+
+    root = project_root()
+    if not (root / "tests" / "test_features.py").exists():
+        _fail(CdsError("the scenario tests (tests/test_features.py) are not in this installation"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_features.py", "-q", "-p", "no:cacheprovider"],
+                          cwd=root, capture_output=True, text=True)
+    data = json.loads((root / "test-artifacts" / "rule-coverage.json").read_text())
+    records = data["scenarios"]
+    ruleset = load_ruleset()
+    for rule in sorted(ruleset.rules, key=lambda r: r.id):
+        tagged = [r for r in records if rule.id in r["tags"]]
+        fires = sum(rule.id in r["fired"] for r in tagged)
+        typer.echo(f"{rule.id:<55} fires in {fires:>2}, silent in {len(tagged) - fires:>2} tagged scenario(s)")
+    found = gaps(ruleset, records)
+    for g in found:
+        typer.echo(f"GAP {g}", err=True)
+    if proc.returncode not in (0, 1) or (proc.returncode == 1 and not found):
+        typer.echo(proc.stdout[-2000:], err=True)
+        raise typer.Exit(1)
+    if found:
+        raise typer.Exit(1)
+    typer.echo(f"all {len(ruleset.rules)} rules covered by {len(records)} scenarios")
+
+
+@rules_app.command("catalogue")
+def rules_catalogue() -> None:
+    """The rule catalogue as Markdown (committed as docs/RULES.md)."""
+    from cds.catalogue import rules_markdown
+    from cds.ruleset import load_ruleset
+
+    sys.stdout.write(rules_markdown(load_ruleset()))
+
+
+@app.command()
+def facts() -> None:
+    """The facts catalogue as Markdown (committed as docs/FACTS.md)."""
+    from cds.catalogue import facts_markdown
+
+    sys.stdout.write(facts_markdown())
 
 
 @rules_app.command("list")

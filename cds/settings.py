@@ -47,6 +47,15 @@ class PregnancySettings(_M):
     childbearing_age_max: int
 
 
+class InteractionSettings(_M):
+    benzodiazepine_diazepam_equivalent_mg: float
+
+
+class HepaticSettings(_M):
+    child_pugh_c_min_score: int
+    child_pugh_b_min_score: int
+
+
 class Settings(_M):
     ruleset_version: str
     trd: TrdSettings
@@ -54,6 +63,8 @@ class Settings(_M):
     suicidal_ideation: SuicidalIdeationSettings
     lookback: Lookback
     pregnancy: PregnancySettings
+    interactions: InteractionSettings
+    hepatic: HepaticSettings
 
     def lookup(self, dotted: str) -> Any:
         node: Any = self
@@ -80,6 +91,12 @@ class OutcomeVocabulary(_M):
     system: str
     codes: dict[str, list[str]]
     text: dict[str, list[str]]
+
+
+class BenzodiazepineEquivalents(_M):
+    version: str
+    source: str
+    equivalent_to_10mg_diazepam: dict[str, float]
 
 
 def _read(path: Path) -> Any:
@@ -116,4 +133,11 @@ def load_dose_table(folder: Path | None = None) -> DoseTable:
 @cache
 def load_outcomes(folder: Path | None = None) -> OutcomeVocabulary:
     result: OutcomeVocabulary = _parse(OutcomeVocabulary, (folder or rules_dir()) / "outcomes.yaml")
+    return result
+
+
+@cache
+def load_benzodiazepine_equivalents(folder: Path | None = None) -> BenzodiazepineEquivalents:
+    result: BenzodiazepineEquivalents = _parse(
+        BenzodiazepineEquivalents, (folder or rules_dir()) / "benzodiazepine-equivalents.yaml")
     return result

@@ -23,7 +23,8 @@ INGREDIENTS = {
     "paroxetine": "32937", "aripiprazole": "89013", "lithium carbonate": "42351", "alprazolam": "596",
     "diazepam": "3322", "lorazepam": "6470", "oxycodone": "7804", "methylphenidate": "6901",
     "phenelzine": "8123", "memantine": "6719", "theophylline": "10438", "lamotrigine": "28439",
-    "lisinopril": "29046", "clonazepam": "2598", "ketamine": "6130",
+    "lisinopril": "29046", "clonazepam": "2598", "ketamine": "6130", "quetiapine": "51272",
+    "olanzapine": "61381", "tranylcypromine": "10734", "aminophylline": "689",
 }
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 

@@ -8,7 +8,7 @@ Feature: Treatment-resistant depression (TRD) indication
     Given the evaluation date is 2025-06-02
     And recent safety data: blood pressure 128/82, weight 68 kg, negative pregnancy test
 
-  @indication.trd.met
+  @indication.trd.met @indication.trd.not-met @indication.trd.unsettled @data-gap.treatment-history @indication.age-under-18 @contraindication.age-under-18 @indication.bipolar-disorder @indication.no-current-mdd @indication.psychotic-disorder @indication.suicidal-ideation.met @indication.suicidal-ideation.no-antidepressant @monitoring.post-dose @monitoring.rems
   Scenario: Clear TRD
     Given a 45-year-old woman with recurrent MDD since 2024-09-01
     And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
@@ -18,8 +18,10 @@ Feature: Treatment-resistant depression (TRD) indication
     And 2 adequate failed trials are counted
     And the pathway is trd
     And esketamine is appropriate
+    And rule monitoring.post-dose fires
+    And rule monitoring.rems fires
 
-  @indication.trd.not-met
+  @indication.trd.not-met @indication.trd.met
   Scenario: A trial too short does not count
     Given a 45-year-old woman with recurrent MDD since 2024-09-01
     And sertraline 150 mg daily from 2024-09-15 to 2024-10-15 stopped for lack of efficacy
@@ -48,7 +50,7 @@ Feature: Treatment-resistant depression (TRD) indication
     And 0 adequate failed trials are counted
     And the sertraline trial is not in the current episode
 
-  @indication.age-under-18
+  @indication.age-under-18 @contraindication.age-under-18 @monitoring.post-dose
   Scenario: A 17-year-old does not meet the indication
     Given a 17-year-old woman with recurrent MDD since 2024-09-01
     And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
@@ -56,6 +58,7 @@ Feature: Treatment-resistant depression (TRD) indication
     When eligibility is assessed
     Then the indication is not-eligible
     And esketamine is contraindicated
+    And rule monitoring.post-dose does not fire
 
   @indication.bipolar-disorder
   Scenario: Bipolar depression is not the label indication
@@ -96,7 +99,7 @@ Feature: Treatment-resistant depression (TRD) indication
     And esketamine is insufficient-data
     And what to obtain mentions "sertraline" and "daily dose"
 
-  @indication.suicidal-ideation.met
+  @indication.suicidal-ideation.met @indication.suicidal-ideation.no-antidepressant
   Scenario: Suicidal-ideation pathway with an oral antidepressant
     Given a 45-year-old woman with recurrent MDD since 2025-03-01
     And venlafaxine 150 mg daily from 2025-05-20, ongoing
@@ -105,3 +108,38 @@ Feature: Treatment-resistant depression (TRD) indication
     Then the indication is eligible
     And the pathway is suicidal-ideation
     And the esketamine start dose is 84 mg
+
+  @indication.suicidal-ideation.no-antidepressant @indication.suicidal-ideation.met
+  Scenario: Suicidal ideation without an oral antidepressant does not meet that pathway
+    Given a 45-year-old woman with recurrent MDD since 2025-03-01
+    And suicidal ideation recorded on 2025-05-30
+    When eligibility is assessed
+    Then the indication is not-eligible
+    And rule indication.suicidal-ideation.no-antidepressant fires
+    And rule indication.suicidal-ideation.met does not fire
+
+  @indication.no-current-mdd
+  Scenario: MDD in remission is not a current episode
+    Given a 45-year-old woman with MDD from 2020-01-01 in remission from 2021-06-01 and no relapse
+    When eligibility is assessed
+    Then the indication is not-eligible
+    And rule indication.no-current-mdd fires
+
+  @indication.psychotic-disorder @precaution.psychosis
+  Scenario: Schizophrenia is not the label indication
+    Given a 45-year-old woman with recurrent MDD since 2024-09-01
+    And a condition F20.0 since 2010-01-01
+    When eligibility is assessed
+    Then the indication is not-eligible
+    And rule indication.psychotic-disorder fires
+
+  @indication.psychotic-disorder @precaution.psychosis
+  Scenario: MDD with psychotic features is still MDD (a precaution, not an exclusion)
+    Given a 45-year-old woman with recurrent MDD since 2024-09-01
+    And a condition F33.3 since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And venlafaxine 150 mg daily from 2025-01-02, ongoing
+    When eligibility is assessed
+    Then the indication is eligible
+    And rule indication.psychotic-disorder does not fire
+    And rule precaution.psychosis fires

@@ -12,10 +12,11 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from cds.assessment.models import Assessment, EsketamineDosing, KetamineIvDosing
 from cds.ingest.load import flatten
-from cds.pipeline import assess
-from cds.synthetic import SNOMED, PatientBuilder
+from cds.pipeline import Evaluation, evaluate
+from cds.synthetic import JAPANESE_RACE, PatientBuilder
 
-scenarios("indication.feature", "safety.feature")
+scenarios("indication.feature", "safety.feature", "contraindications.feature", "precautions.feature",
+          "interactions.feature", "hepatic.feature", "dosing.feature")
 
 
 class World:
@@ -27,6 +28,9 @@ class World:
         self.safety: tuple[tuple[float, float], float] | None = None
         self.bp_day: str | None = None
         self.result: Assessment | None = None
+        self.evaluation: Evaluation | None = None
+        self.pregnancy_test = True
+        self.weight_day: str | None = None
 
     def build(self) -> PatientBuilder:
         birth = self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
@@ -37,8 +41,8 @@ class World:
             (sys_, dia), kg = self.safety
             day = self.as_of - timedelta(days=5)
             p.blood_pressure(self.bp_day or day, sys_, dia)
-            p.weight(day, kg)
-            if self.gender == "female":
+            p.weight(self.weight_day or day, kg)
+            if self.gender == "female" and self.pregnancy_test:
                 p.pregnancy_test(day, positive=False)
         return p
 
@@ -72,6 +76,26 @@ def _two_episodes(world: World, age: int, first: str, remit: str, onset: str) ->
     world.steps.append(lambda p: p.condition("F33.1", onset=onset))
 
 
+@given(parsers.parse("a {age:d}-year-old woman with MDD from {first} in remission from {remit} and no relapse"))
+def _remitted(world: World, age: int, first: str, remit: str) -> None:
+    world.age = age
+    world.steps.append(lambda p: p.condition("F32.1", onset=first, status="resolved", abatement=remit))
+    world.steps.append(lambda p: p.condition("F32.5", onset=remit, status="active"))
+
+
+@given("no recorded ancestry")
+def _no_ancestry(world: World) -> None:
+    """The default: no race/ethnicity extension."""
+
+
+@given("the patient is of Japanese ancestry")
+def _japanese(world: World) -> None:
+    def add(p: PatientBuilder) -> None:
+        p.race_extension = JAPANESE_RACE
+
+    world.steps.append(add)
+
+
 @given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>.+)"))
 def _stopped(world: World, drug: str, mg: str, start: str, end: str, why: str) -> None:
     world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=float(mg), stop_reason=why))
@@ -97,14 +121,44 @@ def _si(world: World, day: str) -> None:
     world.steps.append(lambda p: p.condition("R45.851", onset=day))
 
 
-@given(parsers.parse("a condition {code} since {day}"))
-def _condition(world: World, code: str, day: str) -> None:
-    world.steps.append(lambda p: p.condition(code, onset=day))
+@given(parsers.re(r"a (?:(?P<status>active|resolved) )?condition (?P<code>[A-Z0-9.]+) since (?P<day>[\d-]+)"))
+def _condition(world: World, status: str | None, code: str, day: str) -> None:
+    if status == "resolved":
+        abated = (date.fromisoformat(day) + timedelta(days=60)).isoformat()
+        world.steps.append(lambda p: p.condition(code, onset=day, status="resolved", abatement=abated))
+    else:
+        world.steps.append(lambda p: p.condition(code, onset=day))
 
 
-@given(parsers.parse("a resolved condition {code} since {day}"))
-def _resolved(world: World, code: str, day: str) -> None:
-    world.steps.append(lambda p: p.condition(code, onset=day, status="resolved", abatement="2019-06-01"))
+@given("no complications")
+def _no_complications(world: World) -> None:
+    """Nothing to add: no ascites, no encephalopathy."""
+
+
+@given(parsers.parse("liver labs on {day}: bilirubin {bili:g} mg/dL, albumin {alb:g} g/dL, INR {inr:g}"))
+def _labs(world: World, day: str, bili: float, alb: float, inr: float) -> None:
+    def add(p: PatientBuilder) -> None:
+        p.observation("1975-2", day, value=bili, unit="mg/dL", vital=False)
+        p.observation("1751-7", day, value=alb, unit="g/dL", vital=False)
+        p.observation("6301-6", day, value=inr, unit="{INR}", vital=False)
+
+    world.steps.append(add)
+
+
+@given(parsers.parse("an allergy to {substance}"))
+def _allergy(world: World, substance: str) -> None:
+    code = {"ketamine": "6130", "penicillin": "7980"}[substance]
+    world.steps.append(lambda p: p.allergy(code, substance))
+
+
+@given("no pregnancy test is recorded")
+def _no_pregnancy_test(world: World) -> None:
+    world.pregnancy_test = False
+
+
+@given(parsers.parse("the weight was last measured on {day}"))
+def _old_weight(world: World, day: str) -> None:
+    world.weight_day = day
 
 
 @given(parsers.parse("a positive pregnancy test on {day}"))
@@ -134,12 +188,22 @@ def _weight(world: World, kg: int, cm: int, day: str) -> None:
 
 @when("eligibility is assessed")
 def _assess(world: World) -> None:
-    world.result = assess([r.data for r in flatten(world.build().bundle())], as_of=world.as_of)
+    _run(world, "us-fda")
 
 
 @when(parsers.parse("eligibility is assessed under the {profile} profile"))
 def _assess_profile(world: World, profile: str) -> None:
-    world.result = assess([r.data for r in flatten(world.build().bundle())], as_of=world.as_of, profile=profile)  # type: ignore[arg-type]
+    _run(world, profile)
+
+
+def _run(world: World, profile: str) -> None:
+    world.evaluation = evaluate([r.data for r in flatten(world.build().bundle())], as_of=world.as_of,
+                                profile=profile)  # type: ignore[arg-type]
+    world.result = world.evaluation.assessment
+
+
+def fired_rules(a: Assessment) -> set[str]:
+    return {f.rule for f in a.findings} | {r.rule for r in a.indication.rules}
 
 
 def _a(world: World) -> Assessment:
@@ -223,3 +287,21 @@ def _no_finding(world: World, concept: str) -> None:
 def _gap(world: World, concept: str, text: str) -> None:
     f = next(f for f in _a(world).findings if f.concept == concept and f.category == "data-gap")
     assert f.obtain and text in f.obtain
+
+
+@then(parsers.re(r"rule (?P<rule>[a-z0-9.\-]+) (?P<fires>fires|does not fire)"))
+def _rule_fires(world: World, rule: str, fires: str) -> None:
+    fired = fired_rules(_a(world))
+    assert (rule in fired) == (fires == "fires"), sorted(fired)
+
+
+@then(parsers.parse("the Child-Pugh class is {cls}"))
+def _child_pugh(world: World, cls: str) -> None:
+    assert world.evaluation is not None
+    hepatic = world.evaluation.facts.hepatic
+    assert hepatic.child_pugh_class == cls, hepatic
+
+
+@then("the IV ketamine dosing is null")
+def _iv_null(world: World) -> None:
+    assert _a(world).product("ketamine-iv").dosing is None

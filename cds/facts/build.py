@@ -12,13 +12,13 @@ from cds.facts import conditions as cond
 from cds.facts import medications as meds
 from cds.facts import observations as obs
 from cds.facts.models import (
-    AdjunctFact, AllergyFact, BloodPressureFact, BodyMeasureFact, ConditionFact, DepressionFact, Fact,
-    MedicationFact, PatientFact, Phq9Fact, PregnancyFact, SuicidalIdeationFact, TreatmentHistoryFact, TrialFact,
+    AdjunctFact, AllergyFact, BenzodiazepineLoadFact, BloodPressureFact, BodyMeasureFact, ConditionFact,
+    DepressionFact, Fact, HepaticFact, MedicationFact, PatientFact, Phq9Fact, PregnancyFact, SuicidalIdeationFact, TreatmentHistoryFact, TrialFact,
 )
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
 from cds.ingest.load import RawResource
-from cds.settings import load_dose_table, load_outcomes, load_settings
+from cds.settings import load_benzodiazepine_equivalents, load_dose_table, load_outcomes, load_settings
 from cds.terminology import load_valuesets
 
 OBSERVATION_VALUESETS = [
@@ -43,11 +43,13 @@ class FactSet:
     pregnancy: PregnancyFact
     phq9: Phq9Fact
     suicidal_ideation: SuicidalIdeationFact
+    hepatic: HepaticFact
+    benzodiazepines: BenzodiazepineLoadFact
     timeline: Timeline = field(repr=False)
 
     def all(self) -> list[Fact]:
         singles: list[Fact] = [self.patient, self.depression, self.history, self.blood_pressure, self.body,
-                               self.pregnancy, self.phq9, self.suicidal_ideation]
+                               self.pregnancy, self.phq9, self.suicidal_ideation, self.hepatic, self.benzodiazepines]
         return singles + [*self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
 
 
@@ -89,7 +91,10 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
         adjuncts=adjuncts, history=history, medications=meds.build_medication_facts(exposures, as_of),
         allergies=meds.build_allergies(resources, vs), blood_pressure=bp, body=body,
         pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings), phq9=phq9,
-        suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings), timeline=timeline,
+        suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
+        hepatic=obs.hepatic(idx, conditions, as_of, settings),
+        benzodiazepines=meds.build_benzodiazepine_load(exposures, load_benzodiazepine_equivalents()),
+        timeline=timeline,
     )
 
 

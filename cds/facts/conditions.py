@@ -18,7 +18,8 @@ CONDITION_VALUESETS = (
     "aneurysmal-vascular-disease", "arteriovenous-malformation", "intracerebral-hemorrhage", "pregnancy",
     "breastfeeding", "hypertension", "recent-cardiovascular-event", "cardiovascular-disease",
     "cerebrovascular-disease", "elevated-intracranial-pressure", "glaucoma", "hepatic-impairment",
-    "hyperthyroidism", "respiratory-risk", "suicidal-ideation",
+    "hyperthyroidism", "respiratory-risk", "suicidal-ideation", "cognitive-impairment", "ascites",
+    "hepatic-encephalopathy",
 )
 _ACTIVE = {"active", "recurrence", "relapse"}
 _INACTIVE = {"inactive", "remission"}

@@ -10,9 +10,9 @@ from typing import Any
 
 from cds.facts.dose import daily_dose_mg, strength_from_medication, strength_from_text
 from cds.facts.fhirdata import concept_text, parse_date, period_end, period_start
-from cds.facts.models import AllergyFact, MedicationFact
+from cds.facts.models import AllergyFact, BenzodiazepineLoadFact, MedicationFact
 from cds.ingest.load import RawResource
-from cds.settings import OutcomeVocabulary
+from cds.settings import BenzodiazepineEquivalents, OutcomeVocabulary
 from cds.terminology import ValueSets
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
@@ -224,3 +224,21 @@ def _code(concept: object) -> str | None:
             if c.get("code"):
                 return str(c["code"])
     return None
+
+
+def build_benzodiazepine_load(exposures: list[Exposure], equivalents: BenzodiazepineEquivalents) -> BenzodiazepineLoadFact:
+    """Active benzodiazepines as diazepam mg/day (DDI-09); unknown if any dose or equivalent is."""
+    active = [e for e in exposures if e.valueset == "benzodiazepines" and e.ongoing]
+    if not active:
+        return BenzodiazepineLoadFact(active=False, diazepam_equivalent_mg=0)
+    total, complete = 0.0, True
+    for e in active:
+        eq = equivalents.equivalent_to_10mg_diazepam.get(e.ingredient)
+        if e.daily_dose_mg is None or eq is None:
+            complete = False
+            continue
+        total += e.daily_dose_mg * 10 / eq
+    return BenzodiazepineLoadFact(
+        evidence=sorted({e.ref for e in active}), active=True,
+        diazepam_equivalent_mg=round(total, 1) if complete else None, known_dose_mg=round(total, 1),
+    )

@@ -172,9 +172,31 @@ class SuicidalIdeationFact(Fact):
     recorded: date | None = None
 
 
+class HepaticFact(Fact):
+    kind: ClassVar[str] = "hepatic"
+    diagnosis: bool = Field(description="A hepatic-impairment diagnosis (cirrhosis, hepatic failure)")
+    child_pugh_min: int | None = Field(
+        default=None, description="Child-Pugh score counting missing labs as normal (1 point); None without any input")
+    child_pugh_max: int | None = Field(
+        default=None, description="Child-Pugh score counting missing labs as worst (3 points)")
+    child_pugh_class: Literal["A", "B", "C", "unknown", "not-assessed"] = Field(
+        description="From the score when min and max agree on the class; unknown when missing labs leave it open; "
+        "not-assessed without a diagnosis or any lab")
+    missing_labs: str | None = None
+
+
+class BenzodiazepineLoadFact(Fact):
+    kind: ClassVar[str] = "benzodiazepine_load"
+    active: bool = Field(description="Any benzodiazepine active on the evaluation date")
+    diazepam_equivalent_mg: float | None = Field(
+        default=None, description="Sum of active benzodiazepine daily doses as diazepam mg/day; None if any is unknown")
+    known_dose_mg: float = Field(default=0, description="The part of the load whose doses and equivalents are known")
+
+
 ALL_FACT_TYPES: tuple[type[Fact], ...] = (
     PatientFact, ConditionFact, DepressionFact, TrialFact, AdjunctFact, TreatmentHistoryFact, MedicationFact,
-    AllergyFact, BloodPressureFact, BodyMeasureFact, PregnancyFact, Phq9Fact, SuicidalIdeationFact,
+    AllergyFact, BloodPressureFact, BodyMeasureFact, PregnancyFact, Phq9Fact, SuicidalIdeationFact, HepaticFact,
+    BenzodiazepineLoadFact,
 )
 FACT_KINDS: dict[str, type[Fact]] = {t.kind: t for t in ALL_FACT_TYPES}
 

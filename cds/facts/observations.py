@@ -11,8 +11,8 @@ from typing import Any
 from cds.assessment.timeline import BloodPressurePoint, ScorePoint
 from cds.facts.fhirdata import parse_date, period_start
 from cds.facts.models import (
-    AdjunctFact, BloodPressureFact, BodyMeasureFact, ConditionFact, PatientFact, Phq9Fact, PregnancyFact,
-    Status, SuicidalIdeationFact,
+    AdjunctFact, BloodPressureFact, BodyMeasureFact, ConditionFact, HepaticFact, PatientFact, Phq9Fact,
+    PregnancyFact, Status, SuicidalIdeationFact,
 )
 from cds.ingest.load import RawResource
 from cds.settings import Settings
@@ -234,3 +234,61 @@ def ect_procedures(resources: list[RawResource], as_of: date, vs: ValueSets) -> 
             continue
         out.append(AdjunctFact(evidence=[res.ref], type="ect", name="electroconvulsive therapy", start=start, end=start))
     return out
+
+
+def _latest_lab(idx: ObservationIndex, vs_id: str, as_of: date, window: int) -> Reading | None:
+    for r in idx.by_vs[vs_id]:
+        if r.value is not None and (as_of - r.day).days <= window:
+            return r
+    return None
+
+
+def _bilirubin_points(r: Reading) -> int:
+    unit = str((r.data.get("valueQuantity") or {}).get("code") or (r.data.get("valueQuantity") or {}).get("unit") or "")
+    mg_dl = r.value / 17.1 if unit.lower() in ("umol/l", "µmol/l") else r.value  # type: ignore[operator]
+    return 1 if mg_dl < 2 else 2 if mg_dl <= 3 else 3
+
+
+def _albumin_points(r: Reading) -> int:
+    unit = str((r.data.get("valueQuantity") or {}).get("code") or (r.data.get("valueQuantity") or {}).get("unit") or "")
+    g_dl = r.value / 10 if unit.lower() == "g/l" else r.value  # type: ignore[operator]
+    return 1 if g_dl > 3.5 else 2 if g_dl >= 2.8 else 3
+
+
+def _inr_points(r: Reading) -> int:
+    assert r.value is not None
+    return 1 if r.value < 1.7 else 2 if r.value <= 2.3 else 3
+
+
+def hepatic(idx: ObservationIndex, conditions: list[ConditionFact], as_of: date, settings: Settings) -> HepaticFact:
+    """Child-Pugh from bilirubin, albumin, INR (within lookback.labs_days), ascites and hepatic
+    encephalopathy diagnoses. Recorded ascites or encephalopathy of unknown grade score 3 (the
+    stricter reading); their absence scores 1. Missing labs give a min-max range."""
+    window = settings.lookback.labs_days
+    current = [c for c in conditions if c.status in ("active", "unknown") and c.abatement is None]
+    diagnosis = [c for c in current if c.valueset == "hepatic-impairment"]
+    ascites = [c for c in current if c.valueset == "ascites"]
+    enceph = [c for c in current if c.valueset == "hepatic-encephalopathy"]
+    labs = {
+        "bilirubin": (_latest_lab(idx, "bilirubin-total", as_of, window), _bilirubin_points),
+        "albumin": (_latest_lab(idx, "albumin", as_of, window), _albumin_points),
+        "INR": (_latest_lab(idx, "inr", as_of, window), _inr_points),
+    }
+    evidence = sorted({c.evidence[0] for c in diagnosis + ascites + enceph}
+                      | {r.ref for r, _ in labs.values() if r is not None})
+    if not diagnosis and all(r is None for r, _ in labs.values()):
+        return HepaticFact(diagnosis=False, child_pugh_class="not-assessed")
+    known = sum(points(r) for r, points in labs.values() if r is not None)
+    missing = [name for name, (r, _) in labs.items() if r is None]
+    clinical = (3 if ascites else 1) + (3 if enceph else 1)
+    low, high = known + clinical + len(missing), known + clinical + 3 * len(missing)
+    h = settings.hepatic
+
+    def cls(score: int) -> str:
+        return "C" if score >= h.child_pugh_c_min_score else "B" if score >= h.child_pugh_b_min_score else "A"
+
+    return HepaticFact(
+        evidence=evidence, diagnosis=bool(diagnosis), child_pugh_min=low, child_pugh_max=high,
+        child_pugh_class=cls(low) if cls(low) == cls(high) else "unknown",  # type: ignore[arg-type]
+        missing_labs=", ".join(missing) or None,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds.ruleset.loader import comparisons, resolve
-from cds.ruleset.schema import Rule
+from cds.ruleset.schema import Rule, Where
 from cds.settings import Settings
 
 _OPS = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte", "ne": "$neq"}
@@ -16,21 +16,28 @@ class UnsafeRuleError(ValueError):
     pass
 
 
+def _terms(where: Where, settings: Settings) -> list[dict[str, Any]]:
+    terms: list[dict[str, Any]] = []
+    for fname, cond in where.items():
+        for op, raw in comparisons(cond):
+            value = resolve(raw, settings)
+            if op == "eq":
+                terms.append({fname: value})
+            elif op == "in":
+                terms.append({"$or": [{fname: v} for v in value]})
+            elif op == "not_in":
+                terms.extend({"$neq": {fname: v}} for v in value)
+            else:
+                terms.append({_OPS[op]: {fname: value}})
+    return terms
+
+
 def compile_rule(rule: Rule, settings: Settings) -> dict[str, Any]:
     patterns = []
     for pat in rule.when:
-        terms: list[dict[str, Any]] = [{"kind": pat.fact}]
-        for fname, cond in pat.where.items():
-            for op, raw in comparisons(cond):
-                value = resolve(raw, settings)
-                if op == "eq":
-                    terms.append({fname: value})
-                elif op == "in":
-                    terms.append({"$or": [{fname: v} for v in value]})
-                elif op == "not_in":
-                    terms.extend({"$neq": {fname: v}} for v in value)
-                else:
-                    terms.append({_OPS[op]: {fname: value}})
+        terms: list[dict[str, Any]] = [{"kind": pat.fact}, *_terms(pat.where, settings)]
+        if pat.any:
+            terms.append({"$or": [{"$and": _terms(alt, settings)} for alt in pat.any]})
         patterns.append({_alias(pat.name): {"$and": terms}})
     return {"all": patterns}
 

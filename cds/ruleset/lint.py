@@ -53,13 +53,21 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                 continue
             names[pat.name] = pat.fact
             fields = engine_fields(FACT_KINDS[pat.fact])
-            for fname, cond in pat.where.items():
+            if len(pat.any) == 1:
+                bad("any: with one alternative: put it in where:")
+            for alt in pat.any:
+                if not alt:
+                    bad("any: an empty alternative always matches")
+            conditions = [(k, v, pat.where) for k, v in pat.where.items()] + [
+                (k, v, alt) for alt in pat.any for k, v in alt.items()]
+            seen_by_group: dict[int, dict[str, dict[str, Any]]] = {}
+            for fname, cond, group in conditions:
                 if fname not in fields:
                     bad(f"fact {pat.fact} has no field {fname!r} (fields: {', '.join(sorted(fields))})")
                     continue
                 ann = _field_type(pat.fact, fname)
                 allowed = _allowed_values(ann)
-                seen: dict[str, Any] = {}
+                seen = seen_by_group.setdefault(id(group), {}).setdefault(fname, {})
                 for op, raw in comparisons(cond):
                     try:
                         value = resolve(raw, settings)
@@ -80,7 +88,9 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                     if op == "in" and not values:
                         bad(f"{fname}: empty 'in' list never matches")
                     seen[op] = value
-                problems.extend(Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen))
+            for group_seen in seen_by_group.values():
+                for fname, seen in group_seen.items():
+                    problems.extend(Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen))
         out = rule.then
         texts: list[str] = []
         if out.finding:

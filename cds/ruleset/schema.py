@@ -13,6 +13,9 @@
           valueset: aneurysmal-vascular-disease
           status: {in: [active, inactive, resolved, unknown]}
           age_years: {lt: {setting: trd.min_age}}
+        any:                       # optional: at least one of these must hold too
+          - {systolic: {gt: 140}}
+          - {diastolic: {gt: 90}}
     then:
       finding: {...}   |   indication: {...}   (and optionally dosing: {...})
 """
@@ -68,10 +71,14 @@ class Comparison(_M):
         return out
 
 
+Where = dict[str, Scalar | Comparison | SettingRef]
+
+
 class Pattern(_M):
     fact: str
     as_: str | None = Field(default=None, alias="as")
-    where: dict[str, Scalar | Comparison | SettingRef] = Field(default_factory=dict)
+    where: Where = Field(default_factory=dict)
+    any: list[Where] = Field(default_factory=list, description="At least one of these must also hold")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -1,0 +1,105 @@
+"""Why each rule fired or did not: every condition with its expected and actual value, and the
+FHIR resources behind the facts. Conditions are re-evaluated here in Python with the engine's
+semantics (an unknown value never matches); a test checks this agrees with durable-rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.facts.models import Fact
+from cds.pipeline import Evaluation
+from cds.ruleset.loader import comparisons, resolve
+from cds.ruleset.schema import Pattern, Rule, Where
+from cds.settings import Settings
+
+_SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "in", "not_in": "not in"}
+
+
+def holds(op: str, expected: Any, actual: Any) -> bool:
+    if actual is None:
+        return False
+    try:
+        return {
+            "eq": lambda: actual == expected, "ne": lambda: actual != expected,
+            "lt": lambda: actual < expected, "le": lambda: actual <= expected,
+            "gt": lambda: actual > expected, "ge": lambda: actual >= expected,
+            "in": lambda: actual in expected, "not_in": lambda: actual not in expected,
+        }[op]()
+    except TypeError:
+        return False
+
+
+@dataclass
+class ConditionCheck:
+    field: str
+    op: str
+    expected: Any
+    actual: Any
+    ok: bool
+
+    def __str__(self) -> str:
+        actual = "unknown" if self.actual is None else repr(self.actual)
+        return f"{'✓' if self.ok else '✗'} {self.field} {_SYMBOL[self.op]} {self.expected!r} (actual {actual})"
+
+
+@dataclass
+class PatternCheck:
+    pattern: str
+    fact: Fact | None
+    checks: list[ConditionCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.fact is not None and all(c.ok for c in self.checks)
+
+
+def _check_where(where: Where, view: dict[str, Any], settings: Settings) -> list[ConditionCheck]:
+    out = []
+    for fname, cond in where.items():
+        for op, raw in comparisons(cond):
+            expected = resolve(raw, settings)
+            out.append(ConditionCheck(fname, op, expected, view.get(fname), holds(op, expected, view.get(fname))))
+    return out
+
+
+def check_pattern(pat: Pattern, facts: list[Fact], ev: Evaluation) -> PatternCheck:
+    """The best candidate fact for a pattern: a matching one, else the one failing fewest conditions."""
+    settings = ev.ruleset.settings
+    best: PatternCheck | None = None
+    for fact in (f for f in facts if f.kind == pat.fact):
+        view = fact.engine_view(ev.facts.as_of)
+        checks = _check_where(pat.where, view, settings)
+        if pat.any:
+            alts = [_check_where(alt, view, settings) for alt in pat.any]
+            winner = next((a for a in alts if all(c.ok for c in a)), min(alts, key=lambda a: sum(not c.ok for c in a)))
+            checks += winner
+        candidate = PatternCheck(pat.name, fact, checks)
+        if candidate.ok:
+            return candidate
+        if best is None or sum(not c.ok for c in checks) < sum(not c.ok for c in best.checks):
+            best = candidate
+    return best or PatternCheck(pat.name, None)
+
+
+def explain_rule(rule: Rule, ev: Evaluation) -> tuple[bool, list[PatternCheck]]:
+    facts = list(ev.engine_facts.values())
+    checks = [check_pattern(p, facts, ev) for p in rule.when]
+    return all(c.ok for c in checks), checks
+
+
+def explain_text(ev: Evaluation) -> str:
+    fired = {f.rule_id for f in ev.firings}
+    profile = ev.assessment.profile
+    lines = [f"Why each rule fired or not ({profile}):"]
+    for rule in sorted(ev.ruleset.for_profile(profile), key=lambda r: r.id):
+        _, checks = explain_rule(rule, ev)
+        lines.append(f"{'FIRED ' if rule.id in fired else 'silent'} {rule.id} v{rule.version}: {rule.title}")
+        for pc in checks:
+            if pc.fact is None:
+                lines.append(f"    {pc.pattern}: no {pc.pattern} fact in the record")
+                continue
+            refs = ", ".join(pc.fact.evidence[:4]) or "no FHIR resource (derived or absent)"
+            lines.append(f"    {pc.pattern} [{refs}]")
+            lines.extend(f"      {c}" for c in pc.checks)
+    return "\n".join(lines)

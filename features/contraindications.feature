@@ -1,0 +1,107 @@
+Feature: Absolute contraindications and do-not-start items
+  A missed contraindication is the worst defect. Each fires with the FHIR resource as evidence
+  and makes the product "contraindicated", whatever else the record says.
+
+  Background:
+    Given the evaluation date is 2025-06-02
+    And recent safety data: blood pressure 128/82, weight 68 kg, negative pregnancy test
+    And a 45-year-old woman with recurrent MDD since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And venlafaxine 150 mg daily from 2025-01-02, ongoing
+
+  @contraindication.aneurysmal-vascular-disease @contraindication.arteriovenous-malformation @contraindication.intracerebral-hemorrhage
+  Scenario Outline: Vascular contraindications, active or resolved
+    Given a <status> condition <code> since 2020-03-01
+    When eligibility is assessed
+    Then rule <rule> fires
+    And esketamine is contraindicated
+    And ketamine-iv is contraindicated
+
+    Examples:
+      | status   | code   | rule                                       |
+      | active   | I71.21 | contraindication.aneurysmal-vascular-disease |
+      | resolved | I67.1  | contraindication.aneurysmal-vascular-disease |
+      | active   | Q28.2  | contraindication.arteriovenous-malformation |
+      | resolved | I61.0  | contraindication.intracerebral-hemorrhage  |
+
+  @contraindication.arteriovenous-malformation @contraindication.intracerebral-hemorrhage
+  Scenario: An ischaemic stroke is not an intracerebral haemorrhage
+    Given a resolved condition I63.9 since 2020-03-01
+    When eligibility is assessed
+    Then rule contraindication.intracerebral-hemorrhage does not fire
+    And rule contraindication.arteriovenous-malformation does not fire
+    And esketamine is use-with-caution
+
+  @contraindication.hypersensitivity
+  Scenario: Ketamine allergy contraindicates both products
+    Given an allergy to ketamine
+    When eligibility is assessed
+    Then rule contraindication.hypersensitivity fires
+    And esketamine is contraindicated
+
+  @contraindication.hypersensitivity
+  Scenario: A penicillin allergy is not a ketamine allergy
+    Given an allergy to penicillin
+    When eligibility is assessed
+    Then rule contraindication.hypersensitivity does not fire
+
+  @contraindication.age-under-18 @contraindication.pregnancy @data-gap.pregnancy-status
+  Scenario: A 17-year-old is do-not-start
+    Given the patient is 17 years old
+    When eligibility is assessed
+    Then rule contraindication.age-under-18 fires
+    And rule contraindication.pregnancy does not fire
+    And rule data-gap.pregnancy-status does not fire
+
+  @contraindication.pregnancy @data-gap.pregnancy-status
+  Scenario: An active pregnancy condition is do-not-start
+    Given a condition Z34.00 since 2025-04-01
+    When eligibility is assessed
+    Then rule contraindication.pregnancy fires
+    And esketamine is contraindicated
+
+  @data-gap.pregnancy-status @contraindication.pregnancy
+  Scenario: No recent pregnancy status for a woman who could be pregnant
+    Given no pregnancy test is recorded
+    When eligibility is assessed
+    Then rule data-gap.pregnancy-status fires
+    And rule contraindication.pregnancy does not fire
+    And esketamine is insufficient-data
+    And a data gap pregnancy-status says to obtain "pregnancy test"
+
+  @data-gap.pregnancy-status
+  Scenario: A man needs no pregnancy status
+    Given a 45-year-old man with recurrent MDD since 2024-09-01
+    And no pregnancy test is recorded
+    When eligibility is assessed
+    Then rule data-gap.pregnancy-status does not fire
+
+  @contraindication.recent-cardiovascular-event.eu @precaution.recent-cardiovascular-event.us @contraindication.recent-cardiovascular-event.ketamine-iv
+  Scenario Outline: A myocardial infarction within 6 weeks
+    Given a condition I21.4 since <onset>
+    When eligibility is assessed under the <profile> profile
+    Then esketamine is <esketamine>
+    And ketamine-iv is <ketamine>
+
+    Examples:
+      | onset      | profile | esketamine       | ketamine         |
+      | 2025-05-01 | eu-smpc | contraindicated  | contraindicated  |
+      | 2025-05-01 | us-fda  | use-with-caution | contraindicated  |
+      | 2025-03-01 | eu-smpc | use-with-caution | use-with-caution |
+      | 2025-03-01 | us-fda  | use-with-caution | use-with-caution |
+
+  @data-gap.weight
+  Scenario: No weight within 30 days: no IV dose, never a dose on a stale weight
+    Given the weight was last measured on 2025-03-01
+    When eligibility is assessed
+    Then rule data-gap.weight fires
+    And ketamine-iv is insufficient-data
+    And the IV ketamine dosing is null
+    And esketamine is appropriate
+
+  @data-gap.weight @data-gap.blood-pressure @precaution.hepatic-impairment.ketamine-iv
+  Scenario: With current vitals and no liver disease there is no gap
+    When eligibility is assessed
+    Then rule data-gap.weight does not fire
+    And rule data-gap.blood-pressure does not fire
+    And rule precaution.hepatic-impairment.ketamine-iv does not fire

@@ -1,0 +1,50 @@
+Feature: Drug interactions
+  Active medications that interact with esketamine or IV ketamine: each says the direction, the
+  severity and what to do. Stopped medications do not interact.
+
+  Background:
+    Given the evaluation date is 2025-06-02
+    And recent safety data: blood pressure 128/82, weight 68 kg, negative pregnancy test
+    And a 45-year-old woman with recurrent MDD since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And venlafaxine 150 mg daily from 2025-01-02, ongoing
+
+  @interaction.cns-depressant @interaction.cns-depressant.antipsychotic @interaction.psychostimulant @interaction.maoi @interaction.memantine @interaction.theophylline.ketamine-iv @interaction.theophylline.esketamine @interaction.lamotrigine @interaction.antihypertensive
+  Scenario Outline: An active interacting medication
+    Given <drug> <mg> mg daily from 2025-03-01, ongoing
+    When eligibility is assessed
+    Then rule <rule> fires
+    And esketamine is <esketamine>
+    And ketamine-iv is <ketamine>
+
+    Examples:
+      | drug            | mg  | rule                                    | esketamine       | ketamine         |
+      | oxycodone       | 10  | interaction.cns-depressant              | use-with-caution | use-with-caution |
+      | quetiapine      | 100 | interaction.cns-depressant.antipsychotic | use-with-caution | use-with-caution |
+      | methylphenidate | 20  | interaction.psychostimulant             | use-with-caution | use-with-caution |
+      | tranylcypromine | 30  | interaction.maoi                        | use-with-caution | use-with-caution |
+      | memantine       | 10  | interaction.memantine                   | use-with-caution | use-with-caution |
+      | theophylline    | 300 | interaction.theophylline.ketamine-iv    | use-with-caution | contraindicated  |
+      | aminophylline   | 300 | interaction.theophylline.esketamine     | use-with-caution | contraindicated  |
+      | lamotrigine     | 200 | interaction.lamotrigine                 | appropriate      | appropriate      |
+      | lisinopril      | 10  | interaction.antihypertensive            | appropriate      | appropriate      |
+
+  @interaction.cns-depressant
+  Scenario: A stopped opioid does not interact
+    Given oxycodone 10 mg daily from 2024-01-01 to 2024-02-01 stopped for remission
+    When eligibility is assessed
+    Then rule interaction.cns-depressant does not fire
+    And esketamine is appropriate
+
+  @interaction.benzodiazepine-efficacy @interaction.cns-depressant
+  Scenario Outline: Benzodiazepine load above 8 mg diazepam-equivalent may blunt the response
+    Given <drug> <mg> mg daily from 2025-03-01, ongoing
+    When eligibility is assessed
+    Then rule interaction.cns-depressant fires
+    And rule interaction.benzodiazepine-efficacy <fires>
+
+    Examples:
+      | drug      | mg | fires         |
+      | lorazepam | 2  | fires         |
+      | diazepam  | 5  | does not fire |
+      | clonazepam | 0.5 | fires        |
