@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -28,13 +28,13 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     text = "text"
     json = "json"
     html = "html"
 
 
-class ProfileOpt(str, Enum):
+class ProfileOpt(StrEnum):
     us = "us-fda"
     eu = "eu-smpc"
 
@@ -49,8 +49,12 @@ def check(
     path: Annotated[Path, typer.Argument(help="A FHIR R4 Bundle, a resource file, a folder or NDJSON")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
     profile: Annotated[ProfileOpt, typer.Option(help="Labelling jurisdiction")] = ProfileOpt.us,
-    fmt: Annotated[Fmt, typer.Option("--format", help="text, json (the assessment alone) or html")] = Fmt.text,
-    explain: Annotated[bool, typer.Option("--explain", help="Also: every rule, fired or not, condition by condition")] = False,
+    fmt: Annotated[
+        Fmt, typer.Option("--format", help="text, json (the assessment alone) or html")
+    ] = Fmt.text,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also: every rule, fired or not, condition by condition")
+    ] = False,
 ) -> None:
     """Assess one patient."""
     from cds.ingest.load import load_resources
@@ -61,13 +65,15 @@ def check(
     except ValueError:
         _fail(CdsError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}"))
     try:
-        ev = evaluate(load_resources(path), as_of=day, profile=profile.value)  # type: ignore[arg-type]
+        ev = evaluate(load_resources(path), as_of=day, profile=profile.value)
     except CdsError as exc:
         _fail(exc)
     if fmt is Fmt.json:
         import orjson
 
-        sys.stdout.write(orjson.dumps(ev.assessment.to_json_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(ev.assessment.to_json_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
     elif fmt is Fmt.html:
         from cds.report import render_html
 
@@ -133,15 +139,21 @@ def rules_coverage() -> None:
     root = project_root()
     if not (root / "tests" / "test_features.py").exists():
         _fail(CdsError("the scenario tests (tests/test_features.py) are not in this installation"))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_features.py", "-q", "-p", "no:cacheprovider"],
-                          cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_features.py", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     data = json.loads((root / "test-artifacts" / "rule-coverage.json").read_text())
     records = data["scenarios"]
     ruleset = load_ruleset()
     for rule in sorted(ruleset.rules, key=lambda r: r.id):
         tagged = [r for r in records if rule.id in r["tags"]]
         fires = sum(rule.id in r["fired"] for r in tagged)
-        typer.echo(f"{rule.id:<55} fires in {fires:>2}, silent in {len(tagged) - fires:>2} tagged scenario(s)")
+        typer.echo(
+            f"{rule.id:<55} fires in {fires:>2}, silent in {len(tagged) - fires:>2} tagged scenario(s)"
+        )
     found = gaps(ruleset, records)
     for g in found:
         typer.echo(f"GAP {g}", err=True)
@@ -183,7 +195,9 @@ def rules_list() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the rules engine holds the GIL)")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (the rules engine holds the GIL)")
+    ] = 1,
 ) -> None:
     """Run the CDS Hooks service (settings from CDS_* environment variables; see README)."""
     from cds.service.serve import serve as run

@@ -5,6 +5,7 @@ semantics (an unknown value never matches); a test checks this agrees with durab
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from cds.facts.models import Fact
@@ -19,13 +20,18 @@ _SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥
 def holds(op: str, expected: Any, actual: Any) -> bool:
     if actual is None:
         return False
+    checks: dict[str, Callable[[], Any]] = {
+        "eq": lambda: actual == expected,
+        "ne": lambda: actual != expected,
+        "lt": lambda: actual < expected,
+        "le": lambda: actual <= expected,
+        "gt": lambda: actual > expected,
+        "ge": lambda: actual >= expected,
+        "in": lambda: actual in expected,
+        "not_in": lambda: actual not in expected,
+    }
     try:
-        return {
-            "eq": lambda: actual == expected, "ne": lambda: actual != expected,
-            "lt": lambda: actual < expected, "le": lambda: actual <= expected,
-            "gt": lambda: actual > expected, "ge": lambda: actual >= expected,
-            "in": lambda: actual in expected, "not_in": lambda: actual not in expected,
-        }[op]()
+        return bool(checks[op]())
     except TypeError:
         return False
 
@@ -40,7 +46,9 @@ class ConditionCheck:
 
     def __str__(self) -> str:
         actual = "unknown" if self.actual is None else repr(self.actual)
-        return f"{'✓' if self.ok else '✗'} {self.field} {_SYMBOL[self.op]} {self.expected!r} (actual {actual})"
+        return (
+            f"{'✓' if self.ok else '✗'} {self.field} {_SYMBOL[self.op]} {self.expected!r} (actual {actual})"
+        )
 
 
 @dataclass
@@ -59,7 +67,9 @@ def _check_where(where: Where, view: dict[str, Any], settings: Settings) -> list
     for fname, cond in where.items():
         for op, raw in comparisons(cond):
             expected = resolve(raw, settings)
-            out.append(ConditionCheck(fname, op, expected, view.get(fname), holds(op, expected, view.get(fname))))
+            out.append(
+                ConditionCheck(fname, op, expected, view.get(fname), holds(op, expected, view.get(fname)))
+            )
     return out
 
 
@@ -72,7 +82,9 @@ def check_pattern(pat: Pattern, facts: list[Fact], ev: Evaluation) -> PatternChe
         checks = _check_where(pat.where, view, settings)
         if pat.any:
             alts = [_check_where(alt, view, settings) for alt in pat.any]
-            winner = next((a for a in alts if all(c.ok for c in a)), min(alts, key=lambda a: sum(not c.ok for c in a)))
+            winner = next(
+                (a for a in alts if all(c.ok for c in a)), min(alts, key=lambda a: sum(not c.ok for c in a))
+            )
             checks += winner
         candidate = PatternCheck(pat.name, fact, checks)
         if candidate.ok:

@@ -104,7 +104,9 @@ def _read(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         line = exc.problem_mark.line + 1 if getattr(exc, "problem_mark", None) else None  # type: ignore[attr-defined]
-        raise RuleFileError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=line) from exc
+        raise RuleFileError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=line
+        ) from exc
     except OSError as exc:
         raise RuleFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
 
@@ -139,5 +141,6 @@ def load_outcomes(folder: Path | None = None) -> OutcomeVocabulary:
 @cache
 def load_benzodiazepine_equivalents(folder: Path | None = None) -> BenzodiazepineEquivalents:
     result: BenzodiazepineEquivalents = _parse(
-        BenzodiazepineEquivalents, (folder or rules_dir()) / "benzodiazepine-equivalents.yaml")
+        BenzodiazepineEquivalents, (folder or rules_dir()) / "benzodiazepine-equivalents.yaml"
+    )
     return result

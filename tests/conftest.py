@@ -40,11 +40,13 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: object, s
         return
     from tests.test_features import fired_rules
 
-    _SCENARIOS.append({
-        "scenario": getattr(scenario, "name", ""),
-        "tags": sorted(getattr(scenario, "tags", set())),
-        "fired": sorted(fired_rules(world.result)),
-    })
+    _SCENARIOS.append(
+        {
+            "scenario": getattr(scenario, "name", ""),
+            "tags": sorted(getattr(scenario, "tags", set())),
+            "fired": sorted(fired_rules(world.result)),
+        }
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -54,8 +56,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     opts = session.config.option
     whole_run = not opts.keyword and not opts.markexpr and not any("::" in a for a in session.config.args)
     COVERAGE_FILE.parent.mkdir(exist_ok=True)
-    COVERAGE_FILE.write_text(json.dumps({"complete": whole_run and len(_SCENARIOS) == len(items),
-                                         "scenarios": _SCENARIOS}, indent=1))
+    COVERAGE_FILE.write_text(
+        json.dumps(
+            {"complete": whole_run and len(_SCENARIOS) == len(items), "scenarios": _SCENARIOS}, indent=1
+        )
+    )
     if not whole_run or len(_SCENARIOS) != len(items) or session.testsfailed:
         return
     from cds.ruleset import load_ruleset
@@ -64,7 +69,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = gaps(load_ruleset(), _SCENARIOS)  # type: ignore[arg-type]
     if found:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = ["", "RULE COVERAGE GATE: every rule needs a tagged scenario where it fires and one where it does not:"]
+        lines = [
+            "",
+            "RULE COVERAGE GATE: every rule needs a tagged scenario where it fires and one where it does not:",
+        ]
         lines += [f"  - {g}" for g in found]
         if reporter:
             reporter.write_line("\n".join(lines), red=True)

@@ -14,7 +14,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_rule_catalogue_is_up_to_date() -> None:
-    assert (DOCS / "RULES.md").read_text() == rules_markdown(load_ruleset()), "run: cds rules catalogue > docs/RULES.md"
+    assert (DOCS / "RULES.md").read_text() == rules_markdown(load_ruleset()), (
+        "run: cds rules catalogue > docs/RULES.md"
+    )
 
 
 def test_facts_catalogue_is_up_to_date() -> None:
@@ -23,7 +25,9 @@ def test_facts_catalogue_is_up_to_date() -> None:
 
 def test_assessment_schema_is_up_to_date() -> None:
     committed = orjson.loads((DOCS / "assessment.schema.json").read_bytes())
-    assert committed == Assessment.model_json_schema(by_alias=True), "run: cds schema assessment > docs/assessment.schema.json"
+    assert committed == Assessment.model_json_schema(by_alias=True), (
+        "run: cds schema assessment > docs/assessment.schema.json"
+    )
 
 
 def test_every_rule_and_fact_kind_is_documented() -> None:

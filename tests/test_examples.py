@@ -14,8 +14,23 @@ SCHEMA = json.loads((ROOT / "docs/assessment.schema.json").read_text())
 
 
 def check(name: str, *extra: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "cds", "check", str(ROOT / "fhir/examples" / name), "--as-of",
-                           "2025-06-02", "--format", "json", *extra], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cds",
+            "check",
+            str(ROOT / "fhir/examples" / name),
+            "--as-of",
+            "2025-06-02",
+            "--format",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     jsonschema.validate(data, SCHEMA)
@@ -29,7 +44,10 @@ def product(a: dict, name: str) -> dict:
 def test_trd_patient_is_eligible_with_two_failed_trials() -> None:
     a = check("trd-eligible.json")
     assert a["indication"]["status"] == "eligible" and a["indication"]["adequate_failed_trials"] == 2
-    assert [t["drug"] for t in a["indication"]["trials"] if t["counts_as_failed"]] == ["sertraline", "venlafaxine"]
+    assert [t["drug"] for t in a["indication"]["trials"] if t["counts_as_failed"]] == [
+        "sertraline",
+        "venlafaxine",
+    ]
     assert product(a, "esketamine")["verdict"] == "appropriate"
 
 
@@ -42,7 +60,10 @@ def test_aneurysm_contraindicates_esketamine_with_the_condition_and_the_label() 
 
 
 def test_older_adult_starts_at_28_mg_under_the_eu_profile_and_56_under_us() -> None:
-    assert product(check("older-adult.json", "--profile", "eu-smpc"), "esketamine")["dosing"]["start_dose_mg"] == 28
+    assert (
+        product(check("older-adult.json", "--profile", "eu-smpc"), "esketamine")["dosing"]["start_dose_mg"]
+        == 28
+    )
     assert product(check("older-adult.json"), "esketamine")["dosing"]["start_dose_mg"] == 56
 
 

@@ -15,8 +15,15 @@ from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
 from cds.synthetic import JAPANESE_RACE, PatientBuilder
 
-scenarios("indication.feature", "safety.feature", "contraindications.feature", "precautions.feature",
-          "interactions.feature", "hepatic.feature", "dosing.feature")
+scenarios(
+    "indication.feature",
+    "safety.feature",
+    "contraindications.feature",
+    "precautions.feature",
+    "interactions.feature",
+    "hepatic.feature",
+    "dosing.feature",
+)
 
 
 class World:
@@ -57,7 +64,11 @@ def _as_of(world: World, day: str) -> None:
     world.as_of = date.fromisoformat(day)
 
 
-@given(parsers.parse("recent safety data: blood pressure {sys:d}/{dia:d}, weight {kg:d} kg, negative pregnancy test"))
+@given(
+    parsers.parse(
+        "recent safety data: blood pressure {sys:d}/{dia:d}, weight {kg:d} kg, negative pregnancy test"
+    )
+)
 def _safety(world: World, sys: int, dia: int, kg: int) -> None:
     world.safety = ((sys, dia), kg)
 
@@ -68,7 +79,11 @@ def _mdd(world: World, age: str, who: str, onset: str) -> None:
     world.steps.append(lambda p: p.condition("F33.1", onset=onset))
 
 
-@given(parsers.parse("a {age:d}-year-old woman with MDD from {first} in remission from {remit} and recurrent MDD since {onset}"))
+@given(
+    parsers.parse(
+        "a {age:d}-year-old woman with MDD from {first} in remission from {remit} and recurrent MDD since {onset}"
+    )
+)
 def _two_episodes(world: World, age: int, first: str, remit: str, onset: str) -> None:
     world.age = age
     world.steps.append(lambda p: p.condition("F32.1", onset=first, status="resolved", abatement=remit))
@@ -76,7 +91,9 @@ def _two_episodes(world: World, age: int, first: str, remit: str, onset: str) ->
     world.steps.append(lambda p: p.condition("F33.1", onset=onset))
 
 
-@given(parsers.parse("a {age:d}-year-old woman with MDD from {first} in remission from {remit} and no relapse"))
+@given(
+    parsers.parse("a {age:d}-year-old woman with MDD from {first} in remission from {remit} and no relapse")
+)
 def _remitted(world: World, age: int, first: str, remit: str) -> None:
     world.age = age
     world.steps.append(lambda p: p.condition("F32.1", onset=first, status="resolved", abatement=remit))
@@ -96,12 +113,20 @@ def _japanese(world: World) -> None:
     world.steps.append(add)
 
 
-@given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>.+)"))
+@given(
+    parsers.re(
+        r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>.+)"
+    )
+)
 def _stopped(world: World, drug: str, mg: str, start: str, end: str, why: str) -> None:
     world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=float(mg), stop_reason=why))
 
 
-@given(parsers.re(r"(?P<drug>[a-z]+) daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>[a-z ]+), dose not recorded"))
+@given(
+    parsers.re(
+        r"(?P<drug>[a-z]+) daily from (?P<start>[\d-]+) to (?P<end>[\d-]+) stopped for (?P<why>[a-z ]+), dose not recorded"
+    )
+)
 def _no_dose(world: World, drug: str, start: str, end: str, why: str) -> None:
     world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=None, stop_reason=why))
 
@@ -197,8 +222,9 @@ def _assess_profile(world: World, profile: str) -> None:
 
 
 def _run(world: World, profile: str) -> None:
-    world.evaluation = evaluate([r.data for r in flatten(world.build().bundle())], as_of=world.as_of,
-                                profile=profile)  # type: ignore[arg-type]
+    world.evaluation = evaluate(
+        [r.data for r in flatten(world.build().bundle())], as_of=world.as_of, profile=profile
+    )  # type: ignore[arg-type]
     world.result = world.evaluation.assessment
 
 

@@ -38,15 +38,32 @@ def _break(folder: Path, rel: str, old: str, new: str) -> None:
     ("old", "new", "message", "line"),
     [
         ("version: 1.0.0", "version: one", "version must be MAJOR.MINOR.PATCH", 2),
-        ("valueset: aneurysmal-vascular-disease", "valueset: aneurysm-typo", "unknown value set 'aneurysm-typo'", None),
+        (
+            "valueset: aneurysmal-vascular-disease",
+            "valueset: aneurysm-typo",
+            "unknown value set 'aneurysm-typo'",
+            None,
+        ),
         ("fact: condition", "fact: conditon", "unknown fact 'conditon'", None),
-        ("  url: https://www.usmedicine.com/2021online-dir/inc/html/30.html\n", "", "citation.url: Field required", 10),
+        (
+            "  url: https://www.usmedicine.com/2021online-dir/inc/html/30.html\n",
+            "",
+            "citation.url: Field required",
+            10,
+        ),
         ("concept: aneurysmal-vascular-disease", "concept: big-aneurysm", "not in the vocabulary", None),
-        ("      valueset: aneurysmal-vascular-disease", "      valueset: aneurysmal-vascular-disease\n      status: {in: [active]}\n      onset_days_ago: {gt: 10, lt: 5}", "contradictory bounds", None),
+        (
+            "      valueset: aneurysmal-vascular-disease",
+            "      valueset: aneurysmal-vascular-disease\n      status: {in: [active]}\n      onset_days_ago: {gt: 10, lt: 5}",
+            "contradictory bounds",
+            None,
+        ),
     ],
     ids=["version", "valueset", "fact", "citation", "concept", "contradiction"],
 )
-def test_broken_rule_is_reported_with_file_and_nothing_loads(rules_copy: Path, old, new, message, line) -> None:
+def test_broken_rule_is_reported_with_file_and_nothing_loads(
+    rules_copy: Path, old, new, message, line
+) -> None:
     _break(rules_copy, "contraindications/aneurysmal-vascular-disease.yaml", old, new)
     with pytest.raises(RulesetError) as err:
         load_ruleset(rules_copy)
@@ -58,8 +75,10 @@ def test_broken_rule_is_reported_with_file_and_nothing_loads(rules_copy: Path, o
 
 
 def test_duplicate_ids_are_refused(rules_copy: Path) -> None:
-    shutil.copy(rules_copy / "contraindications/pregnancy.yaml", rules_copy / "contraindications/pregnancy-copy.yaml")
-    with pytest.raises(RulesetError, match="duplicate rule id contraindication.pregnancy"):
+    shutil.copy(
+        rules_copy / "contraindications/pregnancy.yaml", rules_copy / "contraindications/pregnancy-copy.yaml"
+    )
+    with pytest.raises(RulesetError, match=r"duplicate rule id contraindication\.pregnancy"):
         load_ruleset(rules_copy)
 
 
@@ -67,7 +86,9 @@ def test_cds_rules_lint_cli(rules_copy: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "cds", "rules", "lint"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     _break(rules_copy, "data-gaps/blood-pressure.yaml", "obtain:", "obtian:")
-    bad = subprocess.run([sys.executable, "-m", "cds", "rules", "lint", str(rules_copy)], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "cds", "rules", "lint", str(rules_copy)], capture_output=True, text=True
+    )
     assert bad.returncode == 1
     assert "blood-pressure.yaml" in bad.stderr and "obtian" in bad.stderr
 

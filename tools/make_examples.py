@@ -15,7 +15,9 @@ def main() -> None:
     cases = {}
     cases["trd-eligible"] = trd_patient("trd-eligible")
     p = trd_patient("aneurysm")
-    p.condition("I71.40", display="Abdominal aortic aneurysm, without rupture, unspecified", onset="2023-04-02")
+    p.condition(
+        "I71.40", display="Abdominal aortic aneurysm, without rupture, unspecified", onset="2023-04-02"
+    )
     cases["aneurysm"] = p
     cases["older-adult"] = trd_patient("older-adult", birth="1955-01-20", gender="male")
     p = trd_patient("japanese-ancestry", birth="1975-06-01", gender="male")

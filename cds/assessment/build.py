@@ -14,7 +14,15 @@ from typing import Any
 
 from cds.assessment.dosing import esketamine_dosing, ketamine_iv_dosing
 from cds.assessment.models import (
-    PRODUCTS, Assessment, Citation, Finding, Indication, IndicationRule, PatientSummary, Product, RulesetInfo,
+    PRODUCTS,
+    Assessment,
+    Citation,
+    Finding,
+    Indication,
+    IndicationRule,
+    PatientSummary,
+    Product,
+    RulesetInfo,
     Verdict,
 )
 from cds.engine import Firing
@@ -25,7 +33,14 @@ from cds.ruleset.schema import DosingSpec, Rule
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
 _SEVERITY_ORDER = {"absolute": 0, "relative": 1, "info": 2}
-_CATEGORY_ORDER = {"contraindication": 0, "data-gap": 1, "precaution": 2, "interaction": 3, "dosing": 4, "monitoring": 5}
+_CATEGORY_ORDER = {
+    "contraindication": 0,
+    "data-gap": 1,
+    "precaution": 2,
+    "interaction": 3,
+    "dosing": 4,
+    "monitoring": 5,
+}
 
 
 def _fmt(value: Any) -> str:
@@ -64,27 +79,51 @@ def build_assessment(
             spec = rule.then.indication
             if spec.exclusion:
                 exclusions.add(rule_id)
-            indication_hits.append(IndicationRule(
-                rule=rule.id, rule_version=rule.version, status=spec.status, pathway=spec.pathway,
-                reason=render(spec.reason, views), evidence=evidence, citation=citation))
+            indication_hits.append(
+                IndicationRule(
+                    rule=rule.id,
+                    rule_version=rule.version,
+                    status=spec.status,
+                    pathway=spec.pathway,
+                    reason=render(spec.reason, views),
+                    evidence=evidence,
+                    citation=citation,
+                )
+            )
             continue
         assert rule.then.finding is not None
         spec_f = rule.then.finding
-        findings.append(Finding(
-            rule=rule.id, rule_version=rule.version, category=spec_f.category, severity=spec_f.severity,
-            concept=spec_f.concept, applies_to=list(spec_f.applies_to), summary=render(spec_f.summary, views)[:139],
-            detail=render(spec_f.detail, views) + _more(len(matched)), evidence=evidence if spec_f.category != "data-gap" else [],
-            citation=citation, obtain=render(spec_f.obtain, views) if spec_f.obtain else None, blocks=spec_f.blocks,
-        ))
+        findings.append(
+            Finding(
+                rule=rule.id,
+                rule_version=rule.version,
+                category=spec_f.category,
+                severity=spec_f.severity,
+                concept=spec_f.concept,
+                applies_to=list(spec_f.applies_to),
+                summary=render(spec_f.summary, views)[:139],
+                detail=render(spec_f.detail, views) + _more(len(matched)),
+                evidence=evidence if spec_f.category != "data-gap" else [],
+                citation=citation,
+                obtain=render(spec_f.obtain, views) if spec_f.obtain else None,
+                blocks=spec_f.blocks,
+            )
+        )
         if rule.then.dosing:
             dosing_specs.append(rule.then.dosing)
     indication = _indication(facts, indication_hits, exclusions)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], _CATEGORY_ORDER[f.category], f.rule))
     products = [_product(p, indication, findings, dosing_specs, facts) for p in PRODUCTS]
     return Assessment(
-        patient=PatientSummary(id=facts.patient.evidence[0], age=facts.patient.age_years, sex=facts.patient.sex),
-        as_of=facts.as_of, profile=profile, ruleset=RulesetInfo(version=ruleset.version),  # type: ignore[arg-type]
-        indication=indication, products=products, findings=findings,
+        patient=PatientSummary(
+            id=facts.patient.evidence[0], age=facts.patient.age_years, sex=facts.patient.sex
+        ),
+        as_of=facts.as_of,
+        profile=profile,
+        ruleset=RulesetInfo(version=ruleset.version),
+        indication=indication,
+        products=products,
+        findings=findings,
     )
 
 
@@ -116,7 +155,7 @@ def _indication(facts: FactSet, hits: list[IndicationRule], exclusions: set[str]
                 start = t.start.isoformat() if t.start else "undated"
                 missing.append(f"{t.drug} ({start}): {t.missing}")
     return Indication(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         pathway=deciding[0].pathway if status == "eligible" else None,
         adequate_failed_trials=facts.history.adequate_failed_trials,
         trials=[to_trial(t) for t in facts.trials],
@@ -128,8 +167,9 @@ def _indication(facts: FactSet, hits: list[IndicationRule], exclusions: set[str]
     )
 
 
-def _product(name: str, indication: Indication, findings: list[Finding], specs: list[DosingSpec],
-             facts: FactSet) -> Product:
+def _product(
+    name: str, indication: Indication, findings: list[Finding], specs: list[DosingSpec], facts: FactSet
+) -> Product:
     mine = [f for f in findings if name in f.applies_to]
     absolute = [f for f in mine if f.severity == "absolute" and f.category != "data-gap"]
     gaps = [f for f in mine if f.category == "data-gap" and f.blocks]
@@ -142,16 +182,23 @@ def _product(name: str, indication: Indication, findings: list[Finding], specs: 
     elif indication.status == "insufficient-data" or gaps:
         verdict = "insufficient-data"
         reasons = ([indication.reasons[0]] if indication.status == "insufficient-data" else []) + [
-            f"{f.summary}: {f.obtain}" for f in gaps]
+            f"{f.summary}: {f.obtain}" for f in gaps
+        ]
     elif cautions:
         verdict, reasons = "use-with-caution", [f.summary for f in cautions]
     else:
-        verdict, reasons = "appropriate", ["Indication met; no contraindication, precaution or data gap found."]
+        verdict, reasons = (
+            "appropriate",
+            ["Indication met; no contraindication, precaution or data gap found."],
+        )
     dosing = None
     if verdict != "not-indicated":
-        dosing = (esketamine_dosing(specs, indication.pathway) if name == "esketamine"
-                  else ketamine_iv_dosing(specs, facts))
-    return Product(product=name, verdict=verdict, dosing=dosing, reasons=reasons)  # type: ignore[arg-type]
+        dosing = (
+            esketamine_dosing(specs, indication.pathway)
+            if name == "esketamine"
+            else ketamine_iv_dosing(specs, facts)
+        )
+    return Product(product=name, verdict=verdict, dosing=dosing, reasons=reasons)
 
 
 def rule_summary(rule: Rule) -> str:

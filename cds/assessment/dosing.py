@@ -19,8 +19,12 @@ def esketamine_dosing(specs: list[DosingSpec], pathway: str | None) -> Esketamin
         return None
     spec = min(candidates, key=lambda s: s.start_dose_mg or 0)
     notes = [n for s in candidates for n in s.notes]
-    return EsketamineDosing(start_dose_mg=spec.start_dose_mg or 0, schedule=_schedule(spec), regimen=spec.regimen,
-                            notes=list(dict.fromkeys(notes)))
+    return EsketamineDosing(
+        start_dose_mg=spec.start_dose_mg or 0,
+        schedule=_schedule(spec),
+        regimen=spec.regimen,
+        notes=list(dict.fromkeys(notes)),
+    )
 
 
 def ketamine_iv_dosing(specs: list[DosingSpec], facts: FactSet) -> KetamineIvDosing | None:
@@ -35,16 +39,27 @@ def ketamine_iv_dosing(specs: list[DosingSpec], facts: FactSet) -> KetamineIvDos
     threshold = spec.ideal_weight_note_bmi
     if threshold is not None and body.bmi is not None and body.bmi >= threshold:
         if body.ideal_body_weight_kg is not None:
-            alternatives.append({"weight_basis": "ideal", "weight_kg": body.ideal_body_weight_kg,
-                                 "dose_mg": round(per_kg * body.ideal_body_weight_kg, 1)})
+            alternatives.append(
+                {
+                    "weight_basis": "ideal",
+                    "weight_kg": body.ideal_body_weight_kg,
+                    "dose_mg": round(per_kg * body.ideal_body_weight_kg, 1),
+                }
+            )
             notes.append(
                 f"BMI {body.bmi:g}: sources disagree on actual vs ideal body weight; an ideal-body-weight dose of "
                 f"{round(per_kg * body.ideal_body_weight_kg, 1):g} mg ({body.ideal_body_weight_kg:g} kg, Devine) is "
-                "offered for clinician confirmation.")
+                "offered for clinician confirmation."
+            )
         else:
             notes.append(f"BMI {body.bmi:g}: an ideal-body-weight alternative needs a recorded height.")
     return KetamineIvDosing(
-        dose_mg_per_kg=per_kg, weight_kg=body.weight_kg, weight_basis="actual",
-        dose_mg=round(per_kg * body.weight_kg, 1), infusion_minutes=spec.infusion_minutes or 40,
-        schedule=_schedule(spec), notes=notes, alternatives=alternatives,
+        dose_mg_per_kg=per_kg,
+        weight_kg=body.weight_kg,
+        weight_basis="actual",
+        dose_mg=round(per_kg * body.weight_kg, 1),
+        infusion_minutes=spec.infusion_minutes or 40,
+        schedule=_schedule(spec),
+        notes=notes,
+        alternatives=alternatives,
     )

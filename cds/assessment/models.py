@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_ID = "ketamine-cds/assessment/1"
+SCHEMA_ID: Literal["ketamine-cds/assessment/1"] = "ketamine-cds/assessment/1"
 
 Profile = Literal["us-fda", "eu-smpc"]
 IndicationStatus = Literal["eligible", "not-eligible", "insufficient-data"]
@@ -28,19 +28,48 @@ PRODUCTS: tuple[ProductName, ...] = ("esketamine", "ketamine-iv")
 CONCEPTS: frozenset[str] = frozenset(
     {
         # contraindications and precautions
-        "age-under-18", "aneurysmal-vascular-disease", "arteriovenous-malformation",
-        "intracerebral-hemorrhage", "hypersensitivity", "recent-cardiovascular-event",
-        "cardiovascular-disease", "cerebrovascular-disease", "hypertension", "elevated-blood-pressure",
-        "pregnancy", "breastfeeding", "psychosis", "bipolar-disorder", "substance-use-disorder",
-        "hepatic-impairment", "older-adult", "suicidal-ideation", "respiratory-risk",
-        "cognitive-impairment", "elevated-intracranial-pressure", "ketamine-uropathy",
+        "age-under-18",
+        "aneurysmal-vascular-disease",
+        "arteriovenous-malformation",
+        "intracerebral-hemorrhage",
+        "hypersensitivity",
+        "recent-cardiovascular-event",
+        "cardiovascular-disease",
+        "cerebrovascular-disease",
+        "hypertension",
+        "elevated-blood-pressure",
+        "pregnancy",
+        "breastfeeding",
+        "psychosis",
+        "bipolar-disorder",
+        "substance-use-disorder",
+        "hepatic-impairment",
+        "older-adult",
+        "suicidal-ideation",
+        "respiratory-risk",
+        "cognitive-impairment",
+        "elevated-intracranial-pressure",
+        "ketamine-uropathy",
         # interactions
-        "cns-depressant", "benzodiazepine-efficacy", "psychostimulant", "maoi", "memantine",
-        "theophylline", "lamotrigine", "antihypertensive",
+        "cns-depressant",
+        "benzodiazepine-efficacy",
+        "psychostimulant",
+        "maoi",
+        "memantine",
+        "theophylline",
+        "lamotrigine",
+        "antihypertensive",
         # data gaps
-        "blood-pressure", "weight", "pregnancy-status", "treatment-history", "depression-severity",
+        "blood-pressure",
+        "weight",
+        "pregnancy-status",
+        "treatment-history",
+        "depression-severity",
         # monitoring and dosing (added)
-        "post-dose-monitoring", "rems", "driving", "dose-schedule",
+        "post-dose-monitoring",
+        "rems",
+        "driving",
+        "dose-schedule",
     }
 )
 
@@ -66,7 +95,9 @@ class RulesetInfo(_Model):
 
 class Trial(_Model):
     drug: str = Field(description="Antidepressant ingredient (lower-case INN)")
-    daily_dose_mg: float | None = Field(description="Highest daily dose recorded in the trial; null if unknown")
+    daily_dose_mg: float | None = Field(
+        description="Highest daily dose recorded in the trial; null if unknown"
+    )
     weeks: float | None = Field(description="Weeks of the trial inside the current episode; null if unknown")
     in_current_episode: bool | None
     adequate_dose: bool | None

@@ -5,15 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from cds.assessment.timeline import EpisodeSpan, Timeline, Window
 from cds.assessment.models import AdjunctTreatment, Trial
+from cds.assessment.timeline import EpisodeSpan, Timeline, Window
 from cds.errors import InputError
 from cds.facts import conditions as cond
 from cds.facts import medications as meds
 from cds.facts import observations as obs
 from cds.facts.models import (
-    AdjunctFact, AllergyFact, BenzodiazepineLoadFact, BloodPressureFact, BodyMeasureFact, ConditionFact,
-    DepressionFact, Fact, HepaticFact, MedicationFact, PatientFact, Phq9Fact, PregnancyFact, SuicidalIdeationFact, TreatmentHistoryFact, TrialFact,
+    AdjunctFact,
+    AllergyFact,
+    BenzodiazepineLoadFact,
+    BloodPressureFact,
+    BodyMeasureFact,
+    ConditionFact,
+    DepressionFact,
+    Fact,
+    HepaticFact,
+    MedicationFact,
+    PatientFact,
+    Phq9Fact,
+    PregnancyFact,
+    SuicidalIdeationFact,
+    TreatmentHistoryFact,
+    TrialFact,
 )
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
@@ -22,8 +36,16 @@ from cds.settings import load_benzodiazepine_equivalents, load_dose_table, load_
 from cds.terminology import load_valuesets
 
 OBSERVATION_VALUESETS = [
-    "blood-pressure", "body-weight", "body-height", "body-mass-index", "pregnancy-status-observation",
-    "phq9-total", "cssrs", "bilirubin-total", "albumin", "inr",
+    "blood-pressure",
+    "body-weight",
+    "body-height",
+    "body-mass-index",
+    "pregnancy-status-observation",
+    "phq9-total",
+    "cssrs",
+    "bilirubin-total",
+    "albumin",
+    "inr",
 ]
 
 
@@ -48,9 +70,19 @@ class FactSet:
     timeline: Timeline = field(repr=False)
 
     def all(self) -> list[Fact]:
-        singles: list[Fact] = [self.patient, self.depression, self.history, self.blood_pressure, self.body,
-                               self.pregnancy, self.phq9, self.suicidal_ideation, self.hepatic, self.benzodiazepines]
-        return singles + [*self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
+        singles: list[Fact] = [
+            self.patient,
+            self.depression,
+            self.history,
+            self.blood_pressure,
+            self.body,
+            self.pregnancy,
+            self.phq9,
+            self.suicidal_ideation,
+            self.hepatic,
+            self.benzodiazepines,
+        ]
+        return [*singles, *self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
 
 
 def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
@@ -79,18 +111,36 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
         episodes=_episodes(depression, conditions, as_of),
         trials=[to_trial(t) for t in trials],
         adjuncts=[to_adjunct(a) for a in adjuncts],
-        blood_pressure=bp_points, phq9=phq9_points, weight_kg=weights,
+        blood_pressure=bp_points,
+        phq9=phq9_points,
+        weight_kg=weights,
         windows=[
-            Window(name=f"blood-pressure look-back ({lb.blood_pressure_days} days)",
-                   start=as_of - timedelta(days=lb.blood_pressure_days), end=as_of),
-            Window(name=f"weight look-back ({lb.weight_days} days)", start=as_of - timedelta(days=lb.weight_days), end=as_of),
+            Window(
+                name=f"blood-pressure look-back ({lb.blood_pressure_days} days)",
+                start=as_of - timedelta(days=lb.blood_pressure_days),
+                end=as_of,
+            ),
+            Window(
+                name=f"weight look-back ({lb.weight_days} days)",
+                start=as_of - timedelta(days=lb.weight_days),
+                end=as_of,
+            ),
         ],
     )
     return FactSet(
-        as_of=as_of, patient=patient, depression=depression, conditions=conditions, trials=trials,
-        adjuncts=adjuncts, history=history, medications=meds.build_medication_facts(exposures, as_of),
-        allergies=meds.build_allergies(resources, vs), blood_pressure=bp, body=body,
-        pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings), phq9=phq9,
+        as_of=as_of,
+        patient=patient,
+        depression=depression,
+        conditions=conditions,
+        trials=trials,
+        adjuncts=adjuncts,
+        history=history,
+        medications=meds.build_medication_facts(exposures, as_of),
+        allergies=meds.build_allergies(resources, vs),
+        blood_pressure=bp,
+        body=body,
+        pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings),
+        phq9=phq9,
         suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
         hepatic=obs.hepatic(idx, conditions, as_of, settings),
         benzodiazepines=meds.build_benzodiazepine_load(exposures, load_benzodiazepine_equivalents()),
@@ -103,7 +153,12 @@ def _episodes(dep: DepressionFact, conditions: list[ConditionFact], as_of: date)
     for c in conditions:
         if c.valueset != "major-depressive-disorder" or c.onset is None:
             continue
-        current = dep.mdd_active and dep.episode_start is not None and c.onset >= dep.episode_start and c.abatement is None
+        current = (
+            dep.mdd_active
+            and dep.episode_start is not None
+            and c.onset >= dep.episode_start
+            and c.abatement is None
+        )
         if current:
             continue
         spans.append(EpisodeSpan(start=c.onset, end=c.abatement, current=False, evidence=c.evidence))
@@ -114,10 +169,19 @@ def _episodes(dep: DepressionFact, conditions: list[ConditionFact], as_of: date)
 
 def to_trial(t: TrialFact) -> Trial:
     return Trial(
-        drug=t.drug, daily_dose_mg=t.daily_dose_mg, weeks=t.weeks, in_current_episode=t.in_current_episode,
-        adequate_dose=t.adequate_dose, adequate_duration=t.adequate_duration, outcome=t.outcome,
-        evidence=t.evidence, start=t.start, end=t.end, minimum_daily_dose_mg=t.minimum_daily_dose_mg,
-        counts_as_failed=t.counts_as_failed, note="; ".join(x for x in (t.note, t.missing and f"missing: {t.missing}") if x) or None,
+        drug=t.drug,
+        daily_dose_mg=t.daily_dose_mg,
+        weeks=t.weeks,
+        in_current_episode=t.in_current_episode,
+        adequate_dose=t.adequate_dose,
+        adequate_duration=t.adequate_duration,
+        outcome=t.outcome,
+        evidence=t.evidence,
+        start=t.start,
+        end=t.end,
+        minimum_daily_dose_mg=t.minimum_daily_dose_mg,
+        counts_as_failed=t.counts_as_failed,
+        note="; ".join(x for x in (t.note, t.missing and f"missing: {t.missing}") if x) or None,
     )
 
 

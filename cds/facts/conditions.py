@@ -14,11 +14,28 @@ from cds.terminology import ValueSets
 
 # Value sets matched against Condition.code (drug and observation value sets are not).
 CONDITION_VALUESETS = (
-    "major-depressive-disorder", "mdd-in-remission", "bipolar-disorder", "psychosis", "substance-use-disorder",
-    "aneurysmal-vascular-disease", "arteriovenous-malformation", "intracerebral-hemorrhage", "pregnancy",
-    "breastfeeding", "hypertension", "recent-cardiovascular-event", "cardiovascular-disease",
-    "cerebrovascular-disease", "elevated-intracranial-pressure", "glaucoma", "hepatic-impairment",
-    "hyperthyroidism", "respiratory-risk", "suicidal-ideation", "cognitive-impairment", "ascites",
+    "major-depressive-disorder",
+    "mdd-in-remission",
+    "bipolar-disorder",
+    "psychosis",
+    "substance-use-disorder",
+    "aneurysmal-vascular-disease",
+    "arteriovenous-malformation",
+    "intracerebral-hemorrhage",
+    "pregnancy",
+    "breastfeeding",
+    "hypertension",
+    "recent-cardiovascular-event",
+    "cardiovascular-disease",
+    "cerebrovascular-disease",
+    "elevated-intracranial-pressure",
+    "glaucoma",
+    "hepatic-impairment",
+    "hyperthyroidism",
+    "respiratory-risk",
+    "suicidal-ideation",
+    "cognitive-impairment",
+    "ascites",
     "hepatic-encephalopathy",
 )
 _ACTIVE = {"active", "recurrence", "relapse"}
@@ -36,29 +53,46 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
             continue
         onset = (
             parse_date(data.get("onsetDateTime"), where=where, field="onsetDateTime")
-            or parse_date((data.get("onsetPeriod") or {}).get("start"), where=where, field="onsetPeriod.start")
+            or parse_date(
+                (data.get("onsetPeriod") or {}).get("start"), where=where, field="onsetPeriod.start"
+            )
             or parse_date(data.get("recordedDate"), where=where, field="recordedDate")
         )
         if onset is not None and onset > as_of:
             continue  # not yet happened on the evaluation date
-        abatement = parse_date(data.get("abatementDateTime"), where=where, field="abatementDateTime") or parse_date(
+        abatement = parse_date(
+            data.get("abatementDateTime"), where=where, field="abatementDateTime"
+        ) or parse_date(
             (data.get("abatementPeriod") or {}).get("end"), where=where, field="abatementPeriod.end"
         )
         if abatement is not None and abatement > as_of:
             abatement = None  # still going on the evaluation date
         clinical = status_code(data, "clinicalStatus")
         status = (
-            "active" if clinical in _ACTIVE else "inactive" if clinical in _INACTIVE
-            else "resolved" if clinical == "resolved" else "unknown"
+            "active"
+            if clinical in _ACTIVE
+            else "inactive"
+            if clinical in _INACTIVE
+            else "resolved"
+            if clinical == "resolved"
+            else "unknown"
         )
         if status == "active" and abatement is not None:
             status = "resolved"
         for vs_id in CONDITION_VALUESETS:
             for match in vs.match_concept(vs_id, data.get("code")):
-                facts.append(ConditionFact(
-                    evidence=[res.ref], valueset=vs_id, code=match.code, display=match.display, status=status,
-                    verification=verification, onset=onset, abatement=abatement,
-                ))
+                facts.append(
+                    ConditionFact(
+                        evidence=[res.ref],
+                        valueset=vs_id,
+                        code=match.code,
+                        display=match.display,
+                        status=status,
+                        verification=verification,
+                        onset=onset,
+                        abatement=abatement,
+                    )
+                )
                 break
     return facts
 

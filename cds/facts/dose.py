@@ -9,19 +9,60 @@ from typing import Any
 from cds.errors import InputError
 
 _MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
-_UNIT_DOSE = {"tablet", "tablets", "tab", "tabs", "{tablet}", "{tbl}", "{tab}", "capsule", "capsules", "cap",
-              "{capsule}", "{cap}", "1", "{unit}", "unit", "each", "ea", "spray", "{spray}", "patch", "{patch}",
-              "device", "{device}"}
+_UNIT_DOSE = {
+    "tablet",
+    "tablets",
+    "tab",
+    "tabs",
+    "{tablet}",
+    "{tbl}",
+    "{tab}",
+    "capsule",
+    "capsules",
+    "cap",
+    "{capsule}",
+    "{cap}",
+    "1",
+    "{unit}",
+    "unit",
+    "each",
+    "ea",
+    "spray",
+    "{spray}",
+    "patch",
+    "{patch}",
+    "device",
+    "{device}",
+}
 _PER_DAY = {"h": 24.0, "min": 1440.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
 # HL7 v3 GTSAbbreviation timing codes (Timing.code).
-_TIMING_CODES = {"QD": 1, "QOD": 0.5, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "QHS": 1, "HS": 1,
-                 "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2, "WK": 1 / 7}
+_TIMING_CODES = {
+    "QD": 1,
+    "QOD": 0.5,
+    "BID": 2,
+    "TID": 3,
+    "QID": 4,
+    "AM": 1,
+    "PM": 1,
+    "QHS": 1,
+    "HS": 1,
+    "Q4H": 6,
+    "Q6H": 4,
+    "Q8H": 3,
+    "Q12H": 2,
+    "WK": 1 / 7,
+}
 _TEXT_FREQ = [
     (re.compile(r"\b(four times (a|per) day|qid|4 times daily)\b", re.I), 4.0),
     (re.compile(r"\b(three times (a|per) day|tid|3 times daily)\b", re.I), 3.0),
     (re.compile(r"\b(twice (a|per) day|twice daily|bid|2 times daily)\b", re.I), 2.0),
-    (re.compile(r"\b(once (a|per) day|once daily|daily|qd|every day|each day|at bedtime|nightly|qhs|every morning)\b",
-                re.I), 1.0),
+    (
+        re.compile(
+            r"\b(once (a|per) day|once daily|daily|qd|every day|each day|at bedtime|nightly|qhs|every morning)\b",
+            re.I,
+        ),
+        1.0,
+    ),
 ]
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG(?![A-Za-z/])", re.I)
 
@@ -63,15 +104,24 @@ def per_day(dosage: dict[str, Any]) -> float | None:
         code = str(coding.get("code") or "").upper()
         if code in _TIMING_CODES:
             return float(_TIMING_CODES[code])
-    text = " ".join(str(t) for t in (dosage.get("text"), dosage.get("patientInstruction"),
-                                     (timing.get("code") or {}).get("text")) if t)
+    text = " ".join(
+        str(t)
+        for t in (
+            dosage.get("text"),
+            dosage.get("patientInstruction"),
+            (timing.get("code") or {}).get("text"),
+        )
+        if t
+    )
     for pattern, value in _TEXT_FREQ:
         if pattern.search(text):
             return value
     return None
 
 
-def daily_dose_mg(dosage: dict[str, Any] | None, strength_mg: float | None, *, where: str) -> tuple[float | None, str | None]:
+def daily_dose_mg(
+    dosage: dict[str, Any] | None, strength_mg: float | None, *, where: str
+) -> tuple[float | None, str | None]:
     """(mg/day, why unknown). Raises InputError on a negative or zero dose."""
     if not dosage:
         return None, "no dosage instruction"
@@ -86,7 +136,9 @@ def daily_dose_mg(dosage: dict[str, Any] | None, strength_mg: float | None, *, w
     if not isinstance(value, int | float):
         return None, "dose has no value"
     if value <= 0:
-        raise InputError(f"doseAndRate.doseQuantity.value: dose must be positive (got {value})", location=where)
+        raise InputError(
+            f"doseAndRate.doseQuantity.value: dose must be positive (got {value})", location=where
+        )
     unit = str(dose.get("code") or dose.get("unit") or "").strip().lower()
     if unit in _MG:
         mg = float(value) * _MG[unit]

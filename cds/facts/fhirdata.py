@@ -66,7 +66,9 @@ def concept_text(concept: object) -> str:
     """Every human-readable string of a CodeableConcept, for text matching."""
     if not isinstance(concept, dict):
         return ""
-    parts = [str(c.get("display")) for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("display")]
+    parts = [
+        str(c.get("display")) for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("display")
+    ]
     if isinstance(concept.get("text"), str):
         parts.append(concept["text"])
     return " | ".join(parts)

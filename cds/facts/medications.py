@@ -18,8 +18,18 @@ from cds.terminology import ValueSets
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 # Value sets for interaction and history facts (antidepressants become trials, see trials.py).
 DRUG_VALUESETS = (
-    "antidepressants", "augmentation-agents", "benzodiazepines", "opioids-and-sedatives", "maois",
-    "psychostimulants", "theophylline", "memantine", "lamotrigine", "antihypertensives", "esketamine", "ketamine",
+    "antidepressants",
+    "augmentation-agents",
+    "benzodiazepines",
+    "opioids-and-sedatives",
+    "maois",
+    "psychostimulants",
+    "theophylline",
+    "memantine",
+    "lamotrigine",
+    "antihypertensives",
+    "esketamine",
+    "ketamine",
 )
 _SKIP_STATUS = {"entered-in-error", "cancelled", "draft", "not-taken", "declined"}
 _ONGOING_STATUS = {"active", "on-hold", "intended", "in-progress"}
@@ -40,7 +50,9 @@ class Exposure:
     outcome: str | None  # failed | intolerance | remission | None (not recorded)
 
 
-def _medication(res: RawResource, by_ref: dict[str, RawResource]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _medication(
+    res: RawResource, by_ref: dict[str, RawResource]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(medication CodeableConcept, Medication resource or None)."""
     data = res.data
     if isinstance(data.get("medicationCodeableConcept"), dict):
@@ -66,7 +78,8 @@ class OutcomeReader:
         self._system = vocab.system
         self._text = [
             (re.compile(r"(?<![A-Za-z])" + re.escape(phrase) + r"(?![A-Za-z])", re.I), outcome)
-            for outcome, phrases in vocab.text.items() for phrase in phrases
+            for outcome, phrases in vocab.text.items()
+            for phrase in phrases
         ]
 
     def read(self, reasons: list[Any]) -> str | None:
@@ -116,13 +129,22 @@ def build_exposures(
         reasons = reasons if isinstance(reasons, list) else [reasons] if reasons else []
         outcome = reader.read(reasons)
         for m in matches:
-            out.append(Exposure(
-                valueset=m.valueset, ingredient=m.display, ref=res.ref, start=start, end=end, ongoing=ongoing,
-                # A combination product's dose cannot be split per ingredient from a total.
-                daily_dose_mg=dose if single_ingredient else None,
-                dose_note=note if single_ingredient else "combination product: dose per ingredient unknown",
-                outcome=outcome,
-            ))
+            out.append(
+                Exposure(
+                    valueset=m.valueset,
+                    ingredient=m.display,
+                    ref=res.ref,
+                    start=start,
+                    end=end,
+                    ongoing=ongoing,
+                    # A combination product's dose cannot be split per ingredient from a total.
+                    daily_dose_mg=dose if single_ingredient else None,
+                    dose_note=note
+                    if single_ingredient
+                    else "combination product: dose per ingredient unknown",
+                    outcome=outcome,
+                )
+            )
     return out
 
 
@@ -140,7 +162,9 @@ def _admin_dosage(d: dict[str, Any]) -> dict[str, Any]:
     return {"doseAndRate": [{"doseQuantity": d["dose"]}], "text": "once"} if d.get("dose") else {}
 
 
-def _dispense_dose(data: dict[str, Any], strength: float | None, where: str) -> tuple[float | None, str | None]:
+def _dispense_dose(
+    data: dict[str, Any], strength: float | None, where: str
+) -> tuple[float | None, str | None]:
     qty = (data.get("quantity") or {}).get("value")
     days = (data.get("daysSupply") or {}).get("value")
     if not isinstance(qty, int | float) or not isinstance(days, int | float) or days <= 0:
@@ -154,21 +178,30 @@ def _period(res: RawResource, as_of: date, where: str) -> tuple[date | None, dat
     data, status = res.data, res.data.get("status")
     if res.type == "MedicationStatement":
         start = period_start(data, "effectivePeriod", where=where) or parse_date(
-            data.get("effectiveDateTime"), where=where, field="effectiveDateTime")
+            data.get("effectiveDateTime"), where=where, field="effectiveDateTime"
+        )
         end = period_end(data, "effectivePeriod", where=where)
     elif res.type == "MedicationAdministration":
         start = period_start(data, "effectivePeriod", where=where) or parse_date(
-            data.get("effectiveDateTime"), where=where, field="effectiveDateTime")
+            data.get("effectiveDateTime"), where=where, field="effectiveDateTime"
+        )
         end = period_end(data, "effectivePeriod", where=where) or start
     elif res.type == "MedicationDispense":
-        start = parse_date(data.get("whenHandedOver") or data.get("whenPrepared"), where=where, field="whenHandedOver")
+        start = parse_date(
+            data.get("whenHandedOver") or data.get("whenPrepared"), where=where, field="whenHandedOver"
+        )
         days = (data.get("daysSupply") or {}).get("value")
-        end = start + timedelta(days=float(days)) if start and isinstance(days, int | float) and days > 0 else None
+        end = (
+            start + timedelta(days=float(days))
+            if start and isinstance(days, int | float) and days > 0
+            else None
+        )
         return start, (min(end, as_of) if end else None), False
     else:  # MedicationRequest
         disp = data.get("dispenseRequest") or {}
         start = period_start(disp, "validityPeriod", where=where) or parse_date(
-            data.get("authoredOn"), where=where, field="authoredOn")
+            data.get("authoredOn"), where=where, field="authoredOn"
+        )
         end = period_end(disp, "validityPeriod", where=where)
         supply = (disp.get("expectedSupplyDuration") or {}).get("value")
         if end is None and start and isinstance(supply, int | float) and supply > 0:
@@ -189,13 +222,15 @@ def _period(res: RawResource, as_of: date, where: str) -> tuple[date | None, dat
 def build_medication_facts(exposures: list[Exposure], as_of: date) -> list[MedicationFact]:
     """Current and past exposure per ingredient for interaction and history rules."""
     facts: dict[tuple[str, str], MedicationFact] = {}
-    for e in sorted(exposures, key=lambda e: (e.start or date.min)):
+    for e in sorted(exposures, key=lambda e: e.start or date.min):
         active = e.ongoing or (e.end is not None and e.end >= as_of)
         key = (e.valueset, e.ingredient)
         prev = facts.get(key)
         evidence = sorted({*(prev.evidence if prev else []), e.ref})
         facts[key] = MedicationFact(
-            evidence=evidence, valueset=e.valueset, ingredient=e.ingredient,
+            evidence=evidence,
+            valueset=e.valueset,
+            ingredient=e.ingredient,
             active=active or bool(prev and prev.active),
             daily_dose_mg=e.daily_dose_mg if active else (prev.daily_dose_mg if prev else None),
             start=prev.start if prev and prev.start else e.start,
@@ -213,7 +248,11 @@ def build_allergies(resources: list[RawResource], vs: ValueSets) -> list[Allergy
             continue
         for vs_id in ("esketamine", "ketamine"):
             for m in vs.match_concept(vs_id, res.data.get("code")):
-                out.append(AllergyFact(evidence=[res.ref], valueset=vs_id, substance=m.display, verification=verification))
+                out.append(
+                    AllergyFact(
+                        evidence=[res.ref], valueset=vs_id, substance=m.display, verification=verification
+                    )
+                )
                 break
     return out
 
@@ -226,7 +265,9 @@ def _code(concept: object) -> str | None:
     return None
 
 
-def build_benzodiazepine_load(exposures: list[Exposure], equivalents: BenzodiazepineEquivalents) -> BenzodiazepineLoadFact:
+def build_benzodiazepine_load(
+    exposures: list[Exposure], equivalents: BenzodiazepineEquivalents
+) -> BenzodiazepineLoadFact:
     """Active benzodiazepines as diazepam mg/day (DDI-09); unknown if any dose or equivalent is."""
     active = [e for e in exposures if e.valueset == "benzodiazepines" and e.ongoing]
     if not active:
@@ -239,6 +280,8 @@ def build_benzodiazepine_load(exposures: list[Exposure], equivalents: Benzodiaze
             continue
         total += e.daily_dose_mg * 10 / eq
     return BenzodiazepineLoadFact(
-        evidence=sorted({e.ref for e in active}), active=True,
-        diazepam_equivalent_mg=round(total, 1) if complete else None, known_dose_mg=round(total, 1),
+        evidence=sorted({e.ref for e in active}),
+        active=True,
+        diazepam_equivalent_mg=round(total, 1) if complete else None,
+        known_dose_mg=round(total, 1),
     )

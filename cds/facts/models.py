@@ -42,7 +42,9 @@ class PatientFact(Fact):
     age_years: int = Field(description="Whole years on the evaluation date")
     sex: Literal["female", "male", "other", "unknown"] = Field(description="Patient.gender")
     birth_date: date
-    deceased: bool = Field(description="deceasedBoolean, or deceasedDateTime on or before the evaluation date")
+    deceased: bool = Field(
+        description="deceasedBoolean, or deceasedDateTime on or before the evaluation date"
+    )
     japanese_ancestry: bool = Field(
         description="US Core race/ethnicity extension or Patient text names Japanese (EU start dose)"
     )
@@ -59,7 +61,9 @@ class ConditionFact(Fact):
     status: Literal["active", "inactive", "resolved", "unknown"] = Field(
         description="clinicalStatus: recurrence/relapse count as active; remission as inactive; absent as unknown"
     )
-    verification: str = Field(description="verificationStatus code, 'unknown' when absent (refuted ones are dropped)")
+    verification: str = Field(
+        description="verificationStatus code, 'unknown' when absent (refuted ones are dropped)"
+    )
     onset: date | None = Field(default=None, description="onsetDateTime / onsetPeriod.start / recordedDate")
     abatement: date | None = None
 
@@ -67,9 +71,13 @@ class ConditionFact(Fact):
 class DepressionFact(Fact):
     kind: ClassVar[str] = "depression"
     has_mdd: bool = Field(description="Any unipolar MDD diagnosis (active or in remission)")
-    mdd_active: bool = Field(description="A current MDD episode: an active MDD diagnosis not followed by remission")
+    mdd_active: bool = Field(
+        description="A current MDD episode: an active MDD diagnosis not followed by remission"
+    )
     episode_start: date | None = Field(default=None, description="Start of the current episode")
-    episode_start_known: bool = Field(description="False when the start comes only from a recordedDate or is absent")
+    episode_start_known: bool = Field(
+        description="False when the start comes only from a recordedDate or is absent"
+    )
     bipolar: bool = Field(description="Any bipolar disorder diagnosis, active or past")
     psychotic_disorder: bool = Field(
         description="A primary psychotic disorder (schizophrenia spectrum), not MDD with psychotic features"
@@ -85,12 +93,16 @@ class TrialFact(Fact):
     start: date | None = None
     end: date | None = None
     ongoing: bool = False
-    weeks: float | None = Field(default=None, description="Longest continuous known exposure inside the current episode")
+    weeks: float | None = Field(
+        default=None, description="Longest continuous known exposure inside the current episode"
+    )
     weeks_at_adequate_dose: float | None = None
     in_current_episode: bool | None = None
     adequate_dose: bool | None = None
     adequate_duration: bool | None = None
-    adequate: bool | None = Field(default=None, description="≥ minimum dose for ≥ min_trial_weeks, continuously")
+    adequate: bool | None = Field(
+        default=None, description="≥ minimum dose for ≥ min_trial_weeks, continuously"
+    )
     outcome: Literal["failed", "intolerance", "ongoing", "remission", "unknown"] = "unknown"
     counts_as_failed: bool | None = None
     missing: str | None = Field(default=None, description="What the record lacks to settle this trial")
@@ -108,7 +120,9 @@ class AdjunctFact(Fact):
 class TreatmentHistoryFact(Fact):
     kind: ClassVar[str] = "treatment_history"
     adequate_failed_trials: int = Field(description="Distinct ingredients whose trial counts as failed")
-    possible_failed_trials: int = Field(description="adequate_failed_trials plus those the record cannot settle")
+    possible_failed_trials: int = Field(
+        description="adequate_failed_trials plus those the record cannot settle"
+    )
     indeterminate_trials: int
     trials_in_current_episode: int
     augmentation_trials: int
@@ -134,7 +148,9 @@ class AllergyFact(Fact):
 
 class BloodPressureFact(Fact):
     kind: ClassVar[str] = "blood_pressure"
-    status: Status = Field(description="current: within lookback.blood_pressure_days; stale: older; missing: none")
+    status: Status = Field(
+        description="current: within lookback.blood_pressure_days; stale: older; missing: none"
+    )
     systolic: float | None = None
     diastolic: float | None = None
     measured: date | None = None
@@ -146,8 +162,12 @@ class BodyMeasureFact(Fact):
     weight_kg: float | None = None
     weight_measured: date | None = None
     height_cm: float | None = None
-    bmi: float | None = Field(default=None, description="Observed BMI, else computed from current weight and height")
-    ideal_body_weight_kg: float | None = Field(default=None, description="Devine formula; needs height and sex")
+    bmi: float | None = Field(
+        default=None, description="Observed BMI, else computed from current weight and height"
+    )
+    ideal_body_weight_kg: float | None = Field(
+        default=None, description="Devine formula; needs height and sex"
+    )
 
 
 class PregnancyFact(Fact):
@@ -168,7 +188,10 @@ class Phq9Fact(Fact):
 
 class SuicidalIdeationFact(Fact):
     kind: ClassVar[str] = "suicidal_ideation"
-    current: bool = Field(description="An active SI condition or positive C-SSRS within suicidal_ideation.lookback_days")
+    current: bool = Field(
+        description="An active SI condition (or one without status within "
+        "suicidal_ideation.lookback_days), or a positive C-SSRS answer within that window"
+    )
     recorded: date | None = None
 
 
@@ -176,12 +199,16 @@ class HepaticFact(Fact):
     kind: ClassVar[str] = "hepatic"
     diagnosis: bool = Field(description="A hepatic-impairment diagnosis (cirrhosis, hepatic failure)")
     child_pugh_min: int | None = Field(
-        default=None, description="Child-Pugh score counting missing labs as normal (1 point); None without any input")
+        default=None,
+        description="Child-Pugh score counting missing labs as normal (1 point); None without any input",
+    )
     child_pugh_max: int | None = Field(
-        default=None, description="Child-Pugh score counting missing labs as worst (3 points)")
+        default=None, description="Child-Pugh score counting missing labs as worst (3 points)"
+    )
     child_pugh_class: Literal["A", "B", "C", "unknown", "not-assessed"] = Field(
         description="From the score when min and max agree on the class; unknown when missing labs leave it open; "
-        "not-assessed without a diagnosis or any lab")
+        "not-assessed without a diagnosis or any lab"
+    )
     missing_labs: str | None = None
 
 
@@ -189,13 +216,29 @@ class BenzodiazepineLoadFact(Fact):
     kind: ClassVar[str] = "benzodiazepine_load"
     active: bool = Field(description="Any benzodiazepine active on the evaluation date")
     diazepam_equivalent_mg: float | None = Field(
-        default=None, description="Sum of active benzodiazepine daily doses as diazepam mg/day; None if any is unknown")
-    known_dose_mg: float = Field(default=0, description="The part of the load whose doses and equivalents are known")
+        default=None,
+        description="Sum of active benzodiazepine daily doses as diazepam mg/day; None if any is unknown",
+    )
+    known_dose_mg: float = Field(
+        default=0, description="The part of the load whose doses and equivalents are known"
+    )
 
 
 ALL_FACT_TYPES: tuple[type[Fact], ...] = (
-    PatientFact, ConditionFact, DepressionFact, TrialFact, AdjunctFact, TreatmentHistoryFact, MedicationFact,
-    AllergyFact, BloodPressureFact, BodyMeasureFact, PregnancyFact, Phq9Fact, SuicidalIdeationFact, HepaticFact,
+    PatientFact,
+    ConditionFact,
+    DepressionFact,
+    TrialFact,
+    AdjunctFact,
+    TreatmentHistoryFact,
+    MedicationFact,
+    AllergyFact,
+    BloodPressureFact,
+    BodyMeasureFact,
+    PregnancyFact,
+    Phq9Fact,
+    SuicidalIdeationFact,
+    HepaticFact,
     BenzodiazepineLoadFact,
 )
 FACT_KINDS: dict[str, type[Fact]] = {t.kind: t for t in ALL_FACT_TYPES}

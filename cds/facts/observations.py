@@ -11,8 +11,16 @@ from typing import Any
 from cds.assessment.timeline import BloodPressurePoint, ScorePoint
 from cds.facts.fhirdata import parse_date, period_start
 from cds.facts.models import (
-    AdjunctFact, BloodPressureFact, BodyMeasureFact, ConditionFact, HepaticFact, PatientFact, Phq9Fact,
-    PregnancyFact, Status, SuicidalIdeationFact,
+    AdjunctFact,
+    BloodPressureFact,
+    BodyMeasureFact,
+    ConditionFact,
+    HepaticFact,
+    PatientFact,
+    Phq9Fact,
+    PregnancyFact,
+    Status,
+    SuicidalIdeationFact,
 )
 from cds.ingest.load import RawResource
 from cds.settings import Settings
@@ -20,6 +28,8 @@ from cds.terminology import ValueSets
 
 _SKIP = {"entered-in-error", "cancelled", "registered"}
 LOINC_YES = {"LA33-6"}  # C-SSRS "Yes" answer
+_POSITIVE_TEXT = {"positive", "detected", "pregnant"}
+_NEGATIVE_TEXT = {"negative", "not detected", "not pregnant"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,12 @@ class Reading:
 def _when(res: RawResource) -> date | None:
     where = f"{res.origin} ({res.ref})"
     d = res.data
-    return parse_date(d.get("effectiveDateTime") or d.get("effectiveInstant"), where=where, field="effectiveDateTime") or (
-        period_start(d, "effectivePeriod", where=where) or parse_date(d.get("issued"), where=where, field="issued"))
+    return parse_date(
+        d.get("effectiveDateTime") or d.get("effectiveInstant"), where=where, field="effectiveDateTime"
+    ) or (
+        period_start(d, "effectivePeriod", where=where)
+        or parse_date(d.get("issued"), where=where, field="issued")
+    )
 
 
 def _quantity(value: object, res: RawResource, field: str) -> tuple[float | None, str]:
@@ -75,15 +89,21 @@ def _status(day: date | None, as_of: date, window: int) -> Status:
     return "current" if (as_of - day).days <= window else "stale"
 
 
-def blood_pressure(idx: ObservationIndex, vs: ValueSets, as_of: date, settings: Settings) -> tuple[BloodPressureFact, list[BloodPressurePoint]]:
+def blood_pressure(
+    idx: ObservationIndex, vs: ValueSets, as_of: date, settings: Settings
+) -> tuple[BloodPressureFact, list[BloodPressurePoint]]:
     points: list[BloodPressurePoint] = []
     for r in idx.by_vs["blood-pressure"]:
         sys_v = dia_v = None
         for comp in r.data.get("component") or []:
             if vs.match_concept("systolic-blood-pressure", comp.get("code")):
-                sys_v, _ = _quantity(comp.get("valueQuantity"), RawResource(r.data, r.ref), "component.valueQuantity")
+                sys_v, _ = _quantity(
+                    comp.get("valueQuantity"), RawResource(r.data, r.ref), "component.valueQuantity"
+                )
             elif vs.match_concept("diastolic-blood-pressure", comp.get("code")):
-                dia_v, _ = _quantity(comp.get("valueQuantity"), RawResource(r.data, r.ref), "component.valueQuantity")
+                dia_v, _ = _quantity(
+                    comp.get("valueQuantity"), RawResource(r.data, r.ref), "component.valueQuantity"
+                )
         if sys_v is None and vs.match_concept("systolic-blood-pressure", r.data.get("code")):
             sys_v = r.value
         if dia_v is None and vs.match_concept("diastolic-blood-pressure", r.data.get("code")):
@@ -102,7 +122,11 @@ def blood_pressure(idx: ObservationIndex, vs: ValueSets, as_of: date, settings: 
     if systolic is None or diastolic is None:
         status = "missing" if status == "current" else status  # half a reading cannot clear anyone
     return BloodPressureFact(
-        evidence=sorted({p.ref for p in same}), status=status, systolic=systolic, diastolic=diastolic, measured=latest_day,
+        evidence=sorted({p.ref for p in same}),
+        status=status,
+        systolic=systolic,
+        diastolic=diastolic,
+        measured=latest_day,
     ), points
 
 
@@ -116,7 +140,9 @@ def _to_cm(value: float, unit: str) -> float:
     return value * 2.54 if u in ("in", "[in_i]") else value * 100 if u == "m" else value
 
 
-def body(idx: ObservationIndex, patient: PatientFact, as_of: date, settings: Settings) -> tuple[BodyMeasureFact, list[ScorePoint]]:
+def body(
+    idx: ObservationIndex, patient: PatientFact, as_of: date, settings: Settings
+) -> tuple[BodyMeasureFact, list[ScorePoint]]:
     weights: list[ScorePoint] = []
     for r in idx.by_vs["body-weight"]:
         value, unit = _quantity(r.data.get("valueQuantity"), RawResource(r.data, r.ref), "valueQuantity")
@@ -147,48 +173,70 @@ def body(idx: ObservationIndex, patient: PatientFact, as_of: date, settings: Set
         ibw = round((50.0 if patient.sex == "male" else 45.5) + 2.3 * inches_over, 1)
     evidence = [x for x in (latest_w.ref if latest_w else None, h_ref, bmi_ref) if x]
     return BodyMeasureFact(
-        evidence=evidence, weight_status=w_status, weight_kg=latest_w.value if latest_w else None,
-        weight_measured=latest_w.date if latest_w else None, height_cm=height, bmi=bmi, ideal_body_weight_kg=ibw,
+        evidence=evidence,
+        weight_status=w_status,
+        weight_kg=latest_w.value if latest_w else None,
+        weight_measured=latest_w.date if latest_w else None,
+        height_cm=height,
+        bmi=bmi,
+        ideal_body_weight_kg=ibw,
     ), weights
 
 
 def pregnancy(
-    idx: ObservationIndex, vs: ValueSets, conditions: list[ConditionFact], patient: PatientFact, as_of: date,
+    idx: ObservationIndex,
+    vs: ValueSets,
+    conditions: list[ConditionFact],
+    patient: PatientFact,
+    as_of: date,
     settings: Settings,
 ) -> PregnancyFact:
-    active = [c for c in conditions if c.valueset == "pregnancy" and c.status in ("active", "unknown")
-              and c.abatement is None and c.onset is not None and (as_of - c.onset).days <= 300]
+    active = [
+        c
+        for c in conditions
+        if c.valueset == "pregnancy"
+        and c.status in ("active", "unknown")
+        and c.abatement is None
+        and c.onset is not None
+        and (as_of - c.onset).days <= 300
+    ]
     for r in idx.by_vs["pregnancy-status-observation"]:
         if (as_of - r.day).days > settings.lookback.pregnancy_status_days:
             break
         answer = r.data.get("valueCodeableConcept")
-        text = str(r.data.get("valueString") or "").lower()
-        if vs.match_concept("pregnancy-positive-answer", answer) or text in ("positive", "detected", "pregnant"):
+        text = str(r.data.get("valueString") or "").strip().lower()
+        if vs.match_concept("pregnancy-positive-answer", answer) or text in _POSITIVE_TEXT:
             return PregnancyFact(evidence=[r.ref], status="pregnant", measured=r.day)
-        if vs.match_concept("pregnancy-negative-answer", answer) or text in ("negative", "not detected", "not pregnant"):
-            if not active:
-                return PregnancyFact(evidence=[r.ref], status="not-pregnant", measured=r.day)
-        for coding in (answer or {}).get("coding") or []:
-            if coding.get("code") in ("260385009", "LA6577-6"):  # Negative (SNOMED / LOINC answer)
-                if not active:
-                    return PregnancyFact(evidence=[r.ref], status="not-pregnant", measured=r.day)
-            if coding.get("code") in ("10828004", "LA6576-8"):  # Positive
-                return PregnancyFact(evidence=[r.ref], status="pregnant", measured=r.day)
+        negative = vs.match_concept("pregnancy-negative-answer", answer) or text in _NEGATIVE_TEXT
+        if negative and not active:
+            return PregnancyFact(evidence=[r.ref], status="not-pregnant", measured=r.day)
     if active:
-        return PregnancyFact(evidence=sorted({c.evidence[0] for c in active}), status="pregnant", measured=active[0].onset)
+        return PregnancyFact(
+            evidence=sorted({c.evidence[0] for c in active}), status="pregnant", measured=active[0].onset
+        )
     if not patient.childbearing_potential:
         return PregnancyFact(status="not-applicable")
     return PregnancyFact(status="unknown")
 
 
 def phq9(idx: ObservationIndex, as_of: date, settings: Settings) -> tuple[Phq9Fact, list[ScorePoint]]:
-    points = sorted((ScorePoint(date=r.day, value=_score(r), ref=r.ref) for r in idx.by_vs["phq9-total"]
-                     if _score(r) is not None), key=lambda p: p.date)  # type: ignore[arg-type]
+    points = sorted(
+        (
+            ScorePoint(date=r.day, value=_score(r), ref=r.ref)
+            for r in idx.by_vs["phq9-total"]
+            if _score(r) is not None
+        ),
+        key=lambda p: p.date,
+    )
     if not points:
         return Phq9Fact(status="missing"), []
     last = points[-1]
-    return Phq9Fact(evidence=[last.ref], status=_status(last.date, as_of, settings.lookback.phq9_days),
-                    score=last.value, measured=last.date), points
+    return Phq9Fact(
+        evidence=[last.ref],
+        status=_status(last.date, as_of, settings.lookback.phq9_days),
+        score=last.value,
+        measured=last.date,
+    ), points
 
 
 def _score(r: Reading) -> float | None:
@@ -204,9 +252,17 @@ def suicidal_ideation(
     window = settings.suicidal_ideation.lookback_days
     hits: list[tuple[date, str]] = []
     for c in conditions:
-        if c.valueset == "suicidal-ideation" and c.onset and c.status in ("active", "unknown") and c.abatement is None \
-                and (as_of - c.onset).days <= window:
-            hits.append((c.onset, c.evidence[0]))
+        # An active suicidal-ideation condition is current whatever its onset (the stricter reading);
+        # one without a clinical status counts only when recent.
+        if (
+            c.valueset == "suicidal-ideation"
+            and c.abatement is None
+            and (
+                c.status == "active"
+                or (c.status == "unknown" and c.onset and (as_of - c.onset).days <= window)
+            )
+        ):
+            hits.append((c.onset or as_of, c.evidence[0]))
     for r in idx.by_vs["cssrs"]:
         if (as_of - r.day).days > window:
             continue
@@ -223,16 +279,25 @@ def suicidal_ideation(
 def ect_procedures(resources: list[RawResource], as_of: date, vs: ValueSets) -> list[AdjunctFact]:
     out = []
     for res in resources:
-        if res.type != "Procedure" or res.data.get("status") in ("entered-in-error", "not-done", "preparation"):
+        if res.type != "Procedure" or res.data.get("status") in (
+            "entered-in-error",
+            "not-done",
+            "preparation",
+        ):
             continue
         if not vs.match_concept("ect", res.data.get("code")):
             continue
         where = f"{res.origin} ({res.ref})"
-        start = parse_date(res.data.get("performedDateTime"), where=where, field="performedDateTime") or period_start(
-            res.data, "performedPeriod", where=where)
+        start = parse_date(
+            res.data.get("performedDateTime"), where=where, field="performedDateTime"
+        ) or period_start(res.data, "performedPeriod", where=where)
         if start and start > as_of:
             continue
-        out.append(AdjunctFact(evidence=[res.ref], type="ect", name="electroconvulsive therapy", start=start, end=start))
+        out.append(
+            AdjunctFact(
+                evidence=[res.ref], type="ect", name="electroconvulsive therapy", start=start, end=start
+            )
+        )
     return out
 
 
@@ -244,14 +309,24 @@ def _latest_lab(idx: ObservationIndex, vs_id: str, as_of: date, window: int) -> 
 
 
 def _bilirubin_points(r: Reading) -> int:
-    unit = str((r.data.get("valueQuantity") or {}).get("code") or (r.data.get("valueQuantity") or {}).get("unit") or "")
-    mg_dl = r.value / 17.1 if unit.lower() in ("umol/l", "µmol/l") else r.value  # type: ignore[operator]
+    unit = str(
+        (r.data.get("valueQuantity") or {}).get("code")
+        or (r.data.get("valueQuantity") or {}).get("unit")
+        or ""
+    )
+    assert r.value is not None  # _latest_lab keeps readings with a value only
+    mg_dl = r.value / 17.1 if unit.lower() in ("umol/l", "µmol/l") else r.value
     return 1 if mg_dl < 2 else 2 if mg_dl <= 3 else 3
 
 
 def _albumin_points(r: Reading) -> int:
-    unit = str((r.data.get("valueQuantity") or {}).get("code") or (r.data.get("valueQuantity") or {}).get("unit") or "")
-    g_dl = r.value / 10 if unit.lower() == "g/l" else r.value  # type: ignore[operator]
+    unit = str(
+        (r.data.get("valueQuantity") or {}).get("code")
+        or (r.data.get("valueQuantity") or {}).get("unit")
+        or ""
+    )
+    assert r.value is not None
+    g_dl = r.value / 10 if unit.lower() == "g/l" else r.value
     return 1 if g_dl > 3.5 else 2 if g_dl >= 2.8 else 3
 
 
@@ -260,7 +335,9 @@ def _inr_points(r: Reading) -> int:
     return 1 if r.value < 1.7 else 2 if r.value <= 2.3 else 3
 
 
-def hepatic(idx: ObservationIndex, conditions: list[ConditionFact], as_of: date, settings: Settings) -> HepaticFact:
+def hepatic(
+    idx: ObservationIndex, conditions: list[ConditionFact], as_of: date, settings: Settings
+) -> HepaticFact:
     """Child-Pugh from bilirubin, albumin, INR (within lookback.labs_days), ascites and hepatic
     encephalopathy diagnoses. Recorded ascites or encephalopathy of unknown grade score 3 (the
     stricter reading); their absence scores 1. Missing labs give a min-max range."""
@@ -274,8 +351,10 @@ def hepatic(idx: ObservationIndex, conditions: list[ConditionFact], as_of: date,
         "albumin": (_latest_lab(idx, "albumin", as_of, window), _albumin_points),
         "INR": (_latest_lab(idx, "inr", as_of, window), _inr_points),
     }
-    evidence = sorted({c.evidence[0] for c in diagnosis + ascites + enceph}
-                      | {r.ref for r, _ in labs.values() if r is not None})
+    evidence = sorted(
+        {c.evidence[0] for c in diagnosis + ascites + enceph}
+        | {r.ref for r, _ in labs.values() if r is not None}
+    )
     if not diagnosis and all(r is None for r, _ in labs.values()):
         return HepaticFact(diagnosis=False, child_pugh_class="not-assessed")
     known = sum(points(r) for r, points in labs.values() if r is not None)
@@ -288,7 +367,10 @@ def hepatic(idx: ObservationIndex, conditions: list[ConditionFact], as_of: date,
         return "C" if score >= h.child_pugh_c_min_score else "B" if score >= h.child_pugh_b_min_score else "A"
 
     return HepaticFact(
-        evidence=evidence, diagnosis=bool(diagnosis), child_pugh_min=low, child_pugh_max=high,
-        child_pugh_class=cls(low) if cls(low) == cls(high) else "unknown",  # type: ignore[arg-type]
+        evidence=evidence,
+        diagnosis=bool(diagnosis),
+        child_pugh_min=low,
+        child_pugh_max=high,
+        child_pugh_class=cls(low) if cls(low) == cls(high) else "unknown",
         missing_labs=", ".join(missing) or None,
     )

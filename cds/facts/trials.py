@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cds.facts.medications import Exposure
-from cds.facts.models import AdjunctFact, DepressionFact, TrialFact, TreatmentHistoryFact
+from cds.facts.models import AdjunctFact, DepressionFact, TreatmentHistoryFact, TrialFact
 from cds.settings import DoseTable, Settings
 
 
@@ -92,8 +92,13 @@ def build_trials(
 
 
 def _judge(
-    drug: str, group: list[Exposure], minimum: float | None, dep: DepressionFact, as_of: date,
-    settings: Settings, min_weeks: float,
+    drug: str,
+    group: list[Exposure],
+    minimum: float | None,
+    dep: DepressionFact,
+    as_of: date,
+    settings: Settings,
+    min_weeks: float,
 ) -> TrialFact:
     gap_days = settings.trd.max_gap_days
     refs = sorted({e.ref for e in group})
@@ -162,25 +167,47 @@ def _judge(
         adequate: bool | None = None
         weeks_adequate = None
     else:
-        weeks_adequate = _longest_run([s for s in proven if s.dose is not None and s.dose >= minimum], gap_days, lo_p, as_of)
+        weeks_adequate = _longest_run(
+            [s for s in proven if s.dose is not None and s.dose >= minimum], gap_days, lo_p, as_of
+        )
         weeks_adequate_allowed = _longest_run(
-            [s for s in allowed if s.dose is None or s.dose >= minimum], gap_days, lo_a, as_of)
-        adequate = True if weeks_adequate >= min_weeks else False if weeks_adequate_allowed < min_weeks else None
-    outcome = "ongoing" if ongoing else (group[-1].outcome or next((e.outcome for e in reversed(group) if e.outcome), None) or "unknown")
+            [s for s in allowed if s.dose is None or s.dose >= minimum], gap_days, lo_a, as_of
+        )
+        adequate = (
+            True if weeks_adequate >= min_weeks else False if weeks_adequate_allowed < min_weeks else None
+        )
+    outcome = (
+        "ongoing"
+        if ongoing
+        else (group[-1].outcome or next((e.outcome for e in reversed(group) if e.outcome), None) or "unknown")
+    )
     counts, note = _counts(in_episode, adequate, outcome, settings)
     if counts is None and outcome == "unknown" and adequate is not False and in_episode is not False:
         missing.append("why it was stopped (lack of efficacy, intolerance or response)")
     return TrialFact(
-        evidence=refs, drug=drug, daily_dose_mg=max_dose, minimum_daily_dose_mg=minimum, start=start,
-        end=last_end if last_known else None, ongoing=ongoing, weeks=weeks, weeks_at_adequate_dose=weeks_adequate,
-        in_current_episode=in_episode, adequate_dose=adequate_dose, adequate_duration=adequate_duration,
-        adequate=adequate, outcome=outcome,  # type: ignore[arg-type]
-        counts_as_failed=counts, missing="; ".join(dict.fromkeys(missing)) if counts is None and missing else None,
+        evidence=refs,
+        drug=drug,
+        daily_dose_mg=max_dose,
+        minimum_daily_dose_mg=minimum,
+        start=start,
+        end=last_end if last_known else None,
+        ongoing=ongoing,
+        weeks=weeks,
+        weeks_at_adequate_dose=weeks_adequate,
+        in_current_episode=in_episode,
+        adequate_dose=adequate_dose,
+        adequate_duration=adequate_duration,
+        adequate=adequate,
+        outcome=outcome,
+        counts_as_failed=counts,
+        missing="; ".join(dict.fromkeys(missing)) if counts is None and missing else None,
         note=note,
     )
 
 
-def _counts(in_episode: bool | None, adequate: bool | None, outcome: str, settings: Settings) -> tuple[bool | None, str | None]:
+def _counts(
+    in_episode: bool | None, adequate: bool | None, outcome: str, settings: Settings
+) -> tuple[bool | None, str | None]:
     if in_episode is False:
         return False, "not in the current episode"
     if outcome == "remission":
@@ -188,12 +215,18 @@ def _counts(in_episode: bool | None, adequate: bool | None, outcome: str, settin
     if adequate is False:
         if outcome == "intolerance" and settings.trd.intolerance_before_adequate_counts:
             return True, "stopped for intolerance before it was adequate (counted by settings)"
-        return False, "stopped for intolerance before it was adequate" if outcome == "intolerance" else "not adequate"
+        return (
+            False,
+            "stopped for intolerance before it was adequate" if outcome == "intolerance" else "not adequate",
+        )
     if adequate is None or in_episode is None:
         return None, None
     if outcome in ("failed", "ongoing", "intolerance"):
         # Ongoing while the episode persists is a failing trial (ELIG-TRD-04).
-        return True, {"ongoing": "ongoing while depression persists", "intolerance": "adequate, then stopped for intolerance"}.get(outcome)
+        return True, {
+            "ongoing": "ongoing while depression persists",
+            "intolerance": "adequate, then stopped for intolerance",
+        }.get(outcome)
     return None, None  # adequate but stopped for an unrecorded reason
 
 
@@ -206,13 +239,18 @@ def build_adjuncts(exposures: list[Exposure], ect_procedures: list[AdjunctFact])
         starts = [d for d in (prev.start if prev else None, e.start) if d]
         ends = [d for d in (prev.end if prev else None, e.end) if d]
         out[e.ingredient] = AdjunctFact(
-            evidence=sorted({*(prev.evidence if prev else []), e.ref}), type="augmentation", name=e.ingredient,
-            start=min(starts) if starts else None, end=max(ends) if ends and not e.ongoing else None,
+            evidence=sorted({*(prev.evidence if prev else []), e.ref}),
+            type="augmentation",
+            name=e.ingredient,
+            start=min(starts) if starts else None,
+            end=max(ends) if ends and not e.ongoing else None,
         )
     return list(out.values()) + ect_procedures
 
 
-def build_history(trials: list[TrialFact], adjuncts: list[AdjunctFact], exposures: list[Exposure]) -> TreatmentHistoryFact:
+def build_history(
+    trials: list[TrialFact], adjuncts: list[AdjunctFact], exposures: list[Exposure]
+) -> TreatmentHistoryFact:
     failed = {t.drug for t in trials if t.counts_as_failed is True}
     possible = {t.drug for t in trials if t.counts_as_failed is not False}
     refs = sorted({r for t in trials for r in t.evidence})

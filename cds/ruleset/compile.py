@@ -67,6 +67,8 @@ def _literal_only(rule_id: str, expr: Any) -> None:
             elif key.startswith("$"):
                 _literal_only(rule_id, value)
             elif isinstance(value, dict | list):
-                raise UnsafeRuleError(f"{rule_id}: {key} is compared with a non-literal (a cross-fact reference)")
+                raise UnsafeRuleError(
+                    f"{rule_id}: {key} is compared with a non-literal (a cross-fact reference)"
+                )
     elif isinstance(expr, list):
         raise UnsafeRuleError(f"{rule_id}: unexpected list in a condition")

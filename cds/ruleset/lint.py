@@ -20,7 +20,9 @@ _NUMERIC_OPS = {"lt", "le", "gt", "ge"}
 
 def _field_type(kind: str, name: str) -> Any:
     model = FACT_KINDS[kind]
-    base = name[: -len("_days_ago")] if name.endswith("_days_ago") and name not in model.model_fields else name
+    base = (
+        name[: -len("_days_ago")] if name.endswith("_days_ago") and name not in model.model_fields else name
+    )
     ann = model.model_fields[base].annotation
     if base != name:
         return int
@@ -29,7 +31,15 @@ def _field_type(kind: str, name: str) -> Any:
 
 def _allowed_values(ann: Any) -> set[Any] | None:
     args = [a for a in get_args(ann) if a is not type(None)]
-    literal_values = {v for a in [ann, *args] for v in (get_args(a) if getattr(a, "__origin__", None) is not None and str(a).startswith("typing.Literal") else [])}
+    literal_values = {
+        v
+        for a in [ann, *args]
+        for v in (
+            get_args(a)
+            if getattr(a, "__origin__", None) is not None and str(a).startswith("typing.Literal")
+            else []
+        )
+    }
     if str(ann).startswith("typing.Literal"):
         return set(get_args(ann))
     return literal_values or None
@@ -41,7 +51,11 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
     valuesets = load_valuesets()
     problems: list[Problem] = []
     for rule in rules:
-        f = str(files[rule.id].relative_to(folder.parent)) if folder.parent in files[rule.id].parents else str(files[rule.id])
+        f = (
+            str(files[rule.id].relative_to(folder.parent))
+            if folder.parent in files[rule.id].parents
+            else str(files[rule.id])
+        )
 
         def bad(msg: str, rule_id: str = rule.id, file: str = f) -> None:
             problems.append(Problem(file, None, f"{rule_id}: {msg}"))
@@ -59,7 +73,8 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                 if not alt:
                     bad("any: an empty alternative always matches")
             conditions = [(k, v, pat.where) for k, v in pat.where.items()] + [
-                (k, v, alt) for alt in pat.any for k, v in alt.items()]
+                (k, v, alt) for alt in pat.any for k, v in alt.items()
+            ]
             seen_by_group: dict[int, dict[str, dict[str, Any]]] = {}
             for fname, cond, group in conditions:
                 if fname not in fields:
@@ -72,7 +87,11 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                     try:
                         value = resolve(raw, settings)
                     except KeyError:
-                        bad(f"{fname}: unknown setting {raw.setting!r}" if isinstance(raw, SettingRef) else f"{fname}: bad value")
+                        bad(
+                            f"{fname}: unknown setting {raw.setting!r}"
+                            if isinstance(raw, SettingRef)
+                            else f"{fname}: bad value"
+                        )
                         continue
                     values = value if isinstance(value, list) else [value]
                     if fname == "valueset":
@@ -90,12 +109,16 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                     seen[op] = value
             for group_seen in seen_by_group.values():
                 for fname, seen in group_seen.items():
-                    problems.extend(Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen))
+                    problems.extend(
+                        Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen)
+                    )
         out = rule.then
         texts: list[str] = []
         if out.finding:
             if out.finding.concept not in CONCEPTS:
-                bad(f"concept {out.finding.concept!r} is not in the vocabulary (shared/contract/ASSESSMENT.md)")
+                bad(
+                    f"concept {out.finding.concept!r} is not in the vocabulary (shared/contract/ASSESSMENT.md)"
+                )
             texts = [out.finding.summary, out.finding.detail, out.finding.obtain or ""]
         if out.indication:
             texts = [out.indication.reason]
@@ -131,10 +154,17 @@ def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HE
     for rule in rules:
         path = files[rule.id]
         try:
-            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent, capture_output=True,
-                                 text=True, check=True).stdout.strip()
+            top = subprocess.run(
+                ["git", "rev-parse", "--show-toplevel"],
+                cwd=path.parent,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             rel = path.resolve().relative_to(Path(top).resolve())
-            old = subprocess.run(["git", "show", f"{base}:{rel.as_posix()}"], cwd=top, capture_output=True, text=True)
+            old = subprocess.run(
+                ["git", "show", f"{base}:{rel.as_posix()}"], cwd=top, capture_output=True, text=True
+            )
         except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
             return []  # not in git: nothing to compare with
         if old.returncode != 0:
@@ -142,5 +172,11 @@ def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HE
         before = yaml.safe_load(old.stdout) or {}
         now = yaml.safe_load(path.read_text()) or {}
         if before != now and str(before.get("version")) == rule.version:
-            problems.append(Problem(str(rel), None, f"{rule.id}: changed since {base} but version {rule.version} was not bumped"))
+            problems.append(
+                Problem(
+                    str(rel),
+                    None,
+                    f"{rule.id}: changed since {base} but version {rule.version} was not bumped",
+                )
+            )
     return problems

@@ -52,7 +52,8 @@ class RulesetError(RuleFileError):
         first = problems[0]
         super().__init__(
             first.message + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-            file=first.file, line=first.line,
+            file=first.file,
+            line=first.line,
         )
 
 
@@ -63,7 +64,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     line = node.start_mark.line + 1
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == part or (part == "in_" and k.value == "in")), None)
+            nxt = next(
+                (v for k, v in node.value if k.value == part or (part == "in_" and k.value == "in")), None
+            )
             if nxt is None:
                 return line
             node = nxt
@@ -82,7 +85,11 @@ def parse_rule_file(path: Path, display: str) -> tuple[Rule | None, list[Problem
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        return None, [Problem(display, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        return None, [
+            Problem(
+                display, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            )
+        ]
     if not isinstance(data, dict):
         return None, [Problem(display, 1, "a rule file holds one rule: a mapping with id, version, ...")]
     try:
@@ -90,7 +97,13 @@ def parse_rule_file(path: Path, display: str) -> tuple[Rule | None, list[Problem
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "int", "float", "bool", "Comparison", "SettingRef")))
+            loc = tuple(
+                p
+                for p in err["loc"]
+                if not (
+                    isinstance(p, str) and p in ("str", "int", "float", "bool", "Comparison", "SettingRef")
+                )
+            )
             where = ".".join(str(p) for p in loc) or "(rule)"
             problems.append(Problem(display, _line_of(node, loc), f"{where}: {err['msg']}"))
         return None, problems
@@ -128,7 +141,9 @@ def load_ruleset(folder: Path | None = None, *, check: bool = True) -> Ruleset:
     if problems:
         raise RulesetError(problems)
     version = _ruleset_version(folder)
-    return Ruleset(rules=rules, files=files, version=version, settings=settings, digest=digest.hexdigest()[:12])
+    return Ruleset(
+        rules=rules, files=files, version=version, settings=settings, digest=digest.hexdigest()[:12]
+    )
 
 
 def _ruleset_version(folder: Path) -> str:

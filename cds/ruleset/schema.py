@@ -1,23 +1,23 @@
 """The rule file format (rules/**/*.yaml): one rule per file, no Python.
 
-    id: contraindication.aneurysmal-vascular-disease
-    version: 1.0.0
-    title: ...
-    statement: plain-language statement a clinician signs off
-    citation: {label: ..., url: ..., sources: [S1, S7]}
-    profiles: [us-fda, eu-smpc]
-    when:                          # every pattern must match a different fact
-      - fact: condition            # a fact kind (docs/FACTS.md)
-        as: aneurysm               # optional name for templates; defaults to the fact kind
-        where:                     # all must hold; unknown values never match
-          valueset: aneurysmal-vascular-disease
-          status: {in: [active, inactive, resolved, unknown]}
-          age_years: {lt: {setting: trd.min_age}}
-        any:                       # optional: at least one of these must hold too
-          - {systolic: {gt: 140}}
-          - {diastolic: {gt: 90}}
-    then:
-      finding: {...}   |   indication: {...}   (and optionally dosing: {...})
+id: contraindication.aneurysmal-vascular-disease
+version: 1.0.0
+title: ...
+statement: plain-language statement a clinician signs off
+citation: {label: ..., url: ..., sources: [S1, S7]}
+profiles: [us-fda, eu-smpc]
+when:                          # every pattern must match a different fact
+  - fact: condition            # a fact kind (docs/FACTS.md)
+    as: aneurysm               # optional name for templates; defaults to the fact kind
+    where:                     # all must hold; unknown values never match
+      valueset: aneurysmal-vascular-disease
+      status: {in: [active, inactive, resolved, unknown]}
+      age_years: {lt: {setting: trd.min_age}}
+    any:                       # optional: at least one of these must hold too
+      - {systolic: {gt: 140}}
+      - {diastolic: {gt: 90}}
+then:
+  finding: {...}   |   indication: {...}   (and optionally dosing: {...})
 """
 
 from __future__ import annotations
@@ -113,7 +113,9 @@ class FindingSpec(_M):
 class IndicationSpec(_M):
     status: IndicationStatus
     pathway: Pathway | None = None
-    exclusion: bool = Field(default=False, description="A not-eligible that no pathway can override (e.g. age)")
+    exclusion: bool = Field(
+        default=False, description="A not-eligible that no pathway can override (e.g. age)"
+    )
     reason: str = Field(min_length=5)
 
 
@@ -131,7 +133,9 @@ class DosingSpec(_M):
     start_dose_mg: float | None = None
     dose_mg_per_kg: float | None = None
     infusion_minutes: int | None = None
-    ideal_weight_note_bmi: float | None = Field(default=None, description="Offer an ideal-body-weight dose at or above this BMI")
+    ideal_weight_note_bmi: float | None = Field(
+        default=None, description="Offer an ideal-body-weight dose at or above this BMI"
+    )
     schedule: list[ScheduleSpec]
     notes: list[str] = Field(default_factory=list)
 

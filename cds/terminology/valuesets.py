@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 
@@ -39,16 +40,21 @@ class ValueSet:
     id: str
     title: str
     exact: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
-    prefixes: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # system, code, display, conf
-    names: list[tuple[re.Pattern[str], str, str, str]] = field(default_factory=list)  # pattern, system, code, display
+    prefixes: list[tuple[str, str, str, str | None]] = field(
+        default_factory=list
+    )  # system, code, display, conf
+    names: list[tuple[re.Pattern[str], str, str, str]] = field(
+        default_factory=list
+    )  # pattern, system, code, display
 
 
-def _ext(element: dict[str, object], name: str) -> object | None:
-    for ext in element.get("extension", []) or []:  # type: ignore[union-attr]
+def _ext(element: dict[str, Any], name: str) -> object | None:
+    extensions = element.get("extension") or []
+    for ext in extensions if isinstance(extensions, list) else []:
         if isinstance(ext, dict) and ext.get("url") == EXT_BASE + name:
             for key, value in ext.items():
                 if key.startswith("value"):
-                    return value
+                    return cast(object, value)
     return None
 
 
@@ -119,7 +125,9 @@ class ValueSets:
         if isinstance(concept.get("text"), str):
             texts.append(concept["text"])  # type: ignore[arg-type]
         for text in texts:
-            matches.extend(m for m in self.match_text(vs_id, text) if m.display not in {x.display for x in matches})
+            matches.extend(
+                m for m in self.match_text(vs_id, text) if m.display not in {x.display for x in matches}
+            )
         return matches
 
     def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
@@ -150,7 +158,7 @@ def _load_one(path: Path) -> ValueSet:
     if data["id"] != path.stem:
         raise RuleFileError(f"id {data['id']!r} differs from the file name", file=str(path))
     text_match = _ext(data, "match-text") is True
-    vs = ValueSet(id=data["id"], title=data.get("title", data["id"]))
+    vs = ValueSet(id=str(data["id"]), title=str(data.get("title") or data["id"]))
     for include in data.get("compose", {}).get("include", []):
         system = include.get("system")
         if not system:
@@ -160,14 +168,20 @@ def _load_one(path: Path) -> ValueSet:
             conf = _ext(concept, "confidence")
             vs.exact[(system, code)] = (display, conf if isinstance(conf, str) else None)
             if text_match:
-                for name in [_ingredient_name(display)] + [d["value"] for d in concept.get("designation", [])]:
+                for name in [_ingredient_name(display)] + [
+                    d["value"] for d in concept.get("designation", [])
+                ]:
                     vs.names.append((_name_pattern(name), system, code, _ingredient_name(display)))
         for flt in include.get("filter", []):
             if flt.get("op") != "is-a" or flt.get("property") != "concept":
-                raise RuleFileError(f"unsupported filter {flt.get('property')} {flt.get('op')}", file=str(path))
+                raise RuleFileError(
+                    f"unsupported filter {flt.get('property')} {flt.get('op')}", file=str(path)
+                )
             conf = _ext(flt, "confidence")
             disp = _ext(flt, "display")
-            vs.prefixes.append((system, flt["value"], str(disp or flt["value"]), conf if isinstance(conf, str) else None))
+            vs.prefixes.append(
+                (system, flt["value"], str(disp or flt["value"]), conf if isinstance(conf, str) else None)
+            )
     return vs
 
 
