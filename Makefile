@@ -1,12 +1,12 @@
 # Two commands on a fresh machine with Python 3.11 and make:
-#   make run    assess the built-in example patients
+#   make run    start the CDS Hooks service on the example patients (demo) and print curls to try
 #   make test   run the whole test suite
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || echo python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run check-example test lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11 or 3.12)"; exit 2; }
@@ -17,14 +17,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_DB := test-artifacts/demo/audit.sqlite3
+
 run: $(STAMP)
+	@echo "ketamine-cds demo: CDS Hooks service on http://127.0.0.1:8000 (CDS_AUTH=off, CDS_AS_OF=2025-06-02; local use only)."
+	@echo "In another terminal, try:"
+	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-patient-view -H 'Content-Type: application/json' -d @fhir/examples/hooks/patient-view-trd.json"
+	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-order -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-sign-trd-esketamine-84mg.json"
+	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-order -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-select-aneurysm-esketamine.json"
+	@echo "  CDS_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) $(BIN)/cds audit"
+	@echo "Open a card's links[0].url in a browser for the full report. Ctrl-C stops the service."
+	@mkdir -p $(dir $(DEMO_DB))
+	CDS_AUTH=off CDS_AS_OF=2025-06-02 CDS_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) $(BIN)/cds serve --host 127.0.0.1 --port 8000
+
+check-example: $(STAMP)
 	$(BIN)/cds check fhir/examples/trd-eligible.json --as-of 2025-06-02
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check cds tests
+	$(BIN)/ruff check cds tests tools
 	$(BIN)/mypy cds
 
 clean:

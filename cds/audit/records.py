@@ -36,6 +36,14 @@ class HookCallRecord(_Record):
     status_code: int
 
 
+class ReportRecord(_Record):
+    """A decision's HTML report, stored with its hook call (see AuditStore.record_hook_call)."""
+
+    report_id: Annotated[str, StringConstraints(min_length=22, max_length=128)]  # MIN_REPORT_ID_CHARS
+    html: str
+    expires_at: AwareDatetime
+
+
 class FeedbackRecord(_Record):
     service_id: Id
     card_uuid: Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -24,6 +24,7 @@ from cds.audit.records import (
     FeedbackRecord,
     HookCallRecord,
     IssuedCard,
+    ReportRecord,
     RuleOverrideRate,
 )
 from cds.audit.replay import DatabaseReplayCache
@@ -37,6 +38,7 @@ __all__ = [
     "FeedbackRecord",
     "HookCallRecord",
     "IssuedCard",
+    "ReportRecord",
     "RuleOverrideRate",
     "default_database_url",
 ]
@@ -90,8 +92,9 @@ class AuditStore:
 
     # --- decisions and feedback ------------------------------------------------------------------
 
-    def record_hook_call(self, rec: HookCallRecord) -> None:
-        """Store a hook call with its cards and their rule ids in ONE transaction: all rows or none."""
+    def record_hook_call(self, rec: HookCallRecord, report: ReportRecord | None = None) -> None:
+        """Store a hook call with its cards, their rule ids and its report (if any) in ONE
+        transaction: all rows or none, so no report outlives a decision that was not recorded."""
         call = HookCall(
             hook_instance=rec.hook_instance,
             service_id=rec.service_id,
@@ -114,6 +117,8 @@ class AuditStore:
         )
         with self._transaction("record_hook_call") as session:
             session.add(call)
+            if report is not None:
+                _add_report(session, report.report_id, rec.hook_instance, report.html, report.expires_at)
 
     def card_service(self, uuid: str) -> str | None:
         """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
@@ -214,11 +219,7 @@ class AuditStore:
                 f"report_id must be unguessable: at least {MIN_REPORT_ID_CHARS} random characters"
             )
         with self._transaction("save_report") as session:
-            now = datetime.now(expires_at.tzinfo)
-            session.execute(delete(Report).where(Report.expires_at <= now))
-            session.add(
-                Report(report_id=report_id, hook_instance=hook_instance, html=html, expires_at=expires_at)
-            )
+            _add_report(session, report_id, hook_instance, html, expires_at)
 
     def get_report(self, report_id: str, now: datetime) -> str | None:
         """The report's HTML, or None if unknown or expired at ``now``."""
@@ -226,3 +227,10 @@ class AuditStore:
             return session.scalar(
                 select(Report.html).where(Report.report_id == report_id, Report.expires_at > now)
             )
+
+
+def _add_report(session: Session, report_id: str, hook_instance: str, html: str, expires_at: datetime) -> None:
+    """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
+    now = datetime.now(expires_at.tzinfo)
+    session.execute(delete(Report).where(Report.expires_at <= now))
+    session.add(Report(report_id=report_id, hook_instance=hook_instance, html=html, expires_at=expires_at))

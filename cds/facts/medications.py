@@ -77,7 +77,8 @@ class OutcomeReader:
         self._codes = {code: outcome for outcome, codes in vocab.codes.items() for code in codes}
         self._system = vocab.system
         self._text = [
-            (re.compile(r"(?<![A-Za-z])" + re.escape(phrase) + r"(?![A-Za-z])", re.I), outcome)
+            # Word boundaries, plurals allowed: "side effects" matches "side effect".
+            (re.compile(r"(?<![A-Za-z])" + re.escape(phrase) + r"(?:e?s)?(?![A-Za-z])", re.I), outcome)
             for outcome, phrases in vocab.text.items()
             for phrase in phrases
         ]

@@ -53,7 +53,14 @@ def create_app(
             "Use only for local testing."
         )
 
-    engine = engine or CoreEngine()
+    if settings.as_of is not None:
+        log.warning(
+            "CDS_AS_OF=%s: every assessment is made as of this date, not today. "
+            "Use only for demonstrations and replays of fixed records.",
+            settings.as_of.isoformat(),
+        )
+
+    engine = engine or CoreEngine(as_of=settings.as_of)
     deps = Deps(
         settings=settings,
         engine=engine,

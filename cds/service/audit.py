@@ -21,6 +21,15 @@ class CardIssued:
 
 
 @dataclass(frozen=True)
+class StoredReport:
+    """A decision's HTML report; its random id is the only credential protecting it."""
+
+    report_id: str
+    html: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class HookCall:
     hook_instance: str
     service_id: str
@@ -31,6 +40,8 @@ class HookCall:
     cards: tuple[CardIssued, ...]
     latency_ms: int
     status_code: int
+    # Written in the same transaction as the call: a call that is not recorded leaves no report.
+    report: StoredReport | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class AuditSink(Protocol):
 
     def record_feedback(self, feedback: Feedback) -> None: ...
 
+    def get_report(self, report_id: str, now: datetime) -> str | None: ...
+
 
 class StoreSink:
     """`AuditSink` over `cds.audit.store.AuditStore` (each call is one transaction there)."""
@@ -65,7 +78,15 @@ class StoreSink:
         return cls(AuditStore(database_url))
 
     def record_hook_call(self, call: HookCall) -> None:
-        from cds.audit.store import HookCallRecord, IssuedCard
+        from cds.audit.store import HookCallRecord, IssuedCard, ReportRecord
+
+        report = (
+            None
+            if call.report is None
+            else ReportRecord(
+                report_id=call.report.report_id, html=call.report.html, expires_at=call.report.expires_at
+            )
+        )
 
         self.store.record_hook_call(
             HookCallRecord(
@@ -83,7 +104,8 @@ class StoreSink:
                 ],
                 latency_ms=call.latency_ms,
                 status_code=call.status_code,
-            )
+            ),
+            report,
         )
 
     def card_service(self, uuid: str) -> str | None:
@@ -104,6 +126,10 @@ class StoreSink:
                 received_at=feedback.received_at,
             )
         )
+
+    def get_report(self, report_id: str, now: datetime) -> str | None:
+        result = self.store.get_report(report_id, now)
+        return None if result is None else str(result)
 
     def replay_cache(self) -> Any:
         return self.store.replay_cache()

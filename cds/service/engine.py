@@ -1,4 +1,4 @@
-"""The assessment engine as the service sees it: the same `cds.assess` the command line runs."""
+"""The assessment engine as the service sees it: the same `cds.pipeline.evaluate` the command line runs."""
 
 from __future__ import annotations
 
@@ -6,28 +6,42 @@ from datetime import date
 from typing import Any, Protocol
 
 from cds.assessment.models import Assessment, Profile
+from cds.assessment.timeline import Timeline
+
+
+class Evaluated(Protocol):
+    """What a hook call needs from an evaluation: the assessment (cards) and the timeline (report)."""
+
+    @property
+    def assessment(self) -> Assessment: ...
+
+    @property
+    def timeline(self) -> Timeline: ...
 
 
 class Engine(Protocol):
-    def assess(self, resources: list[dict[str, Any]], *, profile: Profile) -> Assessment: ...
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated: ...
 
     def ruleset_version(self) -> str: ...
 
 
 class CoreEngine:
-    """`cds.assess` and `cds.pipeline.ruleset_version`, imported on first use (cheap app start).
+    """`cds.pipeline.evaluate` and `ruleset_version`, imported on first use (cheap app start).
 
-    `as_of` pins the evaluation date (tests over fixed example records); the service uses today.
+    `as_of` pins the evaluation date (CDS_AS_OF: demos and replays over fixed records); None is today.
     """
 
     def __init__(self, as_of: date | None = None) -> None:
         self.as_of = as_of
 
-    def assess(self, resources: list[dict[str, Any]], *, profile: Profile) -> Assessment:
-        from cds.pipeline import assess
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated:
+        from cds.pipeline import evaluate
 
-        result: Assessment = assess(resources, as_of=self.as_of, profile=profile)
+        result: Evaluated = evaluate(resources, as_of=self.as_of, profile=profile)
         return result
+
+    def assess(self, resources: list[dict[str, Any]], *, profile: Profile) -> Assessment:
+        return self.evaluate(resources, profile=profile).assessment
 
     def ruleset_version(self) -> str:
         from cds.pipeline import ruleset_version

@@ -17,7 +17,7 @@ from cds.assessment.models import ProductName
 from cds.errors import InputError
 from cds.service.cards import BuiltCard, CardContext, order_cards, patient_view_cards
 from cds.service.catalog import Service
-from cds.service.engine import Engine
+from cds.service.engine import Engine, Evaluated
 from cds.service.models import (
     CONTEXT_MODELS,
     HookRequest,
@@ -42,6 +42,8 @@ class BadRequest(ValueError):
 class HookOutcome:
     cards: list[BuiltCard]
     ruleset_version: str
+    # The evaluation behind the cards (for the decision's report); None when nothing was assessed.
+    evaluation: Evaluated | None = None
 
 
 def parse_context(request: HookRequest) -> PatientViewContext:
@@ -87,9 +89,12 @@ class HookRunner:
         )
         resources = _merge(gathered.resources, other_drafts)
         try:
-            assessment = await run_in_threadpool(self.engine.assess, resources, profile=self.settings.profile)
+            evaluation = await run_in_threadpool(
+                self.engine.evaluate, resources, profile=self.settings.profile
+            )
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
+        assessment = evaluation.assessment
 
         ctx = CardContext(
             patient_id=context.patientId,
@@ -106,7 +111,7 @@ class HookRunner:
             )
         else:
             cards = patient_view_cards(assessment, gathered.missing, ctx)
-        return HookOutcome(cards, assessment.ruleset.version)
+        return HookOutcome(cards, assessment.ruleset.version, evaluation)
 
 
 def _drafts_not_ours(drafts: list[dict[str, Any]], checked: list[DraftOrder]) -> list[dict[str, Any]]:

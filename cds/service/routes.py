@@ -1,4 +1,4 @@
-"""HTTP routes: discovery, hook calls, feedback, health.
+"""HTTP routes: discovery, hook calls, feedback, decision reports, health.
 
 Bodies are parsed here (not by FastAPI's body binding) so that the order of checks is the safe
 one: client authentication, then the service id (404), then the body (400), and so that every
@@ -19,13 +19,21 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from cds.service.audit import AuditSink, CardIssued, Feedback, HookCall
+from cds.service.audit import AuditSink, CardIssued, Feedback, HookCall, StoredReport
 from cds.service.catalog import SERVICES_BY_ID, describe
 from cds.service.engine import Engine
 from cds.service.hooks import BadRequest, HookRunner, parse_context, validation_messages
 from cds.service.models import CdsResponse, Discovery, FeedbackRequest, HookRequest
 from cds.service.outcomes import operation_outcome, unauthorized
 from cds.service.prefetch import DataUnavailable, PrefetchInvalid
+from cds.service.reports import (
+    is_report_id,
+    render_report,
+    report_not_found,
+    report_page,
+    report_url,
+    with_report_link,
+)
 from cds.service.security import Authenticator
 from cds.service.settings import Settings
 
@@ -57,6 +65,11 @@ def _body(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest(["request body is not valid JSON"]) from None
+
+
+def _public_base(settings: Settings, request: Request) -> str:
+    """Where clients reach this service: the configured URL, else (auth off, local use) the request's."""
+    return settings.public_base_url or str(request.base_url).rstrip("/")
 
 
 async def _ruleset_version_or_unknown(engine: Engine) -> str:
@@ -117,16 +130,28 @@ def build_router(deps: Deps) -> APIRouter:
         status = 500
         cards: list[CardIssued] = []
         version = ""
+        report: StoredReport | None = None
         response: Response
         try:
             context = parse_context(hook_request)
             patient_ref = f"Patient/{context.patientId}"
             outcome = await deps.runner.run(service, hook_request, context)
             version = outcome.ruleset_version
-            cards = [
-                CardIssued(c.card.uuid, c.rule_ids, c.card.indicator, c.card.summary) for c in outcome.cards
-            ]
-            response = _json({"cards": [c.card.to_json() for c in outcome.cards]})
+            built = outcome.cards
+            if built and outcome.evaluation is not None:
+                # Stored with the call record below (one transaction), so it exists only if the call does.
+                report = await run_in_threadpool(
+                    render_report,
+                    outcome.evaluation,
+                    now=datetime.now(UTC),
+                    ttl_hours=deps.settings.report_ttl_hours,
+                )
+                if report is not None:
+                    built = with_report_link(
+                        built, report_url(_public_base(deps.settings, request), report.report_id)
+                    )
+            cards = [CardIssued(c.card.uuid, c.rule_ids, c.card.indicator, c.card.summary) for c in built]
+            response = _json({"cards": [c.card.to_json() for c in built]})
             status = 200
         except BadRequest as exc:
             status, response = 400, operation_outcome(400, exc.messages)
@@ -157,6 +182,7 @@ def build_router(deps: Deps) -> APIRouter:
             cards=tuple(cards),
             latency_ms=latency_ms,
             status_code=status,
+            report=report if status == 200 else None,
         )
         try:
             await run_in_threadpool(deps.audit.record_hook_call, record)
@@ -229,6 +255,31 @@ def build_router(deps: Deps) -> APIRouter:
         log.info("feedback service=%s items=%d", service_id, len(body.feedback))
         return Response(status_code=200)
 
+    @router.get(
+        "/reports/{report_id}",
+        tags=["Reports"],
+        summary="The HTML report of one decision (the unguessable id is the credential)",
+        response_class=Response,
+        responses={
+            200: {"description": "The report page", "content": {"text/html": {}}},
+            404: {"description": "Unknown or expired report", "content": {"text/html": {}}},
+        },
+    )
+    async def get_report(report_id: str) -> Response:
+        # No client JWT here: a browser opens the link from the EHR. Never log the id (a credential).
+        if not is_report_id(report_id):
+            return report_not_found()
+        try:
+            html = await run_in_threadpool(deps.audit.get_report, report_id, datetime.now(UTC))
+        except Exception as exc:
+            log.error("report look-up failed: %s", type(exc).__name__)
+            return operation_outcome(503, "audit store unavailable")
+        if html is None:
+            log.info("report fetch status=404")
+            return report_not_found()
+        log.info("report fetch status=200")
+        return report_page(html)
+
     @router.get("/health", tags=["Operations"], summary="Liveness and ruleset version")
     async def health() -> Response:
         try:
@@ -236,6 +287,9 @@ def build_router(deps: Deps) -> APIRouter:
         except Exception as exc:
             log.error("health check: ruleset unavailable: %s", type(exc).__name__)
             return _json({"status": "unavailable"}, status=503)
-        return _json({"status": "ok", "ruleset": version, "auth": deps.auth.enabled})
+        body: dict[str, Any] = {"status": "ok", "ruleset": version, "auth": deps.auth.enabled}
+        if deps.settings.as_of is not None:
+            body["asOf"] = deps.settings.as_of.isoformat()  # a pinned date must be visible to operators
+        return _json(body)
 
     return router

@@ -1,17 +1,22 @@
-"""Settings of the CDS Hooks service, read from environment variables (see DEPLOYMENT.md)."""
+"""Settings of the CDS Hooks service, read from environment variables (see README, "Deployment")."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_DATABASE_URL = "sqlite:///ketamine-cds-audit.sqlite3"
+from cds.audit.db import default_database_url
+
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a Synthea-sized prefetch of a long record is a few MB
 DEFAULT_FHIR_TIMEOUT_S = 4.0
+DEFAULT_REPORT_TTL_HOURS = 24.0
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class SettingsError(ValueError):
@@ -21,7 +26,8 @@ class SettingsError(ValueError):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    # The same default as `cds audit` (a SQLite file in the user's data folder), so both find it.
+    database_url: str = Field(default_factory=default_database_url)
     auth: bool = True
     # Discovery carries no patient data; a deployment may still demand a JWT on it.
     auth_discovery: bool = False
@@ -36,6 +42,10 @@ class Settings(BaseModel):
     fhir_allow_http: bool = False
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
     profile: Literal["us-fda", "eu-smpc"] = "us-fda"
+    # How long a decision's HTML report stays readable at /reports/{id} (then 404, and deleted).
+    report_ttl_hours: float = Field(default=DEFAULT_REPORT_TTL_HOURS, gt=0, le=24 * 366)
+    # Pins the evaluation date (demos on fixed example records, replays); None means today.
+    as_of: date | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +71,10 @@ class Settings(BaseModel):
             values["max_body_bytes"] = _number(env, "CDS_MAX_BODY_BYTES", int)
         if "CDS_PROFILE" in env:
             values["profile"] = env["CDS_PROFILE"]
+        if "CDS_REPORT_TTL_HOURS" in env:
+            values["report_ttl_hours"] = _number(env, "CDS_REPORT_TTL_HOURS", float)
+        if env.get("CDS_AS_OF", "").strip():
+            values["as_of"] = _date(env, "CDS_AS_OF")
         try:
             settings = cls.model_validate(values)
         except ValueError as exc:
@@ -98,6 +112,16 @@ def _switch(env: Mapping[str, str], name: str) -> bool:
     if value in {"off", "false", "0", "no"}:
         return False
     raise SettingsError(f"{name} must be 'on' or 'off', not {env[name]!r}")
+
+
+def _date(env: Mapping[str, str], name: str) -> date:
+    value = env[name].strip()
+    try:
+        if not _ISO_DATE.match(value):  # fromisoformat also takes 20250602 and week dates
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date YYYY-MM-DD, not {env[name]!r}") from None
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:

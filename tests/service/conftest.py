@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ class FhirServer:
 
 @pytest.fixture(scope="session")
 def fhir_server_process() -> Iterator[FhirServer]:
+    with run_fhir_server() as server:
+        yield server
+
+
+@contextmanager
+def run_fhir_server() -> Iterator[FhirServer]:
+    """Start a FHIR server process on a free loopback port; stopped on leaving the block."""
     # CI sets CDS_REQUIRE_FHIR_SERVER=1: there a missing server is a failure, not a silent skip.
     unavailable = pytest.fail if os.environ.get("CDS_REQUIRE_FHIR_SERVER") == "1" else pytest.skip
     node = shutil.which("node")
@@ -82,12 +90,21 @@ def fhir_server_process() -> Iterator[FhirServer]:
             time.sleep(0.05)
         yield FhirServer(base)
     finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """Terminate a process this test session started, killing it if it does not exit in 5 s."""
+    if proc.poll() is None:
         proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def _await_port(proc: subprocess.Popen[str], *, timeout_s: float) -> int:

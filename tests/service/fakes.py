@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cds.assessment.models import Assessment
+from cds.assessment.timeline import Timeline
 from cds.service.app import create_app
-from cds.service.audit import Feedback, HookCall
+from cds.service.audit import Feedback, HookCall, StoredReport
 from cds.service.settings import Settings
 
 from .builders import BASE_URL, GOOD_TOKEN, RULESET, make_assessment
 
 # --- fakes --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeEvaluation:
+    assessment: Assessment
+    timeline: Timeline
+
+
+def empty_timeline(assessment: Assessment) -> Timeline:
+    return Timeline(
+        as_of=assessment.as_of,
+        episodes=[],
+        trials=[],
+        adjuncts=[],
+        blood_pressure=[],
+        phq9=[],
+        weight_kg=[],
+        windows=[],
+    )
 
 
 class FakeEngine:
@@ -25,11 +47,11 @@ class FakeEngine:
         self.calls: list[list[dict[str, Any]]] = []
         self.error: Exception | None = None
 
-    def assess(self, resources: list[dict[str, Any]], *, profile: str) -> Assessment:
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: str) -> FakeEvaluation:
         self.calls.append(resources)
         if self.error is not None:
             raise self.error
-        return self.assessment
+        return FakeEvaluation(self.assessment, empty_timeline(self.assessment))
 
     def ruleset_version(self) -> str:
         return RULESET
@@ -40,6 +62,14 @@ class FakeAudit:
         self.calls: list[HookCall] = []
         self.feedback: list[Feedback] = []
         self.fail = False
+
+    @property
+    def reports(self) -> dict[str, StoredReport]:
+        return {c.report.report_id: c.report for c in self.calls if c.report is not None}
+
+    def get_report(self, report_id: str, now: datetime) -> str | None:
+        report = self.reports.get(report_id)
+        return report.html if report is not None and report.expires_at > now else None
 
     def record_hook_call(self, call: HookCall) -> None:
         if self.fail:

@@ -1,16 +1,19 @@
-"""The service wired to the real JWT verifier (cds.security.jwt) and audit store: sign, call, replay."""
+"""The service wired to the real JWT verifier (cds.security.jwt) and audit store: a valid ES384 or
+RS384 token gets 200; every kind of bad token gets a bare 401 and no advice."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cds.service.app import create_app
 from cds.service.catalog import PATIENT_VIEW_SERVICE
@@ -19,43 +22,117 @@ from .builders import BASE_URL, patient_view_request
 from .fakes import AppClient, FakeEngine, service_settings
 
 ISS = "https://ehr.test"
-KID = "test-key-1"
+URL = f"/cds-services/{PATIENT_VIEW_SERVICE}"
+AUD = f"{BASE_URL}{URL}"
+
+
+@dataclass
+class Signer:
+    key: Any
+    alg: str
+    kid: str
+
+    def token(self, **overrides: Any) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISS,
+            "aud": AUD,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+        }
+        headers = {"kid": self.kid, "typ": "JWT"}
+        for name, value in overrides.items():
+            if name.startswith("h_"):
+                headers[name[2:]] = value
+            elif value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return jwt.encode(claims, self.key, algorithm=self.alg, headers=headers)
+
+
+def _jwk(signer: Signer) -> dict[str, Any]:
+    algorithm = jwt.algorithms.ECAlgorithm if signer.alg == "ES384" else jwt.algorithms.RSAAlgorithm
+    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(signer.key.public_key()))
+    jwk.update({"kid": signer.kid, "alg": signer.alg, "use": "sig"})
+    return jwk
 
 
 @pytest.fixture
-def signing_key(tmp_path: Path) -> tuple[Any, Path]:
-    key = ec.generate_private_key(ec.SECP384R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    jwk.update({"kid": KID, "alg": "ES384", "use": "sig"})
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+def signers() -> dict[str, Signer]:
+    return {
+        "ES384": Signer(ec.generate_private_key(ec.SECP384R1()), "ES384", "ec-key"),
+        "RS384": Signer(rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS384", "rsa-key"),
+    }
+
+
+@pytest.fixture
+def client(signers: dict[str, Signer], tmp_path: Path) -> AppClient:
+    pytest.importorskip("cds.security.jwt")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
     issuers = tmp_path / "issuers.yaml"
     issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n")
-    return key, issuers
-
-
-def token(key: Any, aud: str, jti: str | None = None) -> str:
-    now = int(time.time())
-    claims = {"iss": ISS, "aud": aud, "iat": now, "exp": now + 300, "jti": jti or str(uuid.uuid4())}
-    return jwt.encode(claims, key, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})
-
-
-def test_signed_call_passes_replay_and_wrong_audience_fail(
-    signing_key: tuple[Any, Path], tmp_path: Path
-) -> None:
-    pytest.importorskip("cds.security.jwt")
-    key, issuers = signing_key
     settings = service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}")
-    client = AppClient(create_app(settings, engine=FakeEngine()))
-    url = f"/cds-services/{PATIENT_VIEW_SERVICE}"
-    good = token(key, f"{BASE_URL}{url}")
-    first = client.post(url, json=patient_view_request(), headers={"Authorization": f"Bearer {good}"})
+    return AppClient(create_app(settings, engine=FakeEngine()))
+
+
+def call(client: AppClient, token: str | None, authorization: str | None = None) -> Any:
+    headers = {"Authorization": authorization or f"Bearer {token}"} if (token or authorization) else {}
+    return client.post(URL, json=patient_view_request(), headers=headers)
+
+
+@pytest.mark.parametrize("alg", ["ES384", "RS384"])
+def test_valid_token_is_200_and_its_replay_is_401(
+    client: AppClient, signers: dict[str, Signer], alg: str
+) -> None:
+    good = signers[alg].token()
+    first = call(client, good)
     assert first.status_code == 200, first.text
-    replay = client.post(url, json=patient_view_request(), headers={"Authorization": f"Bearer {good}"})
+    assert first.json()["cards"]
+    replay = call(client, good)
     assert replay.status_code == 401 and replay.content == b""
-    other = token(key, f"{BASE_URL}/cds-services/another-service")
-    assert (
-        client.post(
-            url, json=patient_view_request(), headers={"Authorization": f"Bearer {other}"}
-        ).status_code
-        == 401
-    )
+
+
+def _unsigned(signer: Signer) -> str:
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT", "kid": signer.kid}).encode())
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode())
+    return f"{header.decode().rstrip('=')}.{body.decode().rstrip('=')}."
+
+
+BAD_TOKENS: dict[str, Any] = {
+    "wrong audience (another service)": lambda s: s.token(aud=f"{BASE_URL}/cds-services/another"),
+    "audience without the path": lambda s: s.token(aud=BASE_URL),
+    "expired": lambda s: s.token(iat=int(time.time()) - 900, exp=int(time.time()) - 600),
+    "issued in the future": lambda s: s.token(iat=int(time.time()) + 600, exp=int(time.time()) + 900),
+    "untrusted issuer": lambda s: s.token(iss="https://evil.test"),
+    "unknown key id": lambda s: s.token(h_kid="nobody"),
+    "no jti": lambda s: s.token(jti=None),
+    "signed by another key": lambda s: Signer(
+        ec.generate_private_key(ec.SECP384R1()), "ES384", s.kid
+    ).token(),
+    "HS256 with a guessable secret": lambda s: jwt.encode(
+        {"iss": ISS, "aud": AUD, "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "x"},
+        "secret-key-of-at-least-thirty-two-bytes!",
+        algorithm="HS256",
+        headers={"kid": s.kid},
+    ),
+    "alg none": _unsigned,
+    "garbage": lambda s: "not.a.jwt",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOKENS))
+def test_bad_tokens_are_a_bare_401(client: AppClient, signers: dict[str, Signer], case: str) -> None:
+    response = call(client, BAD_TOKENS[case](signers["ES384"]))
+    assert response.status_code == 401 and response.content == b"", case
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer  "])
+def test_missing_or_malformed_authorization_header_is_401(
+    client: AppClient, authorization: str | None
+) -> None:
+    response = call(client, None, authorization)
+    assert response.status_code == 401 and response.content == b""

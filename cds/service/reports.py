@@ -1,0 +1,86 @@
+"""Decision reports: the clinician's HTML page of a hook call's assessment, served at /reports/{id}.
+
+The page is opened by a browser from the EHR (a card's link), which holds no CDS client JWT, so
+the random id in the URL is the credential: 256 bits from `secrets`, never listed, never logged.
+Unknown and expired ids get the same 404. Responses are not cached, do not leak their URL to
+other sites (Referrer-Policy) and can neither run nor load anything (CSP).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from starlette.responses import Response
+
+from cds.report.html import CSP, render_html
+from cds.service.audit import StoredReport
+from cds.service.cards import BuiltCard
+from cds.service.engine import Evaluated
+from cds.service.models import Link
+
+log = logging.getLogger("cds.service")
+
+REPORT_ID_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
+LINK_LABEL = "Full assessment report"
+# What token_urlsafe produces; anything else is answered 404 without a database look-up.
+_REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    # The page's own policy. No frame-ancestors: an EHR may show the page in a frame of its own.
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+}
+_NOT_FOUND = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report not available</title>'
+    "</head><body><p>This report does not exist or has expired. Open the patient's chart again for a "
+    "new assessment.</p></body></html>\n"
+)
+
+
+def new_report_id() -> str:
+    return secrets.token_urlsafe(REPORT_ID_BYTES)
+
+
+def is_report_id(value: str) -> bool:
+    return bool(_REPORT_ID.match(value))
+
+
+def report_url(base_url: str, report_id: str) -> str:
+    return f"{base_url.rstrip('/')}/reports/{report_id}"
+
+
+def render_report(evaluation: Evaluated, *, now: datetime, ttl_hours: float) -> StoredReport | None:
+    """The report of one evaluation, or None if it cannot be rendered.
+
+    A rendering failure must not withhold the cards (the safety advice); they go out without the
+    link, and the error type (never its message, which may quote patient data) is logged.
+    """
+    try:
+        html = render_html(evaluation.assessment, evaluation.timeline)
+    except Exception as exc:
+        log.error("report rendering failed: %s; cards are issued without a report link", type(exc).__name__)
+        return None
+    return StoredReport(new_report_id(), html, now + timedelta(hours=ttl_hours))
+
+
+def with_report_link(cards: list[BuiltCard], url: str) -> list[BuiltCard]:
+    link = Link(label=LINK_LABEL, url=url, type="absolute")
+    return [
+        BuiltCard(b.card.model_copy(update={"links": [*(b.card.links or []), link]}), b.rule_ids)
+        for b in cards
+    ]
+
+
+def report_page(html: str) -> Response:
+    return Response(html, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+
+def report_not_found() -> Response:
+    return Response(
+        _NOT_FOUND, status_code=404, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS
+    )

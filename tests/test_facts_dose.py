@@ -1,0 +1,65 @@
+"""Daily dose: doseQuantity × administrations per day, × product strength for unit doses."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds.errors import InputError
+from cds.facts.dose import daily_dose_mg, strength_from_medication, strength_from_text
+
+
+def dosage(value: float | None, unit: str = "mg", **timing: object) -> dict:
+    d: dict = {"timing": timing or {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}
+    if value is not None:
+        d["doseAndRate"] = [{"doseQuantity": {"value": value, "unit": unit}}]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("d", "strength", "expected"),
+    [
+        (dosage(150), None, 150),
+        (dosage(75, repeat={"frequency": 2, "period": 1, "periodUnit": "d"}), None, 150),
+        (dosage(1, "tablet", code={"coding": [{"code": "BID"}]}), 50, 100),
+        (dosage(0.5, "g"), None, 500),
+        (dosage(10, "mg", repeat={"frequency": 1, "period": 12, "periodUnit": "h"}), None, 20),
+        (dosage(20, "mg", repeat={"frequency": 3, "period": 1, "periodUnit": "wk"}), None, round(60 / 7, 2)),
+    ],
+    ids=["mg-daily", "mg-twice-daily", "tablet-times-strength", "grams", "every-12-hours", "three-times-weekly"],
+)
+def test_daily_dose(d: dict, strength: float | None, expected: float) -> None:
+    assert daily_dose_mg(d, strength, where="x") == (expected, None)
+
+
+def test_text_frequency_is_read_when_timing_is_absent() -> None:
+    d = {"text": "Take 1 tablet by mouth twice daily", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}
+    assert daily_dose_mg(d, 20, where="x") == (40, None)
+
+
+@pytest.mark.parametrize(
+    ("d", "strength", "why"),
+    [
+        (None, None, "no dosage instruction"),
+        (dosage(None), None, "no structured dose"),
+        (dosage(2, "tablet"), None, "product strength is unknown"),
+        (dosage(5, "mL"), None, "not convertible to mg"),
+        ({"doseAndRate": [{"doseQuantity": {"value": 50, "unit": "mg"}}]}, None, "frequency unknown"),
+        ({**dosage(50), "asNeededBoolean": True}, None, "frequency unknown"),
+    ],
+    ids=["no-dosage", "no-dose", "units-without-strength", "volume", "no-frequency", "prn"],
+)
+def test_unknown_dose_says_why(d: dict | None, strength: float | None, why: str) -> None:
+    dose, note = daily_dose_mg(d, strength, where="x")
+    assert dose is None and note is not None and why in note
+
+
+def test_negative_dose_is_an_input_error_naming_the_field() -> None:
+    with pytest.raises(InputError, match=r"doseQuantity\.value: dose must be positive"):
+        daily_dose_mg(dosage(-150), None, where="MedicationStatement/x")
+
+
+def test_strength_from_rxnorm_display_and_medication_resource() -> None:
+    assert strength_from_text("24 HR venlafaxine 150 MG Extended Release Oral Capsule") == 150
+    assert strength_from_text("olanzapine 6 MG / fluoxetine 25 MG Oral Capsule") is None  # combination
+    med = {"ingredient": [{"strength": {"numerator": {"value": 50, "code": "mg"}, "denominator": {"value": 1}}}]}
+    assert strength_from_medication(med) == 50

@@ -1,0 +1,102 @@
+"""Trials: merging consecutive records, adequacy proven vs allowed, outcome, current episode."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cds.facts.build import FactSet, build_facts
+from cds.ingest.load import flatten
+from cds.synthetic import PatientBuilder
+
+AS_OF = date(2025, 6, 2)
+
+
+def facts(p: PatientBuilder) -> FactSet:
+    return build_facts(flatten(p.bundle()), AS_OF)
+
+
+def patient() -> PatientBuilder:
+    p = PatientBuilder("1980-01-01", pid="t")
+    p.condition("F33.1", onset="2024-09-01")
+    return p
+
+
+def test_consecutive_records_of_one_drug_merge_into_one_trial() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-10-15", mg=100)
+    p.medication("sertraline", start="2024-10-18", end="2024-12-15", mg=150, stop_reason="ineffective")
+    [trial] = facts(p).trials
+    assert (trial.start, trial.end, trial.daily_dose_mg) == (date(2024, 9, 15), date(2024, 12, 15), 150)
+    assert trial.adequate is True and trial.outcome == "failed" and trial.counts_as_failed is True
+    assert len(trial.evidence) == 2
+
+
+def test_a_gap_of_more_than_7_days_starts_a_new_trial() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-10-15", mg=100)
+    p.medication("sertraline", start="2024-11-15", end="2024-12-15", mg=100)
+    assert len(facts(p).trials) == 2
+
+
+def test_adequate_duration_needs_the_minimum_dose_continuously() -> None:
+    # 4 weeks at 25 mg then 4 weeks at 100 mg: 8 weeks in all, only 4 at an adequate dose.
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-10-13", mg=25)
+    p.medication("sertraline", start="2024-10-13", end="2024-11-10", mg=100, stop_reason="no response")
+    [trial] = facts(p).trials
+    assert trial.adequate_dose is True and trial.adequate_duration is True
+    assert trial.adequate is False and trial.counts_as_failed is False
+
+
+def test_unknown_end_date_makes_the_trial_indeterminate_not_adequate() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end=None, mg=150, status="stopped")
+    [trial] = facts(p).trials
+    assert trial.adequate is None and trial.counts_as_failed is None
+    assert trial.missing and "end date" in trial.missing
+
+
+def test_adequate_trial_stopped_without_a_reason_cannot_count() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-12-15", mg=150)
+    [trial] = facts(p).trials
+    assert trial.adequate is True and trial.outcome == "unknown" and trial.counts_as_failed is None
+    assert trial.missing and "why it was stopped" in trial.missing
+
+
+def test_intolerance_after_an_adequate_trial_counts() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-12-15", mg=150, stop_reason="side effects")
+    [trial] = facts(p).trials
+    assert trial.outcome == "intolerance" and trial.counts_as_failed is True
+
+
+def test_text_only_record_is_recognised_by_ingredient() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-12-15", mg=150, stop_reason="lack of efficacy",
+                 text_only=True)
+    [trial] = facts(p).trials
+    assert trial.drug == "sertraline" and trial.counts_as_failed is True
+
+
+def test_distinct_ingredients_are_counted_once() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end="2024-11-15", mg=150, stop_reason="ineffective")
+    p.medication("sertraline", start="2025-01-15", end="2025-03-15", mg=200, stop_reason="ineffective")
+    assert facts(p).history.adequate_failed_trials == 1
+
+
+def test_medication_request_and_dispense_are_read() -> None:
+    p = patient()
+    p.medication("fluoxetine", start="2024-09-15", end="2024-12-15", mg=40, kind="MedicationRequest",
+                 status="stopped", stop_reason="lack of efficacy")
+    p.resources.append({
+        "resourceType": "MedicationDispense", "id": "d1", "status": "completed",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "312938", "display": "sertraline 100 MG Oral Tablet"}]},
+        "subject": {"reference": "Patient/t"}, "whenHandedOver": "2025-01-10",
+        "quantity": {"value": 90, "unit": "tablet"}, "daysSupply": {"value": 90, "unit": "d"},
+    })
+    trials = {t.drug: t for t in facts(p).trials}
+    assert trials["fluoxetine"].counts_as_failed is True
+    assert trials["sertraline"].daily_dose_mg == 100 and trials["sertraline"].weeks == 12.9  # 90 days supply
