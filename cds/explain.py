@@ -4,8 +4,8 @@ semantics (an unknown value never matches); a test checks this agrees with durab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cds.facts.models import Fact
