@@ -36,6 +36,9 @@ check-example: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check cds tests tools
 	$(BIN)/mypy cds

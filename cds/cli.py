@@ -21,8 +21,10 @@ app.add_typer(schema_app, name="schema")
 
 def _mount_optional() -> None:
     from cds.audit.cli import app as audit_app
+    from cds.screen.cli import screen_command
 
     app.add_typer(audit_app, name="audit", help="Recent decisions and override rates per rule.")
+    app.command("screen")(screen_command)
 
 
 _mount_optional()
@@ -55,6 +57,14 @@ def check(
     explain: Annotated[
         bool, typer.Option("--explain", help="Also: every rule, fired or not, condition by condition")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Validate every resource with the full FHIR R4B models (slow); "
+            "by default only the fields the rules read are validated",
+        ),
+    ] = False,
 ) -> None:
     """Assess one patient."""
     from cds.ingest.load import load_resources
@@ -65,7 +75,7 @@ def check(
     except ValueError:
         _fail(CdsError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}"))
     try:
-        ev = evaluate(load_resources(path), as_of=day, profile=profile.value)
+        ev = evaluate(load_resources(path), as_of=day, profile=profile.value, strict=strict)
     except CdsError as exc:
         _fail(exc)
     if fmt is Fmt.json:

@@ -38,8 +38,10 @@ class _Compiled:
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self.engines = {
-            profile: RuleEngine({r.id: compile_rule(r, ruleset.settings) for r in ruleset.for_profile(profile)},
-                                f"{profile.replace('-', '_')}_{ruleset.digest}")
+            profile: RuleEngine(
+                {r.id: compile_rule(r, ruleset.settings) for r in ruleset.for_profile(profile)},
+                f"{profile.replace('-', '_')}_{ruleset.digest}",
+            )
             for profile in PROFILES
         }
 
@@ -71,7 +73,10 @@ def to_resources(resources: list[RawResource] | list[dict[str, Any]]) -> list[Ra
 
 
 def evaluate(
-    resources: list[RawResource] | list[dict[str, Any]], *, as_of: date | None = None, profile: Profile = "us-fda",
+    resources: list[RawResource] | list[dict[str, Any]],
+    *,
+    as_of: date | None = None,
+    profile: Profile = "us-fda",
     strict: bool = False,
 ) -> Evaluation:
     as_of = as_of or date.today()
@@ -90,6 +95,9 @@ def evaluate(
 
 
 def assess(
-    resources: list[RawResource] | list[dict[str, Any]], *, as_of: date | None = None, profile: Profile = "us-fda",
+    resources: list[RawResource] | list[dict[str, Any]],
+    *,
+    as_of: date | None = None,
+    profile: Profile = "us-fda",
 ) -> Assessment:
     return evaluate(resources, as_of=as_of, profile=profile).assessment

@@ -116,3 +116,11 @@ def test_two_patients_are_refused_for_a_single_check(write_bundle) -> None:
     bundle["entry"] += PatientBuilder("1970-01-01", pid="b").bundle()["entry"]
     with pytest.raises(InputError, match="2 patients"):
         assess(load_resources(write_bundle(bundle)), as_of=AS_OF)
+
+
+def test_strict_mode_agrees_with_the_fast_path_on_the_cli(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "fhir" / "examples" / "aneurysm.json"
+    fast = run_cli("check", str(example), "--as-of", "2025-06-02", "--format", "json")
+    strict = run_cli("check", str(example), "--as-of", "2025-06-02", "--format", "json", "--strict")
+    assert fast.returncode == strict.returncode == 0
+    assert json.loads(fast.stdout) == json.loads(strict.stdout)

@@ -14,6 +14,7 @@ service (shared/notes/DEPENDENCIES.md):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 from durable import engine as durable
 
+from cds.engine.relevance import Relevance
 from cds.ruleset.compile import check_safe
 
 _LOCK = threading.Lock()
@@ -58,8 +60,10 @@ class EngineError(RuntimeError):
 class RuleEngine:
     """A compiled ruleset. `evaluate` is thread-safe; each call is independent."""
 
-    def __init__(self, definitions: dict[str, dict[str, Any]], label: str) -> None:
+    def __init__(self, definitions: dict[str, dict[str, Any]], label: str, *, prune: bool = True) -> None:
         check_safe(definitions)
+        # Facts no pattern can match are not asserted: each would only cost a catch-all firing.
+        self._relevance = Relevance(definitions) if prune else None
         self._sessions = itertools.count()
         self._current: list[Firing] | None = None
         ruleset: dict[str, dict[str, Any]] = {}
@@ -86,22 +90,23 @@ class RuleEngine:
         """Assert the facts (each with a unique "id") in one fresh session; the rules that fired."""
         with _LOCK:
             sid = str(next(self._sessions))
-            batch = [{**f, "sid": sid} for f in sorted(facts, key=lambda f: f["id"])]
+            wanted = facts if self._relevance is None else [f for f in facts if self._relevance.may_match(f)]
+            batch = [{**f, "sid": sid} for f in sorted(wanted, key=lambda f: f["id"])]
+            if not batch:
+                return []  # no fact any rule could match: nothing can fire (and no session to read)
             self._current = []
             host = _host()
             try:
-                if batch:
-                    host.assert_facts(self.name, batch)
+                host.assert_facts(self.name, batch)
                 state = host.get_state(self.name, sid)
                 if isinstance(state, dict) and state.get("exception"):
                     raise EngineError(f"a rule action failed: {state['exception']}")
                 return sorted(self._current, key=lambda f: (f.rule_id, sorted(f.facts.items())))
             finally:
                 self._current = None
-                try:
+                # A session that never got state has nothing to delete.
+                with contextlib.suppress(Exception):
                     host.delete_state(self.name, sid)
-                except Exception:  # noqa: BLE001 - a session that never got state has nothing to delete
-                    pass
 
 
 def _noop(c: Any) -> None:

@@ -1,0 +1,138 @@
+"""Measurements that run inside a child process (`python bench/cases.py CASE ARGS-JSON`), so each
+has its own peak memory; each prints one JSON object. Every figure comes with its floor, measured
+in the same process, interleaved with it."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _timed(fn: Any, reps: int) -> list[float]:
+    out = []
+    for _ in range(reps):
+        gc.collect()  # no collection left over from the previous measurement lands in this one
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def assess(path: str, reps: int, as_of: str, strict: bool = False) -> dict[str, Any]:
+    """Bytes → assessment (parse, validate, facts, rules, assessment) beside orjson.loads of the same bytes."""
+    from cds.ingest.load import flatten
+    from cds.pipeline import compiled, evaluate
+
+    raw = Path(path).read_bytes()
+    day = date.fromisoformat(as_of)
+    compiled()  # the ruleset compiles once per process: not part of an assessment
+
+    def one() -> None:
+        evaluate(flatten(orjson.loads(raw), "bench"), as_of=day, strict=strict)
+
+    one()
+    floors, totals = [], []
+    for _ in range(reps):  # interleaved: both see the same machine state
+        floors += _timed(lambda: orjson.loads(raw), 1)
+        totals += _timed(one, 1)
+    resources = len(flatten(orjson.loads(raw), "bench"))
+    return {"bytes": len(raw), "resources": resources, "floor_s": statistics.median(floors),
+            "median_s": statistics.median(totals), "p95_s": sorted(totals)[int(0.95 * (len(totals) - 1))]}
+
+
+def stages(path: str, as_of: str) -> dict[str, Any]:
+    """Where an assessment's time goes (one record), median of 9."""
+    from cds.assessment.build import build_assessment
+    from cds.facts.build import build_facts
+    from cds.ingest.load import flatten
+    from cds.ingest.validate import select_and_validate
+    from cds.pipeline import compiled
+
+    raw = Path(path).read_bytes()
+    day = date.fromisoformat(as_of)
+    comp = compiled()
+    res = flatten(orjson.loads(raw), "bench")
+    used = select_and_validate(res)
+    facts = build_facts(used, day)
+    engine_facts = {f"f{i}": f for i, f in enumerate(facts.all())}
+    views = [{**f.engine_view(day), "id": fid} for fid, f in engine_facts.items()]
+    firings = comp.engines["us-fda"].evaluate(views)
+
+    def med(fn: Any) -> float:
+        return statistics.median(_timed(fn, 9))
+
+    return {
+        "parse_s": med(lambda: orjson.loads(raw)),
+        "validate_fast_s": med(lambda: select_and_validate(res)),
+        "validate_strict_s": med(lambda: select_and_validate(res, strict=True)),
+        "facts_s": med(lambda: build_facts(used, day)),
+        "rules_s": med(lambda: comp.engines["us-fda"].evaluate(views)),
+        "assessment_s": med(lambda: build_assessment(facts, engine_facts, firings, comp.ruleset, "us-fda")),
+        "facts": len(views), "firings": len(firings),
+    }
+
+
+def engine_scaling(as_of: str) -> dict[str, Any]:
+    """Rule evaluation time against the number of facts (with and without dropping the facts no
+    pattern can match) and against the number of rules. Floor: the same facts serialised once
+    with orjson (durable's own input path is JSON)."""
+    from cds.engine import RuleEngine
+    from cds.pipeline import compiled, evaluate
+    from cds.ruleset.compile import compile_rule
+    from cds.synthetic import trd_patient
+
+    day = date.fromisoformat(as_of)
+    comp = compiled()
+    ev = evaluate([e["resource"] for e in trd_patient().bundle()["entry"]], as_of=date(2025, 6, 2))
+    base = [{**f.engine_view(date(2025, 6, 2)), "id": fid} for fid, f in ev.engine_facts.items()]
+    del day
+    rules = comp.ruleset.for_profile("us-fda")
+    definitions = {r.id: compile_rule(r, comp.ruleset.settings) for r in rules}
+    pruned = RuleEngine(definitions, "bench_pruned")
+    unpruned = RuleEngine(definitions, "bench_unpruned", prune=False)
+    # Facts no rule can match (a condition in a value set no rule names), and facts some rule reads.
+    dead = {"kind": "condition", "valueset": "bench-unused", "code": "X", "display": "x", "status": "active",
+            "verification": "confirmed"}
+    live = next(v for v in base if v["kind"] == "medication")
+    by_facts = []
+    for extra in (0, 25, 100, 400):
+        for label, template in (("unmatched", dead), ("matched", live)):
+            views = base + [{**template, "id": f"x{i:04d}"} for i in range(extra)]
+            row = {"facts": len(views), "extra": label}
+            for name, engine in (("pruned", pruned), ("unpruned", unpruned)):
+                row[f"{name}_s"] = statistics.median(_timed(lambda e=engine, v=views: e.evaluate(v), 15))
+            row["floor_s"] = statistics.median(_timed(lambda v=views: orjson.dumps(v), 15))
+            by_facts.append(row)
+    by_rules = []
+    ids = sorted(definitions)
+    for share in (0.25, 0.5, 1.0):
+        subset = {i: definitions[i] for i in ids[: max(1, int(len(ids) * share))]}
+        engine = RuleEngine(subset, f"bench_rules_{int(share * 100)}")
+        by_rules.append({"rules": len(subset), "facts": len(base),
+                         "median_s": statistics.median(_timed(lambda e=engine: e.evaluate(base), 25))})
+    return {"by_facts": by_facts, "by_rules": by_rules, "kinds_in_rules": sorted(pruned._relevance.kinds)}  # type: ignore[union-attr]
+
+
+def parse_floor(folder: str) -> dict[str, Any]:
+    """orjson.loads of every line of an export, one process: the floor of screening it."""
+    t = time.perf_counter()
+    lines = 0
+    for f in sorted(Path(folder).glob("*.ndjson")):
+        with f.open("rb") as fh:
+            for line in fh:
+                orjson.loads(line)
+                lines += 1
+    return {"floor_s": time.perf_counter() - t, "lines": lines}
+
+
+if __name__ == "__main__":
+    case, args = sys.argv[1], orjson.loads(sys.argv[2])
+    result = {"assess": assess, "stages": stages, "engine_scaling": engine_scaling, "parse_floor": parse_floor}[case](**args)
+    sys.stdout.write(orjson.dumps(result).decode())

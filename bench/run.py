@@ -1,0 +1,378 @@
+"""The benchmark: `python bench/run.py` (`make bench`). Prints a table, writes bench/results/latest.json;
+`--baseline` also rewrites bench/BASELINE.md. `--quick` runs tiny sizes (the smoke test).
+
+Every figure is measured beside its floor in the same run and reported as a ratio:
+  assessment      floor: orjson.loads of the same bytes (same process, interleaved)
+  patient-view    floor: GET /health with the same client, concurrency and workers
+  CLI cold start  floor: a fresh interpreter that imports orjson and parses the same file
+  screening       floor: orjson.loads of every line of the export, one process
+  rule evaluation floor: orjson.dumps of the same fact views
+Each case runs in its own process(es): peak memory is that process's (or process tree's).
+All network traffic is on 127.0.0.1; every loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import http_load  # noqa: E402
+import population  # noqa: E402
+import procs  # noqa: E402
+
+PY = sys.executable
+CDS = str(Path(PY).with_name("cds"))
+
+
+@dataclass
+class Sizes:
+    typical_resources: int = 300
+    typical_reps: int = 40
+    large_bytes: tuple[int, ...] = (1_000_000, 10_000_000)
+    large_reps: tuple[int, ...] = (15, 5)
+    http_clients: tuple[int, ...] = (1, 10, 50)
+    http_counts: tuple[int, ...] = (300, 800, 2000)
+    http_seconds: float = 40.0
+    cli_runs: int = 5
+    screen_patients: int = 10_000
+    flat_patients: tuple[int, int] = (10_000, 100_000)
+    flat_resources: int = 30
+    jobs: int = 2
+
+
+QUICK = Sizes(typical_reps=3, large_bytes=(200_000,), large_reps=(2,), http_clients=(1, 4), http_counts=(10, 20),
+              http_seconds=10.0, cli_runs=1, screen_patients=30, flat_patients=(20, 60), flat_resources=20)
+
+
+@dataclass
+class Row:
+    case: str
+    figure: str
+    value: float
+    floor: float | None
+    unit: str
+    memory_mb: float | None = None
+    target: str = ""
+    met: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.floor if self.floor else None
+
+
+def child_json(case: str, **args: Any) -> tuple[dict[str, Any], procs.Child]:
+    child = procs.run([PY, str(BENCH / "cases.py"), case, orjson.dumps(args).decode()], timeout=300)
+    if child.returncode != 0:
+        raise RuntimeError(f"bench case {case} failed: {child.stderr[-2000:]}")
+    return orjson.loads(child.stdout), child
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+
+def assessments(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
+    rows = []
+    typical = work / "typical.json"
+    typical.write_bytes(orjson.dumps(population.patient(1, "typical", as_of, sizes.typical_resources)))
+    cases = [("typical patient", typical, sizes.typical_reps, "≤ 3x", 3.0)]
+    for i, (target_bytes, reps) in enumerate(zip(sizes.large_bytes, sizes.large_reps, strict=True)):
+        path = work / f"large-{target_bytes}.json"
+        path.write_bytes(population.sized_patient(100 + i, f"large{i}", as_of, target_bytes))
+        limit = ("≤ 10x", 10.0) if target_bytes == 1_000_000 else ("", None)
+        cases.append((f"{target_bytes / 1e6:g} MB patient", path, reps, *limit))
+    for label, path, reps, target, limit in cases:
+        data, child = child_json("assess", path=str(path), reps=reps, as_of=as_of.isoformat())
+        row = Row(f"assessment: {label}", f"{data['resources']} resources, {data['bytes'] / 1e6:.2f} MB",
+                  data["median_s"], data["floor_s"], "s", child.max_rss_mb, target,
+                  extra={"p95_s": data["p95_s"]})
+        if limit is not None:
+            row.met = (row.ratio or 0) <= limit
+        rows.append(row)
+    for label, path in (("typical patient", typical), (cases[-1][0], cases[-1][1])):
+        data, _ = child_json("stages", path=str(path), as_of=as_of.isoformat())
+        rows.append(Row(f"stages: {label}", _stages_text(data), data["validate_fast_s"] + data["facts_s"]
+                        + data["rules_s"] + data["assessment_s"] + data["parse_s"], data["parse_s"], "s",
+                        extra=data))
+        strict = data["validate_strict_s"]
+        rows.append(Row(f"validation: {label}", "fast (lean R4B projections) vs --strict (full R4B)",
+                        data["validate_fast_s"], data["parse_s"], "s",
+                        extra={"strict_s": strict, "strict_ratio": strict / data["parse_s"]}))
+    return rows
+
+
+def _stages_text(d: dict[str, Any]) -> str:
+    ms = {k: v * 1000 for k, v in d.items() if k.endswith("_s")}
+    return (f"parse {ms['parse_s']:.2f} / validate {ms['validate_fast_s']:.2f} / facts {ms['facts_s']:.2f} / "
+            f"rules {ms['rules_s']:.2f} / build {ms['assessment_s']:.2f} ms ({d['facts']} facts, {d['firings']} firings)")
+
+
+def rule_scaling(as_of: date) -> list[Row]:
+    data, _ = child_json("engine_scaling", as_of=as_of.isoformat())
+    rows = []
+    for r in data["by_facts"]:
+        rows.append(Row("rules: facts scaling", f"{r['facts']} facts ({r['extra']} extras): pruned (shown) / "
+                        f"unpruned {r['unpruned_s'] * 1000:.2f} ms",
+                        r["pruned_s"], r["floor_s"], "s",
+                        extra={"unpruned_s": r["unpruned_s"], "unpruned_ratio": r["unpruned_s"] / r["floor_s"]}))
+    for r in data["by_rules"]:
+        rows.append(Row("rules: rules scaling", f"{r['rules']} rules, {r['facts']} facts", r["median_s"], None, "s"))
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def patient_view_body(bundle: dict[str, Any], pid: str) -> bytes:
+    """A patient-view request with every prefetch key filled from the patient's resources."""
+    from cds.service.catalog import PREFETCH
+
+    by_key: dict[str, list[dict[str, Any]]] = {q.key: [] for q in PREFETCH}
+    prefetch: dict[str, Any] = {}
+    for entry in bundle["entry"]:
+        r = entry["resource"]
+        t = r["resourceType"]
+        if t == "Patient":
+            prefetch["patient"] = r
+        elif t == "Observation":
+            cats = {c.get("code") for cat in r.get("category", []) for c in cat.get("coding", [])}
+            if "vital-signs" in cats:
+                by_key["vitalSigns"].append(r)
+            elif "laboratory" not in cats:
+                by_key["screening"].append(r)
+        else:
+            key = {"Condition": "conditions", "MedicationRequest": "medicationRequests",
+                   "AllergyIntolerance": "allergies", "MedicationStatement": "medicationStatements",
+                   "MedicationDispense": "medicationDispenses", "Procedure": "procedures"}.get(t)
+            if key:
+                by_key[key].append(r)
+    for key, resources in by_key.items():
+        if key != "patient":
+            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+                             "entry": [{"resource": r} for r in resources]}
+    return orjson.dumps({
+        "hook": "patient-view", "hookInstance": "8a6b1a1c-3c5e-4d0f-9a57-6d6a1c1f2b10",
+        "context": {"userId": "Practitioner/bench", "patientId": pid}, "prefetch": prefetch,
+    })
+
+
+def patient_view(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = procs.env_with(CDS_AUTH="off", CDS_AS_OF=as_of.isoformat(),
+                         CDS_DATABASE_URL=f"sqlite:///{work / 'audit.sqlite3'}")
+    log = (work / "server.log").open("wb")
+    server = subprocess.Popen([CDS, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    sampler = procs.TreeSampler(server.pid)
+    rows: list[Row] = []
+    try:
+        _wait_ready(f"{base}/health", server, timeout=60)
+        body = patient_view_body(population.patient(1, "typical", as_of, sizes.typical_resources), "typical")
+        url = f"{base}/cds-services/ketamine-cds-patient-view"
+        check = _has_cards
+        warm = http_load.run_load(url, clients=2, count=20, seconds=30, body=body, check=check)
+        if warm.errors:
+            raise RuntimeError(f"patient-view warm-up failed: {warm.statuses}; see {work / 'server.log'}")
+        sampler.start()
+        for clients, count in zip(sizes.http_clients, sizes.http_counts, strict=True):
+            floor = http_load.run_load(f"{base}/health", clients=clients, count=count, seconds=sizes.http_seconds)
+            load = http_load.run_load(url, clients=clients, count=count, seconds=sizes.http_seconds, body=body,
+                                      check=check)
+            done = len(load.latencies_s) + load.errors
+            for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                row = Row(f"patient-view, {clients} clients", f"{name} ({done} requests, {load.errors} errors, "
+                          f"{done / load.wall_s:.0f} req/s)", load.quantile(q), floor.quantile(q), "s",
+                          extra={"requests": done, "errors": load.errors, "statuses": load.statuses,
+                                 "throughput_rps": done / load.wall_s, "client_cpu_s": load.client_cpu_s,
+                                 "body_bytes": len(body)})
+                if name == "p99" and clients == 50:
+                    row.target, row.met = "≤ 50 ms, 0 errors", load.quantile(q) <= 0.050 and load.errors == 0
+                rows.append(row)
+        sampler.stop()
+        rows[-1].memory_mb = sampler.peak_mb
+    finally:
+        sampler.stop()
+        _stop(server)
+        log.close()
+    return rows
+
+
+def _has_cards(resp: Any) -> bool:
+    try:
+        return isinstance(resp.json().get("cards"), list)
+    except ValueError:
+        return False
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float) -> None:
+    import httpx
+
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the service exited at start (see server.log in the work folder)")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not answer {url} within {timeout} s")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)  # its own session: the uvicorn master and its workers
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+
+
+def cli_cold_start(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
+    small = work / "small.json"
+    small.write_bytes(orjson.dumps(population.patient(7, "small", as_of, 40)))
+    floor_code = "import orjson, sys; orjson.loads(open(sys.argv[1], 'rb').read())"
+    runs, floors, mem = [], [], 0.0
+    for _ in range(sizes.cli_runs):
+        floors.append(procs.run([PY, "-c", floor_code, str(small)], timeout=60).seconds)
+        child = procs.run([CDS, "check", str(small), "--as-of", as_of.isoformat()], timeout=60)
+        if child.returncode != 0:
+            raise RuntimeError(f"cds check failed: {child.stderr}")
+        runs.append(child.seconds)
+        mem = max(mem, child.max_rss_mb)
+    value = statistics.median(runs)
+    return [Row("CLI cold start", "cds check, 40-resource patient, process start to exit", value,
+                statistics.median(floors), "s", mem, "≤ 1 s", value <= 1.0)]
+
+
+def screening(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
+    rows = []
+    export = work / "export-typical"
+    population.write_bulk_export(export, 11, sizes.screen_patients, as_of, sizes.typical_resources)
+    floor, _ = child_json("parse_floor", folder=str(export))
+    child = _screen(export, as_of, sizes.jobs)
+    per_min = sizes.screen_patients / child.seconds * 60
+    rows.append(Row("cds screen: typical patients", f"{sizes.screen_patients} patients, --jobs {sizes.jobs}: "
+                    f"{per_min:,.0f} patients/min", child.seconds, floor["floor_s"], "s", child.tree_rss_mb,
+                    "≥ 50,000/min", per_min >= 50_000, extra={"patients_per_min": per_min,
+                                                              "max_process_mb": child.max_rss_mb}))
+    shutil_rm(export)
+    mems = []
+    for n in sizes.flat_patients:
+        folder = work / f"export-{n}"
+        population.write_bulk_export(folder, 12, n, as_of, sizes.flat_resources)
+        floor, _ = child_json("parse_floor", folder=str(folder))
+        child = _screen(folder, as_of, sizes.jobs)
+        mems.append(child.tree_rss_mb)
+        rows.append(Row(f"cds screen: {sizes.flat_resources}-resource patients", f"{n} patients: "
+                        f"{n / child.seconds * 60:,.0f} patients/min", child.seconds, floor["floor_s"], "s",
+                        child.tree_rss_mb, extra={"max_process_mb": child.max_rss_mb}))
+        shutil_rm(folder)
+    flat = mems[1] <= mems[0] * 1.25
+    rows[-1].target, rows[-1].met = f"memory flat ({sizes.flat_patients[0]} vs {sizes.flat_patients[1]}: ≤ 1.25x)", flat
+    return rows
+
+
+def _screen(folder: Path, as_of: date, jobs: int) -> procs.Child:
+    out = folder.with_suffix(".csv")
+    child = procs.run([PY, "-m", "cds.screen", str(folder), "--as-of", as_of.isoformat(), "--jobs", str(jobs),
+                       "--output", str(out)], timeout=400)
+    if child.returncode != 0:
+        raise RuntimeError(f"cds screen failed: {child.stderr[-2000:]}")
+    return child
+
+
+def shutil_rm(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def fmt_value(v: float | None, unit: str) -> str:
+    if v is None:
+        return ""
+    if unit == "s":
+        return f"{v * 1000:.2f} ms" if v < 1 else f"{v:.2f} s"
+    return f"{v:g} {unit}"
+
+
+def table(rows: list[Row]) -> str:
+    head = "| case | figure | time | floor | ratio | peak memory | target | met |\n|---|---|---|---|---|---|---|---|\n"
+    lines = []
+    for r in rows:
+        met = "" if r.met is None else ("met" if r.met else "NOT met")
+        lines.append(f"| {r.case} | {r.figure} | {fmt_value(r.value, r.unit)} | {fmt_value(r.floor, r.unit)} | "
+                     f"{'' if r.ratio is None else f'{r.ratio:.1f}x'} | "
+                     f"{'' if r.memory_mb is None else f'{r.memory_mb:.0f} MB'} | {r.target} | {met} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--baseline", action="store_true", help="also write bench/BASELINE.md")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["assess", "rules", "http", "cli", "screen"], help="run only these cases")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else Sizes()
+    as_of = date.today()
+    started = time.perf_counter()
+    rows: list[Row] = []
+    steps = [("assess", assessments), ("rules", lambda s, w, d: rule_scaling(d)), ("http", patient_view),
+             ("cli", cli_cold_start), ("screen", screening)]
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
+        for name, step in steps:
+            if args.only and name not in args.only:
+                continue
+            t = time.perf_counter()
+            rows.extend(step(sizes, Path(tmp), as_of))
+            print(f"  {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    text = table(rows)
+    print(text)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+               "processor": platform.processor() or platform.machine()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps({
+        "as_of": as_of.isoformat(), "machine": machine, "quick": args.quick, "elapsed_s": elapsed,
+        "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows],
+    }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    print(f"{len(rows)} figures in {elapsed:.0f} s; results in {args.out}")
+    if args.baseline:
+        (BENCH / "BASELINE.md").write_text(
+            f"# Benchmark baseline\n\n`python bench/run.py --baseline` on {machine['cpus']} cores, Python "
+            f"{machine['python']}, {machine['platform']}; {as_of.isoformat()}; whole run {elapsed:.0f} s.\n"
+            "Ratios are to the floor measured in the same run (see bench/run.py).\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
