@@ -43,8 +43,13 @@ def assess(path: str, reps: int, as_of: str, strict: bool = False) -> dict[str, 
         floors += _timed(lambda: orjson.loads(raw), 1)
         totals += _timed(one, 1)
     resources = len(flatten(orjson.loads(raw), "bench"))
-    return {"bytes": len(raw), "resources": resources, "floor_s": statistics.median(floors),
-            "median_s": statistics.median(totals), "p95_s": sorted(totals)[int(0.95 * (len(totals) - 1))]}
+    return {
+        "bytes": len(raw),
+        "resources": resources,
+        "floor_s": statistics.median(floors),
+        "median_s": statistics.median(totals),
+        "p95_s": sorted(totals)[int(0.95 * (len(totals) - 1))],
+    }
 
 
 def stages(path: str, as_of: str) -> dict[str, Any]:
@@ -75,7 +80,8 @@ def stages(path: str, as_of: str) -> dict[str, Any]:
         "facts_s": med(lambda: build_facts(used, day)),
         "rules_s": med(lambda: comp.engines["us-fda"].evaluate(views)),
         "assessment_s": med(lambda: build_assessment(facts, engine_facts, firings, comp.ruleset, "us-fda")),
-        "facts": len(views), "firings": len(firings),
+        "facts": len(views),
+        "firings": len(firings),
     }
 
 
@@ -98,8 +104,14 @@ def engine_scaling(as_of: str) -> dict[str, Any]:
     pruned = RuleEngine(definitions, "bench_pruned")
     unpruned = RuleEngine(definitions, "bench_unpruned", prune=False)
     # Facts no rule can match (a condition in a value set no rule names), and facts some rule reads.
-    dead = {"kind": "condition", "valueset": "bench-unused", "code": "X", "display": "x", "status": "active",
-            "verification": "confirmed"}
+    dead = {
+        "kind": "condition",
+        "valueset": "bench-unused",
+        "code": "X",
+        "display": "x",
+        "status": "active",
+        "verification": "confirmed",
+    }
     live = next(v for v in base if v["kind"] == "medication")
     by_facts = []
     for extra in (0, 25, 100, 400):
@@ -115,8 +127,13 @@ def engine_scaling(as_of: str) -> dict[str, Any]:
     for share in (0.25, 0.5, 1.0):
         subset = {i: definitions[i] for i in ids[: max(1, int(len(ids) * share))]}
         engine = RuleEngine(subset, f"bench_rules_{int(share * 100)}")
-        by_rules.append({"rules": len(subset), "facts": len(base),
-                         "median_s": statistics.median(_timed(lambda e=engine: e.evaluate(base), 25))})
+        by_rules.append(
+            {
+                "rules": len(subset),
+                "facts": len(base),
+                "median_s": statistics.median(_timed(lambda e=engine: e.evaluate(base), 25)),
+            }
+        )
     return {"by_facts": by_facts, "by_rules": by_rules, "kinds_in_rules": sorted(pruned._relevance.kinds)}  # type: ignore[union-attr]
 
 
@@ -134,5 +151,10 @@ def parse_floor(folder: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     case, args = sys.argv[1], orjson.loads(sys.argv[2])
-    result = {"assess": assess, "stages": stages, "engine_scaling": engine_scaling, "parse_floor": parse_floor}[case](**args)
+    result = {
+        "assess": assess,
+        "stages": stages,
+        "engine_scaling": engine_scaling,
+        "parse_floor": parse_floor,
+    }[case](**args)
     sys.stdout.write(orjson.dumps(result).decode())

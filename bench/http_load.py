@@ -1,5 +1,9 @@
-"""A bounded HTTP load generator on loopback: `clients` concurrent keep-alive connections send the
-same request (one connection per request) until `count` requests are done or `seconds` have passed, whichever comes first.
+"""A bounded HTTP load generator on loopback: `clients` concurrent clients, each on its own
+keep-alive connection, send the same request until `count` requests are done or `seconds` have
+passed, whichever comes first. Closed loop by default (each client sends its next request as soon
+as the last one is answered: this measures capacity); with `interval_s`, each client sends one
+request per interval (a clinician's EHR session is not a tight loop: this measures latency at a
+stated load).
 
 httpx (already a dependency) rather than wrk or hey: neither is installed here nor in the
 project's dependencies, and a Python client can build the CDS Hooks body from the same seeded
@@ -32,32 +36,53 @@ class LoadResult:
         return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
 
 
-def run_load(url: str, *, clients: int, count: int, seconds: float, body: bytes | None = None,
-             check: Any = None) -> LoadResult:
+def run_load(
+    url: str,
+    *,
+    clients: int,
+    count: int,
+    seconds: float,
+    body: bytes | None = None,
+    check: Any = None,
+    interval_s: float | None = None,
+) -> LoadResult:
     if not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError("the load generator only talks to loopback")
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    result = asyncio.run(_load(url, clients, count, seconds, body, check))
+    result = asyncio.run(_load(url, clients, count, seconds, body, check, interval_s))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     result.client_cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return result
 
 
-async def _load(url: str, clients: int, count: int, seconds: float, body: bytes | None, check: Any) -> LoadResult:
+async def _load(
+    url: str,
+    clients: int,
+    count: int,
+    seconds: float,
+    body: bytes | None,
+    check: Any,
+    interval_s: float | None,
+) -> LoadResult:
     result = LoadResult()
     remaining = [count]
     deadline = time.perf_counter() + seconds
     headers = {"Content-Type": "application/json"}
-    # A new connection per request: on this service a reused keep-alive connection adds about 44 ms
-    # to every response (curl shows it too; a bare uvicorn app does not), which would hide the
-    # service's own latency. Reported separately; see bench/SCALING.md.
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
-    # TCP_NODELAY: without it httpx's keep-alive requests meet delayed ACKs and every round trip
-    # takes about 40 ms (measured here: GET /health 44 ms with httpx, 1.8 ms with curl).
-    transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # TCP_NODELAY: without it a keep-alive request sent in two segments can wait for a delayed ACK
+    # (about 40 ms a round trip).
+    transport = httpx.AsyncHTTPTransport(
+        limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
     async with httpx.AsyncClient(transport=transport, timeout=30.0) as client:
-        async def one_client() -> None:
+
+        async def one_client(k: int) -> None:
+            # Paced clients start spread over one interval so they do not all fire together.
+            due = time.perf_counter() + (interval_s * k / clients if interval_s else 0.0)
             while remaining[0] > 0 and time.perf_counter() < deadline:
+                if interval_s:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    due += interval_s
                 remaining[0] -= 1
                 t = time.perf_counter()
                 try:
@@ -75,6 +100,6 @@ async def _load(url: str, clients: int, count: int, seconds: float, body: bytes 
                     result.errors += 1
 
         start = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+        await asyncio.gather(*(one_client(k) for k in range(clients)))
         result.wall_s = time.perf_counter() - start
     return result

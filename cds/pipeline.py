@@ -13,6 +13,7 @@ from cds.assessment.timeline import Timeline
 from cds.engine import Firing, RuleEngine
 from cds.facts.build import FactSet, build_facts
 from cds.facts.models import Fact
+from cds.facts.relevance import may_become_fact
 from cds.ingest.load import RawResource, flatten
 from cds.ingest.validate import select_and_validate
 from cds.ruleset import Ruleset, load_ruleset
@@ -84,7 +85,7 @@ def evaluate(
         from cds.errors import InputError
 
         raise InputError(f"unknown profile {profile!r} (use {' or '.join(PROFILES)})")
-    used = select_and_validate(to_resources(resources), strict=strict)
+    used = select_and_validate(to_resources(resources), strict=strict, relevant=may_become_fact)
     facts = build_facts(used, as_of)
     comp = compiled()
     engine_facts = {f"f{i}": fact for i, fact in enumerate(facts.all())}

@@ -25,14 +25,24 @@ def dosage(value: float | None, unit: str = "mg", **timing: object) -> dict:
         (dosage(10, "mg", repeat={"frequency": 1, "period": 12, "periodUnit": "h"}), None, 20),
         (dosage(20, "mg", repeat={"frequency": 3, "period": 1, "periodUnit": "wk"}), None, round(60 / 7, 2)),
     ],
-    ids=["mg-daily", "mg-twice-daily", "tablet-times-strength", "grams", "every-12-hours", "three-times-weekly"],
+    ids=[
+        "mg-daily",
+        "mg-twice-daily",
+        "tablet-times-strength",
+        "grams",
+        "every-12-hours",
+        "three-times-weekly",
+    ],
 )
 def test_daily_dose(d: dict, strength: float | None, expected: float) -> None:
     assert daily_dose_mg(d, strength, where="x") == (expected, None)
 
 
 def test_text_frequency_is_read_when_timing_is_absent() -> None:
-    d = {"text": "Take 1 tablet by mouth twice daily", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}
+    d = {
+        "text": "Take 1 tablet by mouth twice daily",
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+    }
     assert daily_dose_mg(d, 20, where="x") == (40, None)
 
 
@@ -61,5 +71,7 @@ def test_negative_dose_is_an_input_error_naming_the_field() -> None:
 def test_strength_from_rxnorm_display_and_medication_resource() -> None:
     assert strength_from_text("24 HR venlafaxine 150 MG Extended Release Oral Capsule") == 150
     assert strength_from_text("olanzapine 6 MG / fluoxetine 25 MG Oral Capsule") is None  # combination
-    med = {"ingredient": [{"strength": {"numerator": {"value": 50, "code": "mg"}, "denominator": {"value": 1}}}]}
+    med = {
+        "ingredient": [{"strength": {"numerator": {"value": 50, "code": "mg"}, "denominator": {"value": 1}}}]
+    }
     assert strength_from_medication(med) == 50

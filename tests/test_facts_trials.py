@@ -73,8 +73,14 @@ def test_intolerance_after_an_adequate_trial_counts() -> None:
 
 def test_text_only_record_is_recognised_by_ingredient() -> None:
     p = patient()
-    p.medication("sertraline", start="2024-09-15", end="2024-12-15", mg=150, stop_reason="lack of efficacy",
-                 text_only=True)
+    p.medication(
+        "sertraline",
+        start="2024-09-15",
+        end="2024-12-15",
+        mg=150,
+        stop_reason="lack of efficacy",
+        text_only=True,
+    )
     [trial] = facts(p).trials
     assert trial.drug == "sertraline" and trial.counts_as_failed is True
 
@@ -88,15 +94,35 @@ def test_distinct_ingredients_are_counted_once() -> None:
 
 def test_medication_request_and_dispense_are_read() -> None:
     p = patient()
-    p.medication("fluoxetine", start="2024-09-15", end="2024-12-15", mg=40, kind="MedicationRequest",
-                 status="stopped", stop_reason="lack of efficacy")
-    p.resources.append({
-        "resourceType": "MedicationDispense", "id": "d1", "status": "completed",
-        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                                  "code": "312938", "display": "sertraline 100 MG Oral Tablet"}]},
-        "subject": {"reference": "Patient/t"}, "whenHandedOver": "2025-01-10",
-        "quantity": {"value": 90, "unit": "tablet"}, "daysSupply": {"value": 90, "unit": "d"},
-    })
+    p.medication(
+        "fluoxetine",
+        start="2024-09-15",
+        end="2024-12-15",
+        mg=40,
+        kind="MedicationRequest",
+        status="stopped",
+        stop_reason="lack of efficacy",
+    )
+    p.resources.append(
+        {
+            "resourceType": "MedicationDispense",
+            "id": "d1",
+            "status": "completed",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                        "code": "312938",
+                        "display": "sertraline 100 MG Oral Tablet",
+                    }
+                ]
+            },
+            "subject": {"reference": "Patient/t"},
+            "whenHandedOver": "2025-01-10",
+            "quantity": {"value": 90, "unit": "tablet"},
+            "daysSupply": {"value": 90, "unit": "d"},
+        }
+    )
     trials = {t.drug: t for t in facts(p).trials}
     assert trials["fluoxetine"].counts_as_failed is True
     assert trials["sertraline"].daily_dose_mg == 100 and trials["sertraline"].weeks == 12.9  # 90 days supply

@@ -229,7 +229,9 @@ class AuditStore:
             )
 
 
-def _add_report(session: Session, report_id: str, hook_instance: str, html: str, expires_at: datetime) -> None:
+def _add_report(
+    session: Session, report_id: str, hook_instance: str, html: str, expires_at: datetime
+) -> None:
     """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
     now = datetime.now(expires_at.tzinfo)
     session.execute(delete(Report).where(Report.expires_at <= now))

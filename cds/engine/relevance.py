@@ -20,7 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 _CMP = {
-    "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
 }
 
 
@@ -72,7 +75,7 @@ def _may(expr: Any, fact: dict[str, Any]) -> bool:
         return True
     if len(expr) != 1:
         return all(_may({k: v}, fact) for k, v in expr.items())
-    (key, value), = expr.items()
+    ((key, value),) = expr.items()
     if key == "$and" and isinstance(value, list):
         return all(_may(term, fact) for term in value)
     if key == "$or" and isinstance(value, list):
@@ -80,7 +83,7 @@ def _may(expr: Any, fact: dict[str, Any]) -> bool:
     if key in _CMP or key == "$neq":
         if not isinstance(value, dict) or len(value) != 1:
             return True
-        (field, literal), = value.items()
+        ((field, literal),) = value.items()
         if field not in fact or not _clean(fact[field], literal):
             return True
         if key == "$neq":

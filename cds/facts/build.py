@@ -35,19 +35,6 @@ from cds.ingest.load import RawResource
 from cds.settings import load_benzodiazepine_equivalents, load_dose_table, load_outcomes, load_settings
 from cds.terminology import load_valuesets
 
-OBSERVATION_VALUESETS = [
-    "blood-pressure",
-    "body-weight",
-    "body-height",
-    "body-mass-index",
-    "pregnancy-status-observation",
-    "phq9-total",
-    "cssrs",
-    "bilirubin-total",
-    "albumin",
-    "inr",
-]
-
 
 @dataclass
 class FactSet:
@@ -101,7 +88,7 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
     trials = build_trials(exposures, depression, as_of, settings, load_dose_table())
     adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     history = build_history(trials, adjuncts, exposures)
-    idx = obs.ObservationIndex(resources, as_of, vs, OBSERVATION_VALUESETS)
+    idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
     bp, bp_points = obs.blood_pressure(idx, vs, as_of, settings)
     body, weights = obs.body(idx, patient, as_of, settings)
     phq9, phq9_points = obs.phq9(idx, as_of, settings)

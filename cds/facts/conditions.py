@@ -48,6 +48,9 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
     for res in resources:
         data = res.data
         where = f"{res.origin} ({res.ref})"
+        hits = vs.match_concept_in(CONDITION_VALUESETS, data.get("code"))
+        if not hits:
+            continue  # a condition no rule is about
         verification = status_code(data, "verificationStatus") or "unknown"
         if verification in _DROP_VERIFICATION:
             continue
@@ -79,8 +82,8 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
         )
         if status == "active" and abatement is not None:
             status = "resolved"
-        for vs_id in CONDITION_VALUESETS:
-            for match in vs.match_concept(vs_id, data.get("code")):
+        for vs_id, matches in hits.items():
+            for match in matches:
                 facts.append(
                     ConditionFact(
                         evidence=[res.ref],

@@ -112,7 +112,7 @@ def build_exposures(
         if data.get("status") in _SKIP_STATUS or data.get("intent") in ("proposal", "plan"):
             continue
         concept, med = _medication(res, by_ref)
-        matches = [m for vs_id in DRUG_VALUESETS for m in vs.match_concept(vs_id, concept)]
+        matches = [m for found in vs.match_concept_in(DRUG_VALUESETS, concept).values() for m in found]
         if not matches:
             continue
         where = f"{res.origin} ({res.ref})"

@@ -26,6 +26,19 @@ from cds.ingest.load import RawResource
 from cds.settings import Settings
 from cds.terminology import ValueSets
 
+OBSERVATION_VALUESETS = [
+    "blood-pressure",
+    "body-weight",
+    "body-height",
+    "body-mass-index",
+    "pregnancy-status-observation",
+    "phq9-total",
+    "cssrs",
+    "bilirubin-total",
+    "albumin",
+    "inr",
+]
+PROCEDURE_VALUESETS = ["ect"]
 _SKIP = {"entered-in-error", "cancelled", "registered"}
 LOINC_YES = {"LA33-6"}  # C-SSRS "Yes" answer
 _POSITIVE_TEXT = {"positive", "detected", "pregnant"}
@@ -72,13 +85,15 @@ class ObservationIndex:
         for res in resources:
             if res.type != "Observation" or res.data.get("status") in _SKIP:
                 continue
+            hits = vs.match_concept_in(vs_ids, res.data.get("code"))
+            if not hits:
+                continue  # most observations (routine labs) matter to no rule
             day = _when(res)
             if day is None or day > as_of:
                 continue
-            for vs_id in vs_ids:
-                if vs.match_concept(vs_id, res.data.get("code")):
-                    value, _ = _quantity(res.data.get("valueQuantity"), res, "valueQuantity")
-                    self.by_vs[vs_id].append(Reading(day, res.ref, value, res.data))
+            value, _ = _quantity(res.data.get("valueQuantity"), res, "valueQuantity")
+            for vs_id in hits:
+                self.by_vs[vs_id].append(Reading(day, res.ref, value, res.data))
         for readings in self.by_vs.values():
             readings.sort(key=lambda r: (r.day, r.ref), reverse=True)
 
@@ -285,7 +300,7 @@ def ect_procedures(resources: list[RawResource], as_of: date, vs: ValueSets) -> 
             "preparation",
         ):
             continue
-        if not vs.match_concept("ect", res.data.get("code")):
+        if not vs.match_concept_in(PROCEDURE_VALUESETS, res.data.get("code")):
             continue
         where = f"{res.origin} ({res.ref})"
         start = parse_date(

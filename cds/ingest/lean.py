@@ -35,54 +35,98 @@ QUANTITY: Spec = {"value": None, "unit": None, "system": None, "code": None}
 PERIOD: Spec = {"start": None, "end": None}
 REFERENCE: Spec = {"reference": None, "display": None}
 DOSAGE: Spec = {
-    "text": None, "patientInstruction": None, "asNeededBoolean": None, "asNeededCodeableConcept": CONCEPT,
+    "text": None,
+    "patientInstruction": None,
+    "asNeededBoolean": None,
+    "asNeededCodeableConcept": CONCEPT,
     "timing": {"repeat": {"frequency": None, "period": None, "periodUnit": None}, "code": CONCEPT},
     "doseAndRate": {"doseQuantity": QUANTITY},
 }
 _MEDICATION_COMMON: Spec = {
     # cds/facts/medications.py reads these keys on every medication resource type; those R4B does not
     # define for a type become "not a field of" errors there.
-    "id": None, "status": None, "intent": None, "medicationCodeableConcept": CONCEPT,
-    "medicationReference": REFERENCE, "dosageInstruction": DOSAGE, "dosage": DOSAGE, "statusReason": CONCEPT,
+    "id": None,
+    "status": None,
+    "intent": None,
+    "medicationCodeableConcept": CONCEPT,
+    "medicationReference": REFERENCE,
+    "dosageInstruction": DOSAGE,
+    "dosage": DOSAGE,
+    "statusReason": CONCEPT,
 }
 _EXTENSION_LEAF: Spec = {"url": None, "valueString": None, "valueCoding": CODING}
 
 READS: dict[str, Spec] = {
     "Patient": {
-        "id": None, "birthDate": None, "gender": None, "deceasedBoolean": None, "deceasedDateTime": None,
+        "id": None,
+        "birthDate": None,
+        "gender": None,
+        "deceasedBoolean": None,
+        "deceasedDateTime": None,
         "extension": {**_EXTENSION_LEAF, "extension": _EXTENSION_LEAF},
     },
     "Condition": {
-        "id": None, "clinicalStatus": CONCEPT, "verificationStatus": CONCEPT, "code": CONCEPT,
-        "onsetDateTime": None, "onsetPeriod": PERIOD, "recordedDate": None, "abatementDateTime": None,
+        "id": None,
+        "clinicalStatus": CONCEPT,
+        "verificationStatus": CONCEPT,
+        "code": CONCEPT,
+        "onsetDateTime": None,
+        "onsetPeriod": PERIOD,
+        "recordedDate": None,
+        "abatementDateTime": None,
         "abatementPeriod": PERIOD,
     },
     "Observation": {
-        "id": None, "status": None, "code": CONCEPT, "effectiveDateTime": None, "effectiveInstant": None,
-        "effectivePeriod": PERIOD, "issued": None, "valueQuantity": QUANTITY, "valueCodeableConcept": CONCEPT,
-        "valueString": None, "valueInteger": None, "valueBoolean": None,
+        "id": None,
+        "status": None,
+        "code": CONCEPT,
+        "effectiveDateTime": None,
+        "effectiveInstant": None,
+        "effectivePeriod": PERIOD,
+        "issued": None,
+        "valueQuantity": QUANTITY,
+        "valueCodeableConcept": CONCEPT,
+        "valueString": None,
+        "valueInteger": None,
+        "valueBoolean": None,
         "component": {"code": CONCEPT, "valueQuantity": QUANTITY},
     },
     "MedicationStatement": {**_MEDICATION_COMMON, "effectivePeriod": PERIOD, "effectiveDateTime": None},
     "MedicationAdministration": {
-        **_MEDICATION_COMMON, "effectivePeriod": PERIOD, "effectiveDateTime": None, "dosage": {"dose": QUANTITY},
+        **_MEDICATION_COMMON,
+        "effectivePeriod": PERIOD,
+        "effectiveDateTime": None,
+        "dosage": {"dose": QUANTITY},
     },
     "MedicationRequest": {
-        **_MEDICATION_COMMON, "authoredOn": None,
+        **_MEDICATION_COMMON,
+        "authoredOn": None,
         "dispenseRequest": {
-            "validityPeriod": PERIOD, "expectedSupplyDuration": {"value": None}, "numberOfRepeatsAllowed": None,
+            "validityPeriod": PERIOD,
+            "expectedSupplyDuration": {"value": None},
+            "numberOfRepeatsAllowed": None,
         },
     },
     "MedicationDispense": {
-        **_MEDICATION_COMMON, "whenHandedOver": None, "whenPrepared": None, "daysSupply": {"value": None},
+        **_MEDICATION_COMMON,
+        "whenHandedOver": None,
+        "whenPrepared": None,
+        "daysSupply": {"value": None},
         "quantity": {"value": None},
     },
     "Medication": {
-        "id": None, "code": CONCEPT,
+        "id": None,
+        "code": CONCEPT,
         "ingredient": {"strength": {"numerator": QUANTITY, "denominator": QUANTITY}},
     },
     "AllergyIntolerance": {"id": None, "verificationStatus": CONCEPT, "code": CONCEPT},
-    "Procedure": {"id": None, "status": None, "code": CONCEPT, "performedDateTime": None, "performedPeriod": PERIOD},
+    "Procedure": {
+        "id": None,
+        "status": None,
+        "code": CONCEPT,
+        "performedDateTime": None,
+        "performedPeriod": PERIOD,
+    },
 }
 
 # Resources inside `contained` that the fact builders read (a MedicationStatement's #med reference).
@@ -93,8 +137,9 @@ def _not_a_field(owner: str, key: str) -> Callable[[object], object]:
     def refuse(value: object) -> object:
         if value is None:
             return value
-        raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted (not a field of {owner})",
-                                  {"owner": owner})
+        raise PydanticCustomError(
+            "extra_forbidden", "Extra inputs are not permitted (not a field of {owner})", {"owner": owner}
+        )
 
     return refuse
 
@@ -156,7 +201,10 @@ def project(model: type[BaseModel], frozen_spec: tuple[tuple[str, Any], ...]) ->
     for key, sub in spec.items():
         found = by_alias.get(key)
         if found is None:
-            fields[f"x_{key}"] = (Annotated[Any, BeforeValidator(_not_a_field(owner, key))], Field(None, alias=key))
+            fields[f"x_{key}"] = (
+                Annotated[Any, BeforeValidator(_not_a_field(owner, key))],
+                Field(None, alias=key),
+            )
             continue
         name, info = found
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -174,8 +222,10 @@ def project(model: type[BaseModel], frozen_spec: tuple[tuple[str, Any], ...]) ->
             _element_checker(tuple(required_primitives), read_groups)
         )
     return create_model(
-        f"Lean{owner}", __config__=ConfigDict(extra="ignore", populate_by_name=False),
-        __validators__=validators, **fields,
+        f"Lean{owner}",
+        __config__=ConfigDict(extra="ignore", populate_by_name=False),
+        __validators__=validators,
+        **fields,
     )
 
 
@@ -189,16 +239,22 @@ def _element_checker(
             present = [v for v in variants if data.get(v) is not None]
             if len(present) > 1:
                 raise PydanticCustomError(
-                    "value_error", "{group}[x]: only one of {present} may be given",
+                    "value_error",
+                    "{group}[x]: only one of {present} may be given",
                     {"group": group, "present": ", ".join(present)},
                 )
             if must and not present:
-                raise PydanticCustomError("value_error", "{group}[x] is required (one of {variants})",
-                                          {"group": group, "variants": ", ".join(variants)})
+                raise PydanticCustomError(
+                    "value_error",
+                    "{group}[x] is required (one of {variants})",
+                    {"group": group, "variants": ", ".join(variants)},
+                )
         for key in required:
             if data.get(key) is None:
                 if data.get(f"_{key}") is None:
-                    raise PydanticCustomError("missing", "Value for the field '{key}' is required.", {"key": key})
+                    raise PydanticCustomError(
+                        "missing", "Value for the field '{key}' is required.", {"key": key}
+                    )
                 # The value is carried only by its extension (`_key`): valid FHIR, nothing to read.
                 data = {**data, key: None}
         return data

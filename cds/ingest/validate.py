@@ -10,6 +10,7 @@ used or not, with the full R4B models. An unknown resourceType is an error in bo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -31,26 +32,34 @@ def known_types() -> frozenset[str]:
     return frozenset(data["types"])
 
 
-def select_and_validate(resources: list[RawResource], *, strict: bool = False) -> list[RawResource]:
+def select_and_validate(
+    resources: list[RawResource],
+    *,
+    strict: bool = False,
+    relevant: Callable[[RawResource], bool] | None = None,
+) -> list[RawResource]:
     """The resources of used types, each validated; raises InputError on the first bad one.
 
-    Fast path: lean projections of the R4B models (fields the facts read). `strict`: every
-    resource, used or not, with the full R4B model (slow; `cds check --strict` and agreement tests)."""
+    Fast path: lean projections of the R4B models (fields the facts read); a resource `relevant`
+    rejects (e.g. an Observation whose code no value set knows) is skipped unvalidated, like an
+    unused type. `strict`: every resource, used or not, with the full R4B model (slow; `cds check
+    --strict` and agreement tests)."""
     kept: list[RawResource] = []
     known = known_types()
     for res in resources:
         rtype = res.type
         if rtype not in known:
             raise InputError(f"unknown resourceType {rtype!r}", location=res.origin)
+        wanted = rtype in USED_TYPES and (relevant is None or relevant(res))
         if strict:
             if rtype != "Bundle":  # already unwrapped by the loader
                 _validate(_full_model(rtype), res.data, res)
-        elif rtype in USED_TYPES:
+        elif wanted:
             model = lean_model(rtype)
             assert model is not None  # USED_TYPES is READS' keys
             _validate(model, res.data, res)
             _validate_contained(res)
-        if rtype in USED_TYPES:
+        if wanted:
             kept.append(res)
     return kept
 

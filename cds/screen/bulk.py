@@ -148,8 +148,19 @@ def partition_chunk(chunk: Chunk, folder: str, buckets: int, tag: str) -> Partit
 
 
 # Resource types that hold no patient's data in a Bulk export (shared directory entries).
-_NOT_PATIENT_DATA = frozenset({"Organization", "Practitioner", "PractitionerRole", "Location", "Device",
-                               "Group", "Substance", "HealthcareService", "Endpoint"})
+_NOT_PATIENT_DATA = frozenset(
+    {
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Device",
+        "Group",
+        "Substance",
+        "HealthcareService",
+        "Endpoint",
+    }
+)
 
 
 def _unattributed(result: Partitioned, message: str) -> None:

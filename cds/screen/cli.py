@@ -20,13 +20,23 @@ class ProfileChoice(StrEnum):
 
 
 def screen_command(
-    inputs: Annotated[list[Path], typer.Argument(
-        help="Bundles (one patient each), folders of bundles, or a FHIR Bulk Data export (NDJSON files or their folder)")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Bundles (one patient each), folders of bundles, or a FHIR Bulk Data export (NDJSON files or their folder)"
+        ),
+    ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
     profile: Annotated[ProfileChoice, typer.Option(help="Labelling jurisdiction")] = ProfileChoice.us,
-    fmt: Annotated[Format, typer.Option("--format", help="csv, jsonl (one JSON object per patient) or html")] = Format.csv,
-    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Worker processes (default: all cores)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout")] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="csv, jsonl (one JSON object per patient) or html")
+    ] = Format.csv,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="Worker processes (default: all cores)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout")
+    ] = None,
 ) -> None:
     """Screen a population: one row per patient, a summary at the end (stderr)."""
     from cds.screen.progress import Progress

@@ -70,14 +70,18 @@ def render_html(rows: list[Row], summary: Summary) -> str:
 
     head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
     body = "".join(
-        f"<tr{' class=error' if r.error else ''}>" + "".join(f"<td>{e(_cell(getattr(r, c)))}</td>" for c in COLUMNS) + "</tr>"
+        f"<tr{' class=error' if r.error else ''}>"
+        + "".join(f"<td>{e(_cell(getattr(r, c)))}</td>" for c in COLUMNS)
+        + "</tr>"
         for r in rows
     )
     return (
         "<!doctype html><html lang=en><meta charset=utf-8><title>ketamine-cds screening</title>"
         f"<style>{_STYLE}</style><h1>Population screening</h1>"
         f"<p>{summary.patients} patients, {summary.errors} with unusable records.</p>"
-        + counts("Indication", summary.indication) + counts("Esketamine", summary.esketamine)
-        + counts("IV ketamine", summary.ketamine_iv) + counts("Contraindications", summary.contraindications)
+        + counts("Indication", summary.indication)
+        + counts("Esketamine", summary.esketamine)
+        + counts("IV ketamine", summary.ketamine_iv)
+        + counts("Contraindications", summary.contraindications)
         + f"<h2>Patients</h2><table><tr>{head}</tr>{body}</table></html>\n"
     )

@@ -38,7 +38,9 @@ def row_from(assessment: Assessment, source: str) -> Row:
         adequate_failed_trials=assessment.indication.adequate_failed_trials,
         esketamine=verdicts.get("esketamine"),
         ketamine_iv=verdicts.get("ketamine-iv"),
-        contraindications=sorted({f.concept for f in assessment.findings if f.category == "contraindication"}),
+        contraindications=sorted(
+            {f.concept for f in assessment.findings if f.category == "contraindication"}
+        ),
         data_gaps=sorted({f.concept for f in assessment.findings if f.category == "data-gap"}),
     )
 
@@ -72,6 +74,7 @@ class Summary(BaseModel):
 
     def lines(self) -> list[str]:
         """The summary as plain text lines (stderr at the end of a run)."""
+
         def fmt(counts: dict[str, int]) -> str:
             return ", ".join(f"{k} {v}" for k, v in Counter(counts).most_common() if v) or "none"
 
@@ -83,5 +86,7 @@ class Summary(BaseModel):
             f"contraindications (patients): {fmt(self.contraindications)}",
         ]
         if self.unattributed:
-            out.append(f"{len(self.unattributed)} input lines belong to no patient, e.g. {self.unattributed[0]}")
+            out.append(
+                f"{len(self.unattributed)} input lines belong to no patient, e.g. {self.unattributed[0]}"
+            )
         return out

@@ -57,7 +57,11 @@ def classify(paths: Iterable[Path]) -> Inputs:
 
 
 def screen(
-    paths: list[Path], settings: Settings, sink: Callable[[Row], None], *, jobs: int | None = None,
+    paths: list[Path],
+    settings: Settings,
+    sink: Callable[[Row], None],
+    *,
+    jobs: int | None = None,
     progress: Progress | None = None,
 ) -> Summary:
     """Assess every patient under `paths`, handing each row to `sink`; the summary of all rows."""
@@ -66,6 +70,7 @@ def screen(
     summary = Summary()
     bar = progress or Progress(enabled=False)
     with _pool(jobs) as pool, tempfile.TemporaryDirectory(prefix="cds-screen-") as tmp:
+
         def emit(rows: list[Row]) -> None:
             for row in rows:
                 summary.add(row)
@@ -89,8 +94,13 @@ def screen(
 
 
 def _partition(
-    pool: Executor | None, files: list[Path], folder: Path, settings: Settings, summary: Summary,
-    bar: Progress, jobs: int,
+    pool: Executor | None,
+    files: list[Path],
+    folder: Path,
+    settings: Settings,
+    summary: Summary,
+    bar: Progress,
+    jobs: int,
 ) -> tuple[Settings, int]:
     buckets = bulk.bucket_count(files)
     (folder / "buckets").write_text(str(buckets))
@@ -146,7 +156,11 @@ def _pool(jobs: int) -> Any:
 
 
 def _ordered(
-    pool: Executor | None, fn: Callable[[Any, Any], list[T]], batches: Iterator[Any], arg: Any, jobs: int,
+    pool: Executor | None,
+    fn: Callable[[Any, Any], list[T]],
+    batches: Iterator[Any],
+    arg: Any,
+    jobs: int,
     on_crash: Callable[[Any, str], list[T]] | None,
 ) -> Iterator[list[T]]:
     """fn(batch, arg) for every batch, results in order, at most 2 x jobs batches in flight.

@@ -25,4 +25,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         # The access log would write report URLs, whose id is the report's only credential; the
         # service logs each call itself (without ids or patient data).
         access_log=False,
+        http="cds.service.nodelay:NoDelayH11Protocol",
     )

@@ -68,6 +68,14 @@ class ValueSets:
         self._sets = sets
         self._aliases = aliases
         self._hierarchical = hierarchical
+        # Reverse indexes: one dict lookup per coding instead of one per coding and value set.
+        self._exact: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
+        self._prefixes: dict[str, list[tuple[str, str, str, str | None]]] = {}
+        for vs in sets.values():
+            for key, (display, conf) in vs.exact.items():
+                self._exact.setdefault(key, []).append((vs.id, display, conf))
+            for p_sys, p_code, display, conf in vs.prefixes:
+                self._prefixes.setdefault(p_sys, []).append((vs.id, p_code, display, conf))
 
     def __contains__(self, vs_id: object) -> bool:
         return vs_id in self._sets
@@ -107,28 +115,52 @@ class ValueSets:
 
     def match_concept(self, vs_id: str, concept: dict[str, object] | None) -> list[Match]:
         """Match a FHIR CodeableConcept: codes first; names in display/text only when no code matched."""
-        if not concept:
-            return []
-        codings = concept.get("coding") or []
-        matches: list[Match] = []
+        return self.match_concept_in((vs_id,), concept).get(vs_id, [])
+
+    def match_concept_in(self, vs_ids: Sequence[str], concept: object) -> dict[str, list[Match]]:
+        """The matches of one CodeableConcept in each of several value sets (only those with hits)."""
+        if not isinstance(concept, dict) or not concept:
+            return {}
+        wanted = set(vs_ids)
+        out: dict[str, list[Match]] = {}
         texts: list[str] = []
+        codings = concept.get("coding") or []
         for coding in codings if isinstance(codings, list) else []:
             if not isinstance(coding, dict):
                 continue
-            m = self.match_coding(vs_id, _s(coding.get("system")), _s(coding.get("code")))
-            if m:
-                matches.append(m)
             if isinstance(coding.get("display"), str):
                 texts.append(coding["display"])
-        if matches:
-            return matches
+            code = _s(coding.get("code"))
+            if not code:
+                continue
+            sys_ = self.system(_s(coding.get("system")))
+            hit_sets: set[str] = set()
+            for vs_id, display, conf in self._exact.get((sys_, code), ()):
+                if vs_id in wanted and vs_id not in hit_sets:
+                    hit_sets.add(vs_id)
+                    out.setdefault(vs_id, []).append(Match(vs_id, sys_, code, display, "code", conf))
+            hierarchical = sys_ in self._hierarchical
+            for vs_id, p_code, display, conf in self._prefixes.get(sys_, ()):
+                if (
+                    vs_id in wanted
+                    and vs_id not in hit_sets
+                    and (code == p_code or (hierarchical and _below(code, p_code)))
+                ):
+                    hit_sets.add(vs_id)
+                    out.setdefault(vs_id, []).append(Match(vs_id, sys_, code, display, "is-a", conf))
         if isinstance(concept.get("text"), str):
-            texts.append(concept["text"])  # type: ignore[arg-type]
-        for text in texts:
-            matches.extend(
-                m for m in self.match_text(vs_id, text) if m.display not in {x.display for x in matches}
-            )
-        return matches
+            texts.append(concept["text"])
+        for vs_id in vs_ids:
+            if vs_id in out or not self._sets[vs_id].names:
+                continue
+            found: list[Match] = []
+            for text in texts:
+                found.extend(
+                    m for m in self.match_text(vs_id, text) if m.display not in {x.display for x in found}
+                )
+            if found:
+                out[vs_id] = found
+        return out
 
     def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
         for vs_id in vs_ids:

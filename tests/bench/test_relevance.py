@@ -19,7 +19,11 @@ FILES = sorted(SAMPLES.glob("*/*.json"))[::5] if SAMPLES.exists() else []
 
 RULES = {
     "bp": {"all": [{"p_bp": {"$and": [{"kind": "blood_pressure"}, {"$gte": {"systolic": 140}}]}}]},
-    "drug": {"all": [{"p_m": {"$and": [{"kind": "medication"}, {"$or": [{"valueset": "maois"}, {"active": True}]}]}}]},
+    "drug": {
+        "all": [
+            {"p_m": {"$and": [{"kind": "medication"}, {"$or": [{"valueset": "maois"}, {"active": True}]}]}}
+        ]
+    },
 }
 
 
@@ -41,7 +45,9 @@ def test_a_fact_is_dropped_only_when_no_pattern_can_match(fact: dict[str, object
 
 
 def _patients() -> list[tuple[list, date]]:
-    out = [([e["resource"] for e in trd_patient(f"t{i}").bundle()["entry"]], date(2025, 6, 2)) for i in range(2)]
+    out = [
+        ([e["resource"] for e in trd_patient(f"t{i}").bundle()["entry"]], date(2025, 6, 2)) for i in range(2)
+    ]
     out += [(load_resources(f), date(2026, 11, 27)) for f in FILES]
     return out
 

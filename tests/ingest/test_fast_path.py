@@ -28,16 +28,35 @@ def test_strict_and_fast_path_give_the_same_assessment(path: Path) -> None:
     resources = load_resources(path)
     fast = evaluate(resources, as_of=date(2026, 11, 27)).assessment.to_json_dict()
     strict = evaluate(resources, as_of=date(2026, 11, 27), strict=True).assessment.to_json_dict()
-    assert orjson.dumps(fast, option=orjson.OPT_SORT_KEYS) == orjson.dumps(strict, option=orjson.OPT_SORT_KEYS)
+    assert orjson.dumps(fast, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        strict, option=orjson.OPT_SORT_KEYS
+    )
 
 
 def _bundle() -> dict[str, Any]:
     b = trd_patient("fast").bundle()
-    b["entry"].append({"resource": {"resourceType": "MedicationDispense", "id": "d1", "status": "completed",
-                                    "subject": {"reference": "Patient/fast"},
-                                    "medicationCodeableConcept": {"text": "sertraline 50 MG Oral Tablet"}}})
-    b["entry"].append({"resource": {"resourceType": "Condition", "id": "c-rec", "subject": {"reference": "Patient/fast"},
-                                    "code": {"text": "low back pain"}, "recordedDate": "2020-01-01"}})
+    b["entry"].append(
+        {
+            "resource": {
+                "resourceType": "MedicationDispense",
+                "id": "d1",
+                "status": "completed",
+                "subject": {"reference": "Patient/fast"},
+                "medicationCodeableConcept": {"text": "sertraline 50 MG Oral Tablet"},
+            }
+        }
+    )
+    b["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "c-rec",
+                "subject": {"reference": "Patient/fast"},
+                "code": {"text": "low back pain"},
+                "recordedDate": "2020-01-01",
+            }
+        }
+    )
     return b
 
 
@@ -47,23 +66,41 @@ def _first(b: dict[str, Any], rtype: str) -> dict[str, Any]:
 
 # Bad values in fields the facts read: (mutation, the field the message must name).
 READ_FIELD_ERRORS = {
-    "condition-onset-not-a-date": (lambda b: _first(b, "Condition").update(onsetDateTime="last spring"), "onsetDateTime"),
+    "condition-onset-not-a-date": (
+        lambda b: _first(b, "Condition").update(onsetDateTime="last spring"),
+        "onsetDateTime",
+    ),
+    # A second, malformed coding on an observation the facts recognise by its first coding.
     "observation-code-with-double-space": (
-        lambda b: _first(b, "Observation")["code"]["coding"][0].update(code="85354  9"), "code.coding.0.code"),
+        lambda b: _first(b, "Observation")["code"]["coding"].append(
+            {"system": "http://loinc.org", "code": "8  9"}
+        ),
+        "code.coding.1.code",
+    ),
     "observation-value-not-a-number": (
-        lambda b: _first(b, "Observation").update(valueQuantity={"value": "many"}), "valueQuantity.value"),
+        lambda b: _first(b, "Observation").update(valueQuantity={"value": "many"}),
+        "valueQuantity.value",
+    ),
     "statement-period-month-13": (
         lambda b: _first(b, "MedicationStatement")["effectivePeriod"].update(start="2024-13-01"),
-        "effectivePeriod.start"),
+        "effectivePeriod.start",
+    ),
     "patient-gender-not-a-code": (lambda b: _first(b, "Patient").update(gender=["female"]), "gender"),
-    "onset-given-twice": (lambda b: _first(b, "Condition").update(onsetPeriod={"start": "2024-01-01"}), "onset"),
+    "onset-given-twice": (
+        lambda b: _first(b, "Condition").update(onsetPeriod={"start": "2024-01-01"}),
+        "onset",
+    ),
     "dispense-has-no-status-reason-field": (
-        lambda b: _first(b, "MedicationDispense").update(statusReason={"text": "x"}), "statusReason"),
+        lambda b: _first(b, "MedicationDispense").update(statusReason={"text": "x"}),
+        "statusReason",
+    ),
     "observation-status-missing": (lambda b: _first(b, "Observation").pop("status"), "status"),
     "contained-medication-bad-code": (
         lambda b: _first(b, "MedicationStatement").update(
-            contained=[{"resourceType": "Medication", "id": "m", "code": {"coding": [{"code": " x"}]}}]),
-        "contained.0.code.coding.0.code"),
+            contained=[{"resourceType": "Medication", "id": "m", "code": {"coding": [{"code": " x"}]}}]
+        ),
+        "contained.0.code.coding.0.code",
+    ),
 }
 
 
@@ -94,10 +131,16 @@ def test_a_primitive_carried_only_by_its_extension_is_valid() -> None:
     bundle = _bundle()
     obs = _first(bundle, "Observation")
     obs.pop("status")
-    obs["_status"] = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
-                                     "valueCode": "unknown"}]}
+    obs["_status"] = {
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+        ]
+    }
     resources = flatten(bundle, "patient.json")
-    assert evaluate(resources, as_of=AS_OF) .assessment == evaluate(resources, as_of=AS_OF, strict=True).assessment
+    assert (
+        evaluate(resources, as_of=AS_OF).assessment
+        == evaluate(resources, as_of=AS_OF, strict=True).assessment
+    )
 
 
 class _Recorder(dict):  # type: ignore[type-arg]
@@ -131,6 +174,29 @@ def test_every_field_the_facts_read_is_projected() -> None:
             build_facts(wrapped, date(2026, 11, 27))
         except InputError:
             continue
-    unprojected = {t: sorted(k for k in keys if k not in READS[t] and k not in ("resourceType", "contained"))
-                   for t, keys in seen.items()}
+    unprojected = {
+        t: sorted(k for k in keys if k not in READS[t] and k not in ("resourceType", "contained"))
+        for t, keys in seen.items()
+    }
     assert not any(unprojected.values()), unprojected
+
+
+def test_a_resource_whose_code_no_value_set_knows_is_skipped_unvalidated() -> None:
+    """A routine lab the facts never read is skipped like an unused type; --strict still checks it."""
+    bundle = _bundle()
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "id": "glucose",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+                "effectiveDateTime": "yesterday",
+                "valueQuantity": {"value": "high"},
+            }
+        }
+    )
+    resources = flatten(bundle, "patient.json")
+    assert evaluate(resources, as_of=AS_OF).assessment.indication.status == "eligible"
+    with pytest.raises(InputError, match="glucose"):
+        evaluate(resources, as_of=AS_OF, strict=True)

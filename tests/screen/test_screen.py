@@ -33,8 +33,13 @@ def _patients() -> list[dict[str, Any]]:
         if r["resourceType"] == "MedicationStatement" and "sertraline" in json.dumps(r):
             del r["medicationCodeableConcept"]
             r["medicationReference"] = {"reference": "Medication/sertraline-50"}
-    return [trd_patient("trd1").bundle(), trd_patient("trd2", gender="male").bundle(), young.bundle(),
-            PatientBuilder(birth_date="1970-01-01", pid="nohistory").bundle(), shared_med]
+    return [
+        trd_patient("trd1").bundle(),
+        trd_patient("trd2", gender="male").bundle(),
+        young.bundle(),
+        PatientBuilder(birth_date="1970-01-01", pid="nohistory").bundle(),
+        shared_med,
+    ]
 
 
 def write_export(folder: Path, *, broken: bool = True) -> None:
@@ -43,12 +48,29 @@ def write_export(folder: Path, *, broken: bool = True) -> None:
         for e in bundle["entry"]:
             r = e["resource"]
             lines.setdefault(r["resourceType"], []).append(json.dumps(r))
-    lines["Medication"] = [json.dumps({"resourceType": "Medication", "id": "sertraline-50", "code": {"coding": [
-        {"system": RXNORM, "code": INGREDIENTS["sertraline"], "display": "sertraline"}]}})]
+    lines["Medication"] = [
+        json.dumps(
+            {
+                "resourceType": "Medication",
+                "id": "sertraline-50",
+                "code": {
+                    "coding": [{"system": RXNORM, "code": INGREDIENTS["sertraline"], "display": "sertraline"}]
+                },
+            }
+        )
+    ]
     if broken:
         lines["Patient"].append(json.dumps({"resourceType": "Patient", "id": "broken", "gender": "female"}))
-        lines["Condition"].append(json.dumps({"resourceType": "Condition", "id": "b1", "code": {"text": "x"},
-                                              "subject": {"reference": "Patient/broken"}}))
+        lines["Condition"].append(
+            json.dumps(
+                {
+                    "resourceType": "Condition",
+                    "id": "b1",
+                    "code": {"text": "x"},
+                    "subject": {"reference": "Patient/broken"},
+                }
+            )
+        )
         lines["Observation"].append("{not json")
     folder.mkdir()
     for rtype, rows in lines.items():
@@ -128,8 +150,22 @@ def test_command_uses_worker_processes_and_prints_no_progress_bar_when_not_a_ter
     write_export(tmp_path / "export")
     out = tmp_path / "rows.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "cds.screen", str(tmp_path / "export"), "--as-of", "2025-06-02", "--jobs", "2",
-         "--output", str(out)], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "cds.screen",
+            str(tmp_path / "export"),
+            "--as-of",
+            "2025-06-02",
+            "--jobs",
+            "2",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(list(csv.DictReader(out.open()))) == 6
     assert "6 patients screened, 1 with unusable records" in proc.stderr
@@ -137,8 +173,12 @@ def test_command_uses_worker_processes_and_prints_no_progress_bar_when_not_a_ter
 
 
 def test_missing_input_is_one_clear_line(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "cds.screen", str(tmp_path / "nope")], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cds.screen", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr

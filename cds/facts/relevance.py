@@ -1,0 +1,25 @@
+"""Which resources can become facts at all, decided from their codes before anything is validated.
+
+An Observation, Condition or Procedure whose code is in no value set the facts use (a routine lab,
+a cold) is never read: like a resource type no fact uses, it is skipped, not validated. This is
+most of a real record (Synthea's labs and vitals), and validating it cost more than the rules."""
+
+from __future__ import annotations
+
+from cds.facts.conditions import CONDITION_VALUESETS
+from cds.facts.observations import OBSERVATION_VALUESETS, PROCEDURE_VALUESETS
+from cds.ingest.load import RawResource
+from cds.terminology import load_valuesets
+
+_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "Observation": tuple(OBSERVATION_VALUESETS),
+    "Condition": tuple(CONDITION_VALUESETS),
+    "Procedure": tuple(PROCEDURE_VALUESETS),
+}
+
+
+def may_become_fact(res: RawResource) -> bool:
+    vs_ids = _BY_TYPE.get(res.type)
+    if vs_ids is None:
+        return True  # other types are judged by their own builders
+    return bool(load_valuesets().match_concept_in(vs_ids, res.data.get("code")))
