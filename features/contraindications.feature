@@ -105,3 +105,11 @@ Feature: Absolute contraindications and do-not-start items
     Then rule data-gap.weight does not fire
     And rule data-gap.blood-pressure does not fire
     And rule precaution.hepatic-impairment.ketamine-iv does not fire
+
+  @data-gap.pregnancy-status
+  Scenario: Sex not recorded: pregnancy cannot be ruled out
+    Given a 45-year-old patient of unknown sex with recurrent MDD since 2024-09-01
+    And no pregnancy test is recorded
+    When eligibility is assessed
+    Then rule data-gap.pregnancy-status fires
+    And esketamine is insufficient-data

@@ -73,9 +73,13 @@ def _safety(world: World, sys: int, dia: int, kg: int) -> None:
     world.safety = ((sys, dia), kg)
 
 
-@given(parsers.re(r"a (?P<age>\d+)-year-old (?P<who>woman|man) with recurrent MDD since (?P<onset>[\d-]+)"))
+@given(
+    parsers.re(
+        r"a (?P<age>\d+)-year-old (?P<who>woman|man|patient of unknown sex) with recurrent MDD since (?P<onset>[\d-]+)"
+    )
+)
 def _mdd(world: World, age: str, who: str, onset: str) -> None:
-    world.age, world.gender = int(age), "female" if who == "woman" else "male"
+    world.age, world.gender = int(age), {"woman": "female", "man": "male"}.get(who, "unknown")
     world.steps.append(lambda p: p.condition("F33.1", onset=onset))
 
 

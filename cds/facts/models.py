@@ -49,7 +49,8 @@ class PatientFact(Fact):
         description="US Core race/ethnicity extension or Patient text names Japanese (EU start dose)"
     )
     childbearing_potential: bool = Field(
-        description="Female and within settings pregnancy.childbearing_age_min..max (engine policy)"
+        description="Not recorded as male, and within settings pregnancy.childbearing_age_min..max (engine policy: only "
+        "a recorded male sex rules pregnancy out)"
     )
 
 

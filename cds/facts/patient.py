@@ -44,7 +44,8 @@ def build_patient(res: RawResource, as_of: date, settings: Settings) -> PatientF
         birth_date=birth,
         deceased=deceased,
         japanese_ancestry=_japanese(data),
-        childbearing_potential=gender == "female"
+        # Stricter reading: only a recorded "male" rules pregnancy out; other and unknown do not.
+        childbearing_potential=gender != "male"
         and preg.childbearing_age_min <= age <= preg.childbearing_age_max,
     )
 
