@@ -59,7 +59,8 @@ def _read(resource: dict[str, Any], bundle: list[dict[str, Any]]) -> DraftOrder:
 def recognise_product(
     resource: dict[str, Any], bundle: list[dict[str, Any]] | None = None
 ) -> ProductName | None:
-    """esketamine (any route: it exists only as a nasal spray) or ketamine given intravenously."""
+    """esketamine (any route: it exists only as a nasal spray) or ketamine given intravenously (or
+    with no route given)."""
     concept = _medication_concept(resource, bundle or [])
     if concept is None:
         return None
@@ -70,8 +71,15 @@ def recognise_product(
     if codes & ESKETAMINE_RXNORM or "esketamine" in words or "spravato" in words:
         return "esketamine"
     if codes & KETAMINE_RXNORM or "ketamine" in words:
-        return "ketamine-iv" if _is_intravenous(resource) else None
+        # No route given: checked as IV ketamine (the stricter reading; its contraindications apply
+        # to any route). An explicit other route (IM, oral) is outside the products assessed here.
+        return "ketamine-iv" if _is_intravenous(resource) or not _has_route(resource) else None
     return None
+
+
+def _has_route(resource: dict[str, Any]) -> bool:
+    route = _first_dosage(resource).get("route")
+    return isinstance(route, dict) and bool(route.get("coding") or route.get("text"))
 
 
 def _medication_concept(resource: dict[str, Any], bundle: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -315,6 +315,13 @@ def test_iv_ketamine_dose_is_checked_against_the_weight_based_dose() -> None:
     assert cards_of(harness.call(ORDER_SERVICE, order_request(within_rounding))) == []
 
 
+def test_ketamine_ordered_without_a_route_is_checked_as_iv_ketamine() -> None:
+    harness = with_engine(make_assessment(iv_dose_mg=34.0))
+    no_route = medication_request("ket-2", rxnorm="6130", display="ketamine", dose_mg=50)
+    [card] = cards_of(harness.call(ORDER_SERVICE, order_request(no_route)))
+    assert card["summary"].startswith("IV ketamine 50 mg ordered")
+
+
 def test_drafts_for_other_drugs_get_no_cards_and_no_data_is_fetched() -> None:
     harness = Harness()
     sertraline = medication_request("ser-1", rxnorm="36437", display="sertraline")
