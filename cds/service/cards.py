@@ -353,10 +353,14 @@ def verdict_card(
         return BuiltCard(card, tuple(r.rule for r in ind.rules)), set()
     if product.verdict == "insufficient-data":
         blocking = [
-            f for f in assessment.findings if f.category == "data-gap" and product.product in f.applies_to
+            f
+            for f in assessment.findings
+            if f.category == "data-gap" and f.blocks and product.product in f.applies_to
         ]
-        if blocking:
-            return None, set()  # the data-gap cards say what to obtain; a verdict card would repeat them
+        if blocking and assessment.indication.status != "insufficient-data":
+            # The blocking data-gap cards (warnings) say what to obtain; a verdict card would repeat
+            # them. An unsettled indication has no blocking card of its own: this one is it.
+            return None, set()
         summary = f"{name} cannot be cleared: data needed for the safety check are missing"
         lines = [
             f"**{name} cannot be cleared yet.**",

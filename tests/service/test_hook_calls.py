@@ -399,3 +399,25 @@ def test_order_sign_without_a_dose_offers_the_computed_dose() -> None:
         )
         == []
     )
+
+
+def test_esketamine_ordered_while_the_indication_is_unsettled_gets_a_warning_not_just_info() -> None:
+    """A non-blocking treatment-history gap alone would be an info card: the order must meet a warning."""
+    assessment = make_assessment(
+        esketamine="insufficient-data",
+        status="insufficient-data",
+        findings=[
+            finding(
+                "data-gap.treatment-history",
+                "treatment-history",
+                category="data-gap",
+                severity="info",
+                evidence=(),
+                obtain="Record the daily dose of each antidepressant",
+            )
+        ],
+    )
+    order = medication_request("esk-9", rxnorm="2201625", display="Spravato", dose_mg=56)
+    cards = cards_of(with_engine(assessment).call(ORDER_SERVICE, order_request(order)))
+    assert "warning" in [c["indicator"] for c in cards]
+    assert any("cannot be cleared" in c["summary"] for c in cards)
