@@ -80,3 +80,20 @@ def test_no_recent_bp_is_insufficient_data_and_says_to_measure_bp() -> None:
     gap = next(f for f in a["findings"] if f["concept"] == "blood-pressure")
     assert gap["category"] == "data-gap" and "Measure blood pressure" in gap["obtain"]
     assert product(a, "ketamine-iv")["dosing"] is None  # weight is stale too: no dose on it
+
+
+def test_every_finding_but_a_data_gap_names_its_fhir_evidence() -> None:
+    """Contract: findings[].evidence is empty only for a data gap."""
+    from datetime import date
+
+    from cds.ingest.load import load_resources
+    from cds.pipeline import assess
+
+    for example in sorted((ROOT / "fhir/examples").glob("*.json")):
+        for profile in ("us-fda", "eu-smpc"):
+            a = assess(load_resources(example), as_of=date(2025, 6, 2), profile=profile)  # type: ignore[arg-type]
+            for f in a.findings:
+                if f.category == "data-gap":
+                    assert f.evidence == [], f
+                else:
+                    assert f.evidence and all("/" in ref for ref in f.evidence), f
