@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.assessment.models import ProductName
+from cds.terminology import load_valuesets
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
-ESKETAMINE_RXNORM = frozenset({"2201623", "2201625"})
-KETAMINE_RXNORM = frozenset({"6130"})
 INTRAVENOUS_ROUTE_SNOMED = "47625008"
 _RECORD_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 
@@ -64,13 +62,11 @@ def recognise_product(
     concept = _medication_concept(resource, bundle or [])
     if concept is None:
         return None
-    codes = {str(c.get("code")) for c in concept.get("coding") or [] if c.get("system") == RXNORM}
-    words = " ".join(
-        [str(concept.get("text") or "")] + [str(c.get("display") or "") for c in concept.get("coding") or []]
-    ).lower()
-    if codes & ESKETAMINE_RXNORM or "esketamine" in words or "spravato" in words:
+    # The same value sets (codes, ingredient names, brand names) as the facts use.
+    hits = load_valuesets().match_concept_in(("esketamine", "ketamine"), concept)
+    if "esketamine" in hits:
         return "esketamine"
-    if codes & KETAMINE_RXNORM or "ketamine" in words:
+    if "ketamine" in hits:
         # No route given: checked as IV ketamine (the stricter reading; its contraindications apply
         # to any route). An explicit other route (IM, oral) is outside the products assessed here.
         return "ketamine-iv" if _is_intravenous(resource) or not _has_route(resource) else None
