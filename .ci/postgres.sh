@@ -83,9 +83,16 @@ if [[ ! -f "$DATA/PG_VERSION" ]]; then
         || { cat "$BASE/initdb.log" >&2; die "initdb failed"; }
 fi
 
-if pg_ctl status >/dev/null 2>&1; then
+ready() { "$BIN/pg_isready" -h "$SOCK" -p "$PORT" -t 3 >/dev/null 2>&1; }
+if pg_ctl status >/dev/null 2>&1 && ready; then
     log "already running on port $PORT"
 else
+    if [[ -f "$DATA/postmaster.pid" ]]; then
+        # A server killed with its machine session (or a zombie) leaves its lock files behind.
+        log "cleaning up after a server that is no longer answering"
+        pg_ctl stop -m immediate >/dev/null 2>&1 || true
+        rm -f "$DATA/postmaster.pid" "$SOCK/.s.PGSQL.$PORT" "$SOCK/.s.PGSQL.$PORT.lock"
+    fi
     log "starting on 127.0.0.1:$PORT"
     # fsync off: a CI database that never has to survive a crash; it makes schema set-up fast.
     pg_ctl start -w -t 60 -l "$LOG" \
