@@ -126,3 +126,17 @@ def test_medication_request_and_dispense_are_read() -> None:
     trials = {t.drug: t for t in facts(p).trials}
     assert trials["fluoxetine"].counts_as_failed is True
     assert trials["sertraline"].daily_dose_mg == 100 and trials["sertraline"].weeks == 12.9  # 90 days supply
+
+
+def test_trial_before_an_episode_known_only_from_recorded_date_cannot_be_placed() -> None:
+    """The diagnosis was recorded 2024-12-01 without an onset: the episode began then or earlier,
+    so a trial that ended in November may or may not belong to it: never counted as failed."""
+    p = PatientBuilder("1980-01-01", pid="r")
+    p.condition("F33.1", recorded="2024-12-01")
+    p.medication("sertraline", start="2024-08-01", end="2024-11-01", mg=150, stop_reason="ineffective")
+    p.medication("venlafaxine", start="2024-12-15", end=None, mg=150)
+    f = facts(p)
+    by_drug = {t.drug: t for t in f.trials}
+    assert by_drug["sertraline"].in_current_episode is None and by_drug["sertraline"].counts_as_failed is None
+    assert by_drug["venlafaxine"].in_current_episode is True and by_drug["venlafaxine"].counts_as_failed is True
+    assert (f.history.adequate_failed_trials, f.history.possible_failed_trials) == (1, 2)
