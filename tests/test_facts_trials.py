@@ -138,5 +138,16 @@ def test_trial_before_an_episode_known_only_from_recorded_date_cannot_be_placed(
     f = facts(p)
     by_drug = {t.drug: t for t in f.trials}
     assert by_drug["sertraline"].in_current_episode is None and by_drug["sertraline"].counts_as_failed is None
-    assert by_drug["venlafaxine"].in_current_episode is True and by_drug["venlafaxine"].counts_as_failed is True
+    assert (
+        by_drug["venlafaxine"].in_current_episode is True and by_drug["venlafaxine"].counts_as_failed is True
+    )
     assert (f.history.adequate_failed_trials, f.history.possible_failed_trials) == (1, 2)
+
+
+def test_an_intended_antidepressant_is_not_a_trial_and_one_on_hold_is_not_ongoing() -> None:
+    p = patient()
+    p.medication("sertraline", start="2024-09-15", end=None, mg=150, status="intended")
+    p.medication("venlafaxine", start="2024-09-15", end=None, mg=150, status="on-hold")
+    trials = {t.drug: t for t in facts(p).trials}
+    assert "sertraline" not in trials
+    assert trials["venlafaxine"].ongoing is False and trials["venlafaxine"].counts_as_failed is None

@@ -31,8 +31,10 @@ DRUG_VALUESETS = (
     "esketamine",
     "ketamine",
 )
-_SKIP_STATUS = {"entered-in-error", "cancelled", "draft", "not-taken", "declined"}
-_ONGOING_STATUS = {"active", "on-hold", "intended", "in-progress"}
+# Not an exposure: never taken, planned only ("intended" statements), or recorded in error.
+_SKIP_STATUS = {"entered-in-error", "cancelled", "draft", "not-taken", "declined", "intended"}
+# Taken on the evaluation date. "on-hold" is not: the end of a paused course is unknown.
+_ONGOING_STATUS = {"active", "in-progress"}
 
 
 @dataclass(frozen=True)
