@@ -112,3 +112,26 @@ Feature: Precautions and relative contraindications
       | 70  | 145/85 | eu-smpc | precaution.elevated-blood-pressure.eu-65-and-over | does not fire |
       | 70  | 151/85 | eu-smpc | precaution.elevated-blood-pressure.eu-65-and-over | fires         |
       | 70  | 151/85 | eu-smpc | precaution.elevated-blood-pressure.eu-under-65  | does not fire |
+
+  @precaution.hyperthyroidism
+  Scenario Outline: Hyperthyroidism that is current calls for caution
+    Given a <status> condition E05.90 since 2023-01-10
+    When eligibility is assessed
+    Then rule precaution.hyperthyroidism <fires>
+
+    Examples:
+      | status   | fires         |
+      | active   | fires         |
+      | resolved | does not fire |
+
+  @data-gap.depression-severity
+  Scenario Outline: A baseline depression severity score is asked for, without blocking
+    Given the PHQ-9 was last recorded on <day>
+    When eligibility is assessed
+    Then rule data-gap.depression-severity <fires>
+    And esketamine is appropriate
+
+    Examples:
+      | day        | fires         |
+      | 2025-05-28 | does not fire |
+      | 2025-02-01 | fires         |

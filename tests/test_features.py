@@ -38,6 +38,7 @@ class World:
         self.evaluation: Evaluation | None = None
         self.pregnancy_test = True
         self.weight_day: str | None = None
+        self.phq9_day: str | None = None
 
     def build(self) -> PatientBuilder:
         birth = self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
@@ -49,6 +50,7 @@ class World:
             day = self.as_of - timedelta(days=5)
             p.blood_pressure(self.bp_day or day, sys_, dia)
             p.weight(self.weight_day or day, kg)
+            p.phq9(self.phq9_day or day, 19)
             if self.gender == "female" and self.pregnancy_test:
                 p.pregnancy_test(day, positive=False)
         return p
@@ -183,6 +185,11 @@ def _allergy(world: World, substance: str) -> None:
 @given("no pregnancy test is recorded")
 def _no_pregnancy_test(world: World) -> None:
     world.pregnancy_test = False
+
+
+@given(parsers.parse("the PHQ-9 was last recorded on {day}"))
+def _old_phq9(world: World, day: str) -> None:
+    world.phq9_day = day
 
 
 @given(parsers.parse("the weight was last measured on {day}"))

@@ -50,6 +50,8 @@ CONCEPTS: frozenset[str] = frozenset(
         "cognitive-impairment",
         "elevated-intracranial-pressure",
         "ketamine-uropathy",
+        # added: a label precaution no contract term fitted (EU PIL PREC-09; Swiss ketamine label)
+        "hyperthyroidism",
         # interactions
         "cns-depressant",
         "benzodiazepine-efficacy",
