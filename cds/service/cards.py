@@ -133,11 +133,12 @@ def patient_view_cards(
     A chart with no depression treatment on record and no indication gets no cards: this service
     has nothing to say there, and an "indication not met" card on every chart is alert fatigue.
     """
-    if assessment.indication.status == "not-eligible" and not assessment.indication.trials:
+    # ... unless records could not be retrieved: then "no treatment on record" may be the gap.
+    if assessment.indication.status == "not-eligible" and not assessment.indication.trials and not missing:
         return []
     deck = _Deck()
     deck.add("missing-data", missing_data_card(missing, ctx))
-    deck.add("summary", summary_card(assessment, ctx))
+    deck.add("summary", summary_card(assessment, ctx, incomplete=bool(missing)))
     findings = [f for f in assessment.findings if f.category not in _SUMMARY_ONLY_CATEGORIES]
     for concept, group in _by_concept(findings):
         deck.add(f"concept:{concept}", finding_card(group, ctx))
@@ -218,14 +219,21 @@ def finding_card(findings: Sequence[Finding], ctx: CardContext) -> BuiltCard:
     return BuiltCard(card, tuple(f.rule for f in ordered))
 
 
-def summary_card(assessment: Assessment, ctx: CardContext) -> BuiltCard:
+def summary_card(assessment: Assessment, ctx: CardContext, *, incomplete: bool = False) -> BuiltCard:
+    """With records missing (`incomplete`), no product reads as cleared: "appropriate" and "use
+    with caution" hold only for the data retrieved, and the card says so."""
     ind = assessment.indication
     head = _STATUS_TEXT[ind.status]
     if ind.status == "eligible" and ind.pathway:
         head += f" ({_PATHWAY_TEXT[ind.pathway]})"
-    verdicts = "; ".join(
-        f"{PRODUCT_LABEL[p.product]}: {_VERDICT_TEXT[p.verdict]}" for p in assessment.products
-    )
+
+    def verdict_text(p: Product) -> str:
+        text = _VERDICT_TEXT[p.verdict]
+        if incomplete and p.verdict in ("appropriate", "use-with-caution"):
+            text += " on the records retrieved (checks incomplete)"
+        return text
+
+    verdicts = "; ".join(f"{PRODUCT_LABEL[p.product]}: {verdict_text(p)}" for p in assessment.products)
     summary = f"{head}. {verdicts}"
     lines = [f"### {head}", ""]
     lines.append(
@@ -248,7 +256,7 @@ def summary_card(assessment: Assessment, ctx: CardContext) -> BuiltCard:
             )
     lines += ["", "### Products"]
     for p in assessment.products:
-        lines.append(f"- **{_PRODUCT_LONG[p.product]}**: {_VERDICT_TEXT[p.verdict]}{_dosing_text(p)}")
+        lines.append(f"- **{_PRODUCT_LONG[p.product]}**: {verdict_text(p)}{_dosing_text(p)}")
         lines += [f"  - {md(r)}" for r in p.reasons]
     notes = [f for f in assessment.findings if f.category in _SUMMARY_ONLY_CATEGORIES]
     if notes:

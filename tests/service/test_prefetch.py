@@ -11,8 +11,15 @@ import httpx
 
 from cds.service.catalog import PATIENT_VIEW_SERVICE, PREFETCH
 
-from .builders import PATIENT_ID, full_prefetch, patient_resource, patient_view_request, searchset
-from .fakes import Harness, service_settings
+from .builders import (
+    PATIENT_ID,
+    full_prefetch,
+    make_assessment,
+    patient_resource,
+    patient_view_request,
+    searchset,
+)
+from .fakes import FakeEngine, Harness, service_settings
 from .test_hook_calls import cards_of
 
 FHIR = "https://ehr.test/fhir"
@@ -200,6 +207,31 @@ def test_missing_optional_data_gives_cards_that_say_what_was_not_checked() -> No
         gap["summary"] == "Checks incomplete: could not retrieve medication statements, procedures (e.g. ECT)"
     )
     assert "HTTP 500" in gap["detail"] and "HTTP 403" in gap["detail"]
+
+
+def test_with_records_missing_no_product_reads_as_cleared() -> None:
+    fhir = FakeFhir({"MedicationStatement": httpx.Response(500)})
+    prefetch = full_prefetch()
+    del prefetch["medicationStatements"]
+    harness = Harness(
+        settings=service_settings(), engine=FakeEngine(make_assessment()), transport=fhir.transport()
+    )
+    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, patient_view_request(prefetch, fhirServer=FHIR)))
+    summary = next(c for c in cards if c["source"]["topic"]["code"] == "eligibility")
+    assert "appropriate on the records retrieved (checks incomplete)" in summary["detail"]
+    assert "checks incomplete" in summary["summary"]
+
+
+def test_no_treatment_on_record_still_warns_when_the_medication_records_could_not_be_retrieved() -> None:
+    fhir = FakeFhir({"MedicationStatement": httpx.Response(500)})
+    prefetch = full_prefetch()
+    del prefetch["medicationStatements"]
+    nothing = make_assessment(
+        status="not-eligible", trials=0, esketamine="not-indicated", ketamine_iv="not-indicated"
+    )
+    harness = Harness(settings=service_settings(), engine=FakeEngine(nothing), transport=fhir.transport())
+    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, patient_view_request(prefetch, fhirServer=FHIR)))
+    assert any(c["source"]["topic"]["code"] == "data-access" for c in cards)
 
 
 def test_plain_http_fhir_server_is_refused_unless_allowed() -> None:
