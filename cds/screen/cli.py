@@ -48,6 +48,13 @@ def screen_command(
     except ValueError:
         typer.echo(f"error: --as-of: not a date (YYYY-MM-DD): {as_of!r}", err=True)
         raise typer.Exit(2) from None
+    from cds.screen.run import classify
+
+    try:
+        classify(inputs)  # unusable input fails before any output is written (no orphan CSV header)
+    except CdsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     except OSError as exc:

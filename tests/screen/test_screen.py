@@ -182,3 +182,4 @@ def test_missing_input_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""  # no CSV header for a run that never started
