@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden.snapshot import Snapshot
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -32,6 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- rule coverage gate (cds/ruleset/coverage.py) -------------------------------------------
 _SCENARIOS: list[dict[str, object]] = []
 COVERAGE_FILE = ROOT / "test-artifacts" / "rule-coverage.json"
+# Behaviour snapshot of every scenario's assessment (tests/golden/snapshot.py).
+_SCENARIO_SNAPSHOT = Snapshot("scenarios")
 
 
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: object, scenario: object) -> None:
@@ -40,6 +44,7 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: object, s
         return
     from tests.test_features import fired_rules
 
+    _SCENARIO_SNAPSHOT.check(request.node.nodeid.split("::", 1)[-1], world.result)
     _SCENARIOS.append(
         {
             "scenario": getattr(scenario, "name", ""),
