@@ -7,7 +7,7 @@ Public API (everything else is private and may change):
     Assessment, InputError
 """
 
-from cds.assessment.models import Assessment
+from cds.contract.assessment import Assessment
 from cds.errors import CdsError, InputError, RuleFileError
 
 __version__ = "0.1.0"

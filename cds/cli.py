@@ -104,7 +104,7 @@ def schema_assessment() -> None:
     """The JSON Schema of the assessment (committed as docs/assessment.schema.json)."""
     import orjson
 
-    from cds.assessment.models import Assessment
+    from cds.contract.assessment import Assessment
 
     schema = Assessment.model_json_schema(by_alias=True)
     sys.stdout.write(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")

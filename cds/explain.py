@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.facts.models import Fact
+from cds.contract.facts import Fact
 from cds.pipeline import Evaluation
 from cds.ruleset.loader import comparisons, resolve
 from cds.ruleset.schema import Pattern, Rule, Where

@@ -8,11 +8,11 @@ from datetime import date
 from typing import Any
 
 from cds.assessment.build import build_assessment
-from cds.assessment.models import Assessment, Profile
-from cds.assessment.timeline import Timeline
+from cds.contract.assessment import Assessment, Profile
+from cds.contract.facts import Fact
+from cds.contract.timeline import Timeline
 from cds.engine import Firing, RuleEngine
 from cds.facts.build import FactSet, build_facts
-from cds.facts.models import Fact
 from cds.facts.relevance import may_become_fact
 from cds.ingest.load import RawResource, flatten
 from cds.ingest.validate import select_and_validate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds.assessment.models import Assessment, EsketamineDosing, KetamineIvDosing, Trial
+from cds.contract.assessment import Assessment, EsketamineDosing, KetamineIvDosing, Trial
 
 _MARK = {True: "yes", False: "no", None: "?"}
 

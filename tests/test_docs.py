@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from cds.assessment.models import Assessment
 from cds.catalogue import facts_markdown, rules_markdown
+from cds.contract.assessment import Assessment
 from cds.ruleset import load_ruleset
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from cds.assessment.models import Assessment, EsketamineDosing, KetamineIvDosing
+from cds.contract.assessment import Assessment, EsketamineDosing, KetamineIvDosing
 from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
 from cds.synthetic import JAPANESE_RACE, PatientBuilder

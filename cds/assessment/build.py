@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from cds.assessment.dosing import esketamine_dosing, ketamine_iv_dosing
-from cds.assessment.models import (
+from cds.contract.assessment import (
     PRODUCTS,
     Assessment,
     Citation,
@@ -25,9 +25,9 @@ from cds.assessment.models import (
     RulesetInfo,
     Verdict,
 )
+from cds.contract.facts import Fact
 from cds.engine import Firing
 from cds.facts.build import FactSet, to_adjunct, to_trial
-from cds.facts.models import Fact
 from cds.ruleset.loader import Ruleset
 from cds.ruleset.schema import DosingSpec, Rule
 

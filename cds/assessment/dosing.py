@@ -3,7 +3,7 @@ is mg/kg × the current actual body weight, with an ideal-body-weight alternativ
 
 from __future__ import annotations
 
-from cds.assessment.models import EsketamineDosing, KetamineIvDosing, ScheduleStep
+from cds.contract.assessment import EsketamineDosing, KetamineIvDosing, ScheduleStep
 from cds.facts.build import FactSet
 from cds.ruleset.schema import DosingSpec
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from cds.assessment.models import AdjunctTreatment, Trial
-from cds.assessment.timeline import EpisodeSpan, Timeline, Window
-from cds.errors import InputError
-from cds.facts import conditions as cond
-from cds.facts import medications as meds
-from cds.facts import observations as obs
-from cds.facts.models import (
+from cds.contract.assessment import AdjunctTreatment, Trial
+from cds.contract.facts import (
     AdjunctFact,
     AllergyFact,
     BenzodiazepineLoadFact,
@@ -29,6 +24,11 @@ from cds.facts.models import (
     TreatmentHistoryFact,
     TrialFact,
 )
+from cds.contract.timeline import EpisodeSpan, Timeline, Window
+from cds.errors import InputError
+from cds.facts import conditions as cond
+from cds.facts import medications as meds
+from cds.facts import observations as obs
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
 from cds.ingest.load import RawResource

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from cds.contract.facts import ConditionFact, DepressionFact
 from cds.facts.fhirdata import parse_date, status_code
-from cds.facts.models import ConditionFact, DepressionFact
 from cds.ingest.load import RawResource
 from cds.settings import Settings
 from cds.terminology import ValueSets

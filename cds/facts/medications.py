@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from cds.contract.facts import AllergyFact, BenzodiazepineLoadFact, MedicationFact
 from cds.facts.dose import daily_dose_mg, strength_from_medication, strength_from_text
 from cds.facts.fhirdata import concept_text, parse_date, period_end, period_start
-from cds.facts.models import AllergyFact, BenzodiazepineLoadFact, MedicationFact
 from cds.ingest.load import RawResource
 from cds.settings import BenzodiazepineEquivalents, OutcomeVocabulary
 from cds.terminology import ValueSets

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cds.assessment.timeline import BloodPressurePoint, ScorePoint
-from cds.facts.fhirdata import parse_date, period_start
-from cds.facts.models import (
+from cds.contract.facts import (
     AdjunctFact,
     BloodPressureFact,
     BodyMeasureFact,
@@ -22,6 +20,8 @@ from cds.facts.models import (
     Status,
     SuicidalIdeationFact,
 )
+from cds.contract.timeline import BloodPressurePoint, ScorePoint
+from cds.facts.fhirdata import parse_date, period_start
 from cds.ingest.load import RawResource
 from cds.settings import Settings
 from cds.terminology import ValueSets

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from cds.contract.facts import PatientFact
 from cds.errors import InputError
 from cds.facts.fhirdata import parse_date
-from cds.facts.models import PatientFact
 from cds.ingest.load import RawResource
 from cds.settings import Settings
 

@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from cds.contract.facts import AdjunctFact, DepressionFact, TreatmentHistoryFact, TrialFact
 from cds.facts.medications import Exposure
-from cds.facts.models import AdjunctFact, DepressionFact, TreatmentHistoryFact, TrialFact
 from cds.settings import DoseTable, Settings
 
 

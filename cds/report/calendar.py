@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from cds.assessment.models import EsketamineDosing, KetamineIvDosing, ScheduleStep
+from cds.contract.assessment import EsketamineDosing, KetamineIvDosing, ScheduleStep
 
 HORIZON_WEEKS = 8
 

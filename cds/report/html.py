@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from html import escape
 
-from cds.assessment.models import (
+from cds.contract.assessment import (
     Assessment,
     Citation,
     EsketamineDosing,
@@ -21,7 +21,7 @@ from cds.assessment.models import (
     Product,
     Trial,
 )
-from cds.assessment.timeline import Timeline
+from cds.contract.timeline import Timeline
 from cds.report.calendar import HORIZON_WEEKS, Calendar, build_calendar
 from cds.report.style import CSS
 from cds.report.timeline_svg import (

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
 
-from cds.assessment.models import AdjunctTreatment, Trial
-from cds.assessment.timeline import Timeline
+from cds.contract.assessment import AdjunctTreatment, Trial
+from cds.contract.timeline import Timeline
 
 WIDTH = 1100.0
 LEFT = 150.0  # gutter for the lane names

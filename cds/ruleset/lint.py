@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, get_args
 
-from cds.assessment.models import CONCEPTS
-from cds.facts.models import FACT_KINDS, engine_fields
+from cds.contract.assessment import CONCEPTS
+from cds.contract.facts import FACT_KINDS, engine_fields
 from cds.ruleset.loader import Problem, comparisons, resolve
 from cds.ruleset.schema import Rule, SettingRef
 from cds.settings import Settings

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cds.assessment.models import Category, IndicationStatus, Pathway, ProductName, Severity
+from cds.contract.assessment import Category, IndicationStatus, Pathway, ProductName, Severity
 
 Scalar = str | int | float | bool
 OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")

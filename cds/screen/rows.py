@@ -6,7 +6,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cds.assessment.models import Assessment, IndicationStatus, Pathway, Verdict
+from cds.contract.assessment import Assessment, IndicationStatus, Pathway, Verdict
 
 INDICATION_STATUSES: tuple[str, ...] = ("eligible", "not-eligible", "insufficient-data")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cds.assessment.models import Profile
+from cds.contract.assessment import Profile
 from cds.errors import CdsError
 from cds.ingest.load import RawResource, flatten, load_resources
 from cds.screen.rows import Row, error_row, row_from

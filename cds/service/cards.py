@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.assessment.models import (
+from cds.contract.assessment import (
     Assessment,
     EsketamineDosing,
     Finding,

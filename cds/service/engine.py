@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Protocol
 
-from cds.assessment.models import Assessment, Profile
-from cds.assessment.timeline import Timeline
+from cds.contract.assessment import Assessment, Profile
+from cds.contract.timeline import Timeline
 
 
 class Evaluated(Protocol):

@@ -13,7 +13,7 @@ import httpx
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from cds.assessment.models import ProductName
+from cds.contract.assessment import ProductName
 from cds.errors import InputError
 from cds.service.cards import BuiltCard, CardContext, order_cards, patient_view_cards
 from cds.service.catalog import Service

@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from cds.assessment.models import ProductName
+from cds.contract.assessment import ProductName
 from cds.terminology import load_valuesets
 
 SNOMED = "http://snomed.info/sct"

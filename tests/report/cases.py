@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from cds.assessment.models import (
+from cds.contract.assessment import (
     AdjunctTreatment,
     Assessment,
     Citation,
@@ -24,7 +24,7 @@ from cds.assessment.models import (
     ScheduleStep,
     Trial,
 )
-from cds.assessment.timeline import BloodPressurePoint, EpisodeSpan, ScorePoint, Timeline, Window
+from cds.contract.timeline import BloodPressurePoint, EpisodeSpan, ScorePoint, Timeline, Window
 
 AS_OF = date(2025, 6, 2)  # a Monday
 LABEL = Citation(label="SPRAVATO prescribing information", url="https://www.example.org/spravato-pi")

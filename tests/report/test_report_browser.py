@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cds.assessment.models import Assessment
-from cds.assessment.timeline import Timeline
+from cds.contract.assessment import Assessment
+from cds.contract.timeline import Timeline
 from cds.report import render_html
 
 from .cases import BP_GAP, WEIGHT_GAP, contraindicated, data_gaps, synthetic_history, trd_eligible

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from cds.assessment.models import ScheduleStep
+from cds.contract.assessment import ScheduleStep
 from cds.report.calendar import WeekPlan, build_calendar, parse_per_week, parse_weeks
 
 from .cases import AS_OF, ESKETAMINE_DOSING, KETAMINE_DOSING

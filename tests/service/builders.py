@@ -6,7 +6,7 @@ import copy
 from datetime import date
 from typing import Any
 
-from cds.assessment.models import (
+from cds.contract.assessment import (
     Assessment,
     Citation,
     EsketamineDosing,

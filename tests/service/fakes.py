@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from cds.assessment.models import Assessment
-from cds.assessment.timeline import Timeline
+from cds.contract.assessment import Assessment
+from cds.contract.timeline import Timeline
 from cds.service.app import create_app
 from cds.service.audit import Feedback, HookCall, StoredReport
 from cds.service.settings import Settings

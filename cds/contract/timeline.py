@@ -10,7 +10,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
-from cds.assessment.models import AdjunctTreatment, Trial
+from cds.contract.assessment import AdjunctTreatment, Trial
 
 
 class _Model(BaseModel):
