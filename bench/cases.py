@@ -28,11 +28,12 @@ def _timed(fn: Any, reps: int) -> list[float]:
 def assess(path: str, reps: int, as_of: str, strict: bool = False) -> dict[str, Any]:
     """Bytes → assessment (parse, validate, facts, rules, assessment) beside orjson.loads of the same bytes."""
     from cds.ingest.load import flatten
-    from cds.pipeline import compiled, evaluate
+    from cds.knowledge import default_knowledge
+    from cds.pipeline import evaluate
 
     raw = Path(path).read_bytes()
     day = date.fromisoformat(as_of)
-    compiled()  # the ruleset compiles once per process: not part of an assessment
+    default_knowledge()  # the knowledge loads and compiles once per process: not part of an assessment
 
     def one() -> None:
         evaluate(flatten(orjson.loads(raw), "bench"), as_of=day, strict=strict)
@@ -58,17 +59,17 @@ def stages(path: str, as_of: str) -> dict[str, Any]:
     from cds.facts.build import build_facts
     from cds.ingest.load import flatten
     from cds.ingest.validate import select_and_validate
-    from cds.pipeline import compiled
+    from cds.knowledge import default_knowledge
 
     raw = Path(path).read_bytes()
     day = date.fromisoformat(as_of)
-    comp = compiled()
+    kb = default_knowledge()
+    engine = kb.engine("us-fda")
     res = flatten(orjson.loads(raw), "bench")
     used = select_and_validate(res)
-    facts = build_facts(used, day)
-    engine_facts = {f"f{i}": f for i, f in enumerate(facts.all())}
-    views = [{**f.engine_view(day), "id": fid} for fid, f in engine_facts.items()]
-    firings = comp.engines["us-fda"].evaluate(views)
+    facts = build_facts(used, kb, day)
+    all_facts = facts.all()
+    firings = engine.evaluate(all_facts, day)
 
     def med(fn: Any) -> float:
         return statistics.median(_timed(fn, 9))
@@ -77,10 +78,10 @@ def stages(path: str, as_of: str) -> dict[str, Any]:
         "parse_s": med(lambda: orjson.loads(raw)),
         "validate_fast_s": med(lambda: select_and_validate(res)),
         "validate_strict_s": med(lambda: select_and_validate(res, strict=True)),
-        "facts_s": med(lambda: build_facts(used, day)),
-        "rules_s": med(lambda: comp.engines["us-fda"].evaluate(views)),
-        "assessment_s": med(lambda: build_assessment(facts, engine_facts, firings, comp.ruleset, "us-fda")),
-        "facts": len(views),
+        "facts_s": med(lambda: build_facts(used, kb, day)),
+        "rules_s": med(lambda: engine.evaluate(all_facts, day)),
+        "assessment_s": med(lambda: build_assessment(facts, firings, kb, "us-fda")),
+        "facts": len(all_facts),
         "firings": len(firings),
     }
 
@@ -90,19 +91,18 @@ def engine_scaling(as_of: str) -> dict[str, Any]:
     pattern can match) and against the number of rules. Floor: the same facts serialised once
     with orjson (durable's own input path is JSON)."""
     from cds.engine import RuleEngine
-    from cds.pipeline import compiled, evaluate
-    from cds.ruleset.compile import compile_rule
+    from cds.knowledge import default_knowledge
+    from cds.pipeline import evaluate
     from cds.synthetic import trd_patient
 
     day = date.fromisoformat(as_of)
-    comp = compiled()
+    kb = default_knowledge()
     ev = evaluate([e["resource"] for e in trd_patient().bundle()["entry"]], as_of=date(2025, 6, 2))
-    base = [{**f.engine_view(date(2025, 6, 2)), "id": fid} for fid, f in ev.engine_facts.items()]
+    base = [{**f.engine_view(date(2025, 6, 2)), "id": f"f{i}"} for i, f in enumerate(ev.facts.all())]
     del day
-    rules = comp.ruleset.for_profile("us-fda")
-    definitions = {r.id: compile_rule(r, comp.ruleset.settings) for r in rules}
-    pruned = RuleEngine(definitions, "bench_pruned")
-    unpruned = RuleEngine(definitions, "bench_unpruned", prune=False)
+    rules = kb.ruleset.for_profile("us-fda")
+    pruned = RuleEngine(rules, kb.settings, "bench_pruned")
+    unpruned = RuleEngine(rules, kb.settings, "bench_unpruned", prune=False)
     # Facts no rule can match (a condition in a value set no rule names), and facts some rule reads.
     dead = {
         "kind": "condition",
@@ -119,19 +119,21 @@ def engine_scaling(as_of: str) -> dict[str, Any]:
             views = base + [{**template, "id": f"x{i:04d}"} for i in range(extra)]
             row = {"facts": len(views), "extra": label}
             for name, engine in (("pruned", pruned), ("unpruned", unpruned)):
-                row[f"{name}_s"] = statistics.median(_timed(lambda e=engine, v=views: e.evaluate(v), 15))
+                row[f"{name}_s"] = statistics.median(
+                    _timed(lambda e=engine, v=views: e.evaluate_views(v), 15)
+                )
             row["floor_s"] = statistics.median(_timed(lambda v=views: orjson.dumps(v), 15))
             by_facts.append(row)
     by_rules = []
-    ids = sorted(definitions)
+    ordered = sorted(rules, key=lambda r: r.id)
     for share in (0.25, 0.5, 1.0):
-        subset = {i: definitions[i] for i in ids[: max(1, int(len(ids) * share))]}
-        engine = RuleEngine(subset, f"bench_rules_{int(share * 100)}")
+        subset = ordered[: max(1, int(len(ordered) * share))]
+        engine = RuleEngine(subset, kb.settings, f"bench_rules_{int(share * 100)}")
         by_rules.append(
             {
                 "rules": len(subset),
                 "facts": len(base),
-                "median_s": statistics.median(_timed(lambda e=engine: e.evaluate(base), 25)),
+                "median_s": statistics.median(_timed(lambda e=engine: e.evaluate_views(base), 25)),
             }
         )
     return {"by_facts": by_facts, "by_rules": by_rules, "kinds_in_rules": sorted(pruned._relevance.kinds)}  # type: ignore[union-attr]

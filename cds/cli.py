@@ -116,11 +116,13 @@ def rules_lint(
     base: Annotated[str, typer.Option(help="git revision to compare versions with")] = "HEAD",
 ) -> None:
     """Check every rule file; exit 1 with file:line messages on any problem."""
+    from cds.knowledge import Knowledge
     from cds.ruleset.lint import unbumped_versions
-    from cds.ruleset.loader import RulesetError, load_ruleset
+    from cds.ruleset.loader import RulesetError
 
     try:
-        rs = load_ruleset(folder)
+        kb = Knowledge.load(folder)
+        problems = unbumped_versions(kb.ruleset.rules, kb.ruleset.files, base)
     except RulesetError as exc:
         for p in exc.problems:
             typer.echo(str(p), err=True)
@@ -128,12 +130,11 @@ def rules_lint(
     except CdsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    problems = unbumped_versions(rs.rules, rs.files, base)
     for p in problems:
         typer.echo(str(p), err=True)
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"{len(rs.rules)} rules OK (ruleset {rs.version})")
+    typer.echo(f"{len(kb.ruleset.rules)} rules OK (ruleset {kb.version}, knowledge {kb.hash[:16]})")
 
 
 @rules_app.command("coverage")
@@ -142,8 +143,8 @@ def rules_coverage() -> None:
     import json
     import subprocess
 
+    from cds.knowledge import default_knowledge
     from cds.paths import project_root
-    from cds.ruleset import load_ruleset
     from cds.ruleset.coverage import gaps
 
     root = project_root()
@@ -157,7 +158,7 @@ def rules_coverage() -> None:
     )
     data = json.loads((root / "test-artifacts" / "rule-coverage.json").read_text())
     records = data["scenarios"]
-    ruleset = load_ruleset()
+    ruleset = default_knowledge().ruleset
     for rule in sorted(ruleset.rules, key=lambda r: r.id):
         tagged = [r for r in records if rule.id in r["tags"]]
         fires = sum(rule.id in r["fired"] for r in tagged)
@@ -179,9 +180,9 @@ def rules_coverage() -> None:
 def rules_catalogue() -> None:
     """The rule catalogue as Markdown (committed as docs/RULES.md)."""
     from cds.catalogue import rules_markdown
-    from cds.ruleset import load_ruleset
+    from cds.knowledge import default_knowledge
 
-    sys.stdout.write(rules_markdown(load_ruleset()))
+    sys.stdout.write(rules_markdown(default_knowledge()))
 
 
 @app.command()
@@ -195,9 +196,9 @@ def facts() -> None:
 @rules_app.command("list")
 def rules_list() -> None:
     """Every rule: id, version, profiles, title."""
-    from cds.ruleset import load_ruleset
+    from cds.knowledge import default_knowledge
 
-    for r in sorted(load_ruleset().rules, key=lambda r: r.id):
+    for r in sorted(default_knowledge().ruleset.rules, key=lambda r: r.id):
         typer.echo(f"{r.id:<55} {r.version:<7} {','.join(r.profiles):<15} {r.title}")
 
 

@@ -1,39 +1,17 @@
 """Why each rule fired or did not: every condition with its expected and actual value, and the
 FHIR resources behind the facts. Conditions are re-evaluated here in Python with the engine's
-semantics (an unknown value never matches); a test checks this agrees with durable-rules."""
+semantics, through the one operator table (`cds/ruleset/operators.py`) the compiler also uses;
+a test checks this agrees with durable-rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds.contract.facts import Fact
 from cds.pipeline import Evaluation
-from cds.ruleset.loader import comparisons, resolve
-from cds.ruleset.schema import Pattern, Rule, Where
-from cds.settings import Settings
-
-_SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "in", "not_in": "not in"}
-
-
-def holds(op: str, expected: Any, actual: Any) -> bool:
-    if actual is None:
-        return False
-    checks: dict[str, Callable[[], Any]] = {
-        "eq": lambda: actual == expected,
-        "ne": lambda: actual != expected,
-        "lt": lambda: actual < expected,
-        "le": lambda: actual <= expected,
-        "gt": lambda: actual > expected,
-        "ge": lambda: actual >= expected,
-        "in": lambda: actual in expected,
-        "not_in": lambda: actual not in expected,
-    }
-    try:
-        return bool(checks[op]())
-    except TypeError:
-        return False
+from cds.ruleset.operators import OPERATORS
+from cds.ruleset.schema import Lookup, Pattern, Rule, Where, conditions
 
 
 @dataclass
@@ -46,9 +24,7 @@ class ConditionCheck:
 
     def __str__(self) -> str:
         actual = "unknown" if self.actual is None else repr(self.actual)
-        return (
-            f"{'✓' if self.ok else '✗'} {self.field} {_SYMBOL[self.op]} {self.expected!r} (actual {actual})"
-        )
+        return f"{'✓' if self.ok else '✗'} {self.field} {OPERATORS[self.op].symbol} {self.expected!r} (actual {actual})"
 
 
 @dataclass
@@ -62,20 +38,16 @@ class PatternCheck:
         return self.fact is not None and all(c.ok for c in self.checks)
 
 
-def _check_where(where: Where, view: dict[str, Any], settings: Settings) -> list[ConditionCheck]:
-    out = []
-    for fname, cond in where.items():
-        for op, raw in comparisons(cond):
-            expected = resolve(raw, settings)
-            out.append(
-                ConditionCheck(fname, op, expected, view.get(fname), holds(op, expected, view.get(fname)))
-            )
-    return out
+def _check_where(where: Where, view: dict[str, Any], settings: Lookup) -> list[ConditionCheck]:
+    return [
+        ConditionCheck(f, op, expected, view.get(f), OPERATORS[op].holds(view.get(f), expected))
+        for f, op, expected in conditions(where, settings)
+    ]
 
 
 def check_pattern(pat: Pattern, facts: list[Fact], ev: Evaluation) -> PatternCheck:
     """The best candidate fact for a pattern: a matching one, else the one failing fewest conditions."""
-    settings = ev.ruleset.settings
+    settings = ev.knowledge.settings
     best: PatternCheck | None = None
     for fact in (f for f in facts if f.kind == pat.fact):
         view = fact.engine_view(ev.facts.as_of)
@@ -95,7 +67,7 @@ def check_pattern(pat: Pattern, facts: list[Fact], ev: Evaluation) -> PatternChe
 
 
 def explain_rule(rule: Rule, ev: Evaluation) -> tuple[bool, list[PatternCheck]]:
-    facts = list(ev.engine_facts.values())
+    facts = ev.facts.all()
     checks = [check_pattern(p, facts, ev) for p in rule.when]
     return all(c.ok for c in checks), checks
 
@@ -104,7 +76,7 @@ def explain_text(ev: Evaluation) -> str:
     fired = {f.rule_id for f in ev.firings}
     profile = ev.assessment.profile
     lines = [f"Why each rule fired or not ({profile}):"]
-    for rule in sorted(ev.ruleset.for_profile(profile), key=lambda r: r.id):
+    for rule in sorted(ev.knowledge.ruleset.for_profile(profile), key=lambda r: r.id):
         _, checks = explain_rule(rule, ev)
         lines.append(f"{'FIRED ' if rule.id in fired else 'silent'} {rule.id} v{rule.version}: {rule.title}")
         for pc in checks:

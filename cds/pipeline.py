@@ -2,65 +2,37 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from cds.assessment.build import build_assessment
 from cds.contract.assessment import Assessment, Profile
-from cds.contract.facts import Fact
 from cds.contract.timeline import Timeline
-from cds.engine import Firing, RuleEngine
+from cds.engine import Firing
 from cds.facts.build import FactSet, build_facts
 from cds.facts.relevance import may_become_fact
+from cds.facts.timeline import build_timeline
 from cds.ingest.load import RawResource, flatten
 from cds.ingest.validate import select_and_validate
-from cds.ruleset import Ruleset, load_ruleset
-from cds.ruleset.compile import compile_rule
+from cds.knowledge import PROFILES, Knowledge, default_knowledge
 
-PROFILES: tuple[Profile, ...] = ("us-fda", "eu-smpc")
+__all__ = ["PROFILES", "Evaluation", "assess", "evaluate", "to_resources"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     assessment: Assessment
     facts: FactSet
-    engine_facts: dict[str, Fact]  # engine fact id -> fact
     firings: list[Firing]
-    ruleset: Ruleset
+    knowledge: Knowledge
+    resources: list[RawResource]  # the validated resources the facts were built from
 
-    @property
+    @cached_property
     def timeline(self) -> Timeline:
-        return self.facts.timeline
-
-
-class _Compiled:
-    def __init__(self, ruleset: Ruleset) -> None:
-        self.ruleset = ruleset
-        self.engines = {
-            profile: RuleEngine(
-                {r.id: compile_rule(r, ruleset.settings) for r in ruleset.for_profile(profile)},
-                f"{profile.replace('-', '_')}_{ruleset.digest}",
-            )
-            for profile in PROFILES
-        }
-
-
-_COMPILED: _Compiled | None = None
-_COMPILE_LOCK = threading.Lock()
-
-
-def compiled() -> _Compiled:
-    global _COMPILED
-    with _COMPILE_LOCK:
-        if _COMPILED is None:
-            _COMPILED = _Compiled(load_ruleset())
-        return _COMPILED
-
-
-def ruleset_version() -> str:
-    return compiled().ruleset.version
+        """Built on first use: only a rendered report needs it."""
+        return build_timeline(self.resources, self.facts, self.knowledge)
 
 
 def to_resources(resources: list[RawResource] | list[dict[str, Any]]) -> list[RawResource]:
@@ -75,30 +47,29 @@ def to_resources(resources: list[RawResource] | list[dict[str, Any]]) -> list[Ra
 
 def evaluate(
     resources: list[RawResource] | list[dict[str, Any]],
+    knowledge: Knowledge | None = None,
     *,
     as_of: date | None = None,
     profile: Profile = "us-fda",
     strict: bool = False,
 ) -> Evaluation:
+    knowledge = knowledge or default_knowledge()
     as_of = as_of or date.today()
-    if profile not in PROFILES:
-        from cds.errors import InputError
-
-        raise InputError(f"unknown profile {profile!r} (use {' or '.join(PROFILES)})")
-    used = select_and_validate(to_resources(resources), strict=strict, relevant=may_become_fact)
-    facts = build_facts(used, as_of)
-    comp = compiled()
-    engine_facts = {f"f{i}": fact for i, fact in enumerate(facts.all())}
-    views = [{**fact.engine_view(as_of), "id": fid} for fid, fact in engine_facts.items()]
-    firings = comp.engines[profile].evaluate(views)
-    assessment = build_assessment(facts, engine_facts, firings, comp.ruleset, profile)
-    return Evaluation(assessment, facts, engine_facts, firings, comp.ruleset)
+    engine = knowledge.engine(profile)  # an unknown profile fails before any work
+    used = select_and_validate(
+        to_resources(resources), strict=strict, relevant=lambda r: may_become_fact(r, knowledge.valuesets)
+    )
+    facts = build_facts(used, knowledge, as_of)
+    firings = engine.evaluate(facts.all(), as_of)
+    assessment = build_assessment(facts, firings, knowledge, profile)
+    return Evaluation(assessment, facts, firings, knowledge, used)
 
 
 def assess(
     resources: list[RawResource] | list[dict[str, Any]],
+    knowledge: Knowledge | None = None,
     *,
     as_of: date | None = None,
     profile: Profile = "us-fda",
 ) -> Assessment:
-    return evaluate(resources, as_of=as_of, profile=profile).assessment
+    return evaluate(resources, knowledge, as_of=as_of, profile=profile).assessment

@@ -1,8 +1,10 @@
-"""rules/settings.yaml, the antidepressant dose table and the outcome vocabulary, typed."""
+"""The data files beside the rules, typed: rules/settings.yaml (thresholds and look-back windows),
+the antidepressant dose table, the outcome vocabulary and the benzodiazepine equivalents.
+
+Read once per `cds.knowledge.Knowledge`; nothing here is cached process-wide."""
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cds.errors import RuleFileError
-from cds.paths import rules_dir
 
 
 class _M(BaseModel):
@@ -120,27 +121,32 @@ def _parse(model: type[_M], path: Path) -> Any:
         raise RuleFileError(f"{where}: {err['msg']}", file=str(path)) from exc
 
 
-@cache
-def load_settings(folder: Path | None = None) -> Settings:
-    result: Settings = _parse(Settings, (folder or rules_dir()) / "settings.yaml")
+# The data files of a rules folder that are not rules, and the model each is read with.
+TABLE_FILES: dict[str, type[_M]] = {
+    "settings.yaml": Settings,
+    "antidepressant-doses.yaml": DoseTable,
+    "outcomes.yaml": OutcomeVocabulary,
+    "benzodiazepine-equivalents.yaml": BenzodiazepineEquivalents,
+}
+
+
+def load_settings(folder: Path) -> Settings:
+    result: Settings = _parse(Settings, folder / "settings.yaml")
     return result
 
 
-@cache
-def load_dose_table(folder: Path | None = None) -> DoseTable:
-    result: DoseTable = _parse(DoseTable, (folder or rules_dir()) / "antidepressant-doses.yaml")
+def load_dose_table(folder: Path) -> DoseTable:
+    result: DoseTable = _parse(DoseTable, folder / "antidepressant-doses.yaml")
     return result
 
 
-@cache
-def load_outcomes(folder: Path | None = None) -> OutcomeVocabulary:
-    result: OutcomeVocabulary = _parse(OutcomeVocabulary, (folder or rules_dir()) / "outcomes.yaml")
+def load_outcomes(folder: Path) -> OutcomeVocabulary:
+    result: OutcomeVocabulary = _parse(OutcomeVocabulary, folder / "outcomes.yaml")
     return result
 
 
-@cache
-def load_benzodiazepine_equivalents(folder: Path | None = None) -> BenzodiazepineEquivalents:
+def load_benzodiazepine_equivalents(folder: Path) -> BenzodiazepineEquivalents:
     result: BenzodiazepineEquivalents = _parse(
-        BenzodiazepineEquivalents, (folder or rules_dir()) / "benzodiazepine-equivalents.yaml"
+        BenzodiazepineEquivalents, folder / "benzodiazepine-equivalents.yaml"
     )
     return result

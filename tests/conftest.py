@@ -68,10 +68,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     if not whole_run or len(_SCENARIOS) != len(items) or session.testsfailed:
         return
-    from cds.ruleset import load_ruleset
+    from cds.knowledge import default_knowledge
     from cds.ruleset.coverage import gaps
 
-    found = gaps(load_ruleset(), _SCENARIOS)  # type: ignore[arg-type]
+    found = gaps(default_knowledge().ruleset, _SCENARIOS)  # type: ignore[arg-type]
     if found:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = [

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from cds.ruleset import load_ruleset
+from cds.knowledge import default_knowledge
 from cds.ruleset.coverage import gaps
 
 
 def test_a_rule_needs_a_tagged_firing_and_a_tagged_silent_scenario() -> None:
-    rs = load_ruleset()
+    rs = default_knowledge().ruleset
     rule = "contraindication.pregnancy"
     everything_else = [{"tags": [r.id], "fired": [r.id]} for r in rs.rules if r.id != rule] + [
         {"tags": [r.id], "fired": []} for r in rs.rules if r.id != rule

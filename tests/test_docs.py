@@ -8,13 +8,13 @@ import orjson
 
 from cds.catalogue import facts_markdown, rules_markdown
 from cds.contract.assessment import Assessment
-from cds.ruleset import load_ruleset
+from cds.knowledge import default_knowledge
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_rule_catalogue_is_up_to_date() -> None:
-    assert (DOCS / "RULES.md").read_text() == rules_markdown(load_ruleset()), (
+    assert (DOCS / "RULES.md").read_text() == rules_markdown(default_knowledge()), (
         "run: cds rules catalogue > docs/RULES.md"
     )
 
@@ -32,4 +32,4 @@ def test_assessment_schema_is_up_to_date() -> None:
 
 def test_every_rule_and_fact_kind_is_documented() -> None:
     rules = (DOCS / "RULES.md").read_text()
-    assert all(f"`{r.id}`" in rules for r in load_ruleset().rules)
+    assert all(f"`{r.id}`" in rules for r in default_knowledge().ruleset.rules)

@@ -1,4 +1,5 @@
-"""The durable-rules wrapper: caller-thread actions, no crossed results, unsafe shapes refused."""
+"""The durable-rules wrapper: facts in, firings with their facts out; caller-thread actions, no
+crossed results, unsafe shapes refused."""
 
 from __future__ import annotations
 
@@ -7,39 +8,68 @@ from datetime import date
 
 import pytest
 
+from cds.contract.facts import PatientFact, Phq9Fact
 from cds.engine import RuleEngine
 from cds.ingest.load import flatten
+from cds.knowledge import default_knowledge
 from cds.pipeline import assess
-from cds.ruleset.compile import UnsafeRuleError
+from cds.ruleset.compile import UnsafeRuleError, check_safe
+from cds.ruleset.schema import Rule
 from cds.synthetic import trd_patient
 
 AS_OF = date(2025, 6, 2)
-MINOR = {"all": [{"p_patient": {"$and": [{"kind": "patient"}, {"$lt": {"age_years": 18}}]}}]}
+MINOR = Rule.model_validate(
+    {
+        "id": "test.minor",
+        "version": "1.0.0",
+        "title": "Minor",
+        "statement": "A patient under 18 years old.",
+        "citation": {"label": "test", "url": "https://example.org"},
+        "profiles": ["us-fda"],
+        "when": [{"fact": "patient", "where": {"age_years": {"lt": 18}}}],
+        "then": {"indication": {"status": "not-eligible", "reason": "a minor"}},
+    }
+)
+SETTINGS = default_knowledge().settings
 
 
-def test_fires_only_on_matching_facts_and_unmatched_facts_do_not_raise() -> None:
-    engine = RuleEngine({"r.minor": MINOR}, "t1")
-    fired = engine.evaluate([{"id": "f0", "kind": "patient", "age_years": 17}, {"id": "f1", "kind": "other"}])
-    assert [(f.rule_id, f.facts) for f in fired] == [("r.minor", {"patient": "f0"})]
-    assert engine.evaluate([{"id": "f0", "kind": "patient", "age_years": 40}]) == []
+def _patient(age: int) -> PatientFact:
+    return PatientFact(
+        evidence=[f"Patient/{age}"],
+        age_years=age,
+        sex="female",
+        birth_date=date(AS_OF.year - age, 1, 1),
+        deceased=False,
+        japanese_ancestry=False,
+        childbearing_potential=False,
+    )
+
+
+def test_fires_only_on_matching_facts_returning_the_facts_it_matched() -> None:
+    engine = RuleEngine([MINOR], SETTINGS, "t1")
+    child = _patient(17)
+    other = Phq9Fact(status="missing")
+    fired = engine.evaluate([child, other], AS_OF)
+    assert [(f.rule_id, f.facts) for f in fired] == [("test.minor", {"patient": child})]
+    assert engine.evaluate([_patient(40)], AS_OF) == []
 
 
 def test_sessions_do_not_leak_between_evaluations() -> None:
-    engine = RuleEngine({"r.minor": MINOR}, "t2")
+    engine = RuleEngine([MINOR], SETTINGS, "t2")
     for _ in range(200):
-        assert engine.evaluate([{"id": "f0", "kind": "patient", "age_years": 40}]) == []
-        assert len(engine.evaluate([{"id": "f0", "kind": "patient", "age_years": 12}])) == 1
+        assert engine.evaluate([_patient(40)], AS_OF) == []
+        assert len(engine.evaluate([_patient(12)], AS_OF)) == 1
 
 
 def test_cross_fact_reference_is_refused() -> None:
     unsafe = {"all": [{"p_a": {"$and": [{"kind": "a"}, {"$lt": {"x": {"p_b": "x"}}}]}}]}
     with pytest.raises(UnsafeRuleError):
-        RuleEngine({"r.cross": unsafe}, "t3")
+        check_safe({"r.cross": unsafe})
 
 
 def test_rules_on_context_state_are_refused() -> None:
     with pytest.raises(UnsafeRuleError):
-        RuleEngine({"r.state": {"all": [{"s": {"$ex": {"x": 1}}}]}}, "t4")
+        check_safe({"r.state": {"all": [{"s": {"$ex": {"x": 1}}}]}})
 
 
 def test_many_evaluations_on_several_threads_never_cross_patients() -> None:

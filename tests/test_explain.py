@@ -22,7 +22,7 @@ def test_explanation_agrees_with_the_engine(path: Path, profile: str) -> None:
     as_of = date(2025, 6, 2) if path.parent.name == "examples" else date(2026, 11, 27)
     ev = evaluate(load_resources(path), as_of=as_of, profile=profile)  # type: ignore[arg-type]
     fired = {f.rule_id for f in ev.firings}
-    for rule in ev.ruleset.for_profile(profile):
+    for rule in ev.knowledge.ruleset.for_profile(profile):
         ok, _ = explain_rule(rule, ev)
         assert ok == (rule.id in fired), rule.id
 

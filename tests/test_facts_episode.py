@@ -6,6 +6,7 @@ from datetime import date
 
 from cds.facts.build import build_facts
 from cds.ingest.load import flatten
+from cds.knowledge import default_knowledge
 from cds.synthetic import PatientBuilder
 
 AS_OF = date(2025, 6, 2)
@@ -15,7 +16,7 @@ def depression(*conditions: dict) -> object:
     p = PatientBuilder("1980-01-01", pid="e")
     for c in conditions:
         p.condition(**c)
-    return build_facts(flatten(p.bundle()), AS_OF).depression
+    return build_facts(flatten(p.bundle()), default_knowledge(), AS_OF).depression
 
 
 def test_active_mdd_starts_the_episode_at_its_onset() -> None:

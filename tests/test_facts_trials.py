@@ -6,13 +6,14 @@ from datetime import date
 
 from cds.facts.build import FactSet, build_facts
 from cds.ingest.load import flatten
+from cds.knowledge import default_knowledge
 from cds.synthetic import PatientBuilder
 
 AS_OF = date(2025, 6, 2)
 
 
 def facts(p: PatientBuilder) -> FactSet:
-    return build_facts(flatten(p.bundle()), AS_OF)
+    return build_facts(flatten(p.bundle()), default_knowledge(), AS_OF)
 
 
 def patient() -> PatientBuilder:

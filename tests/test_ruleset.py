@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from cds.knowledge import Knowledge
 from cds.paths import rules_dir
 from cds.ruleset.loader import RulesetError, load_ruleset
 
 
 def test_shipped_rules_load_with_id_version_statement_and_citation() -> None:
-    rs = load_ruleset()
+    rs = load_ruleset(rules_dir())
     assert len(rs.rules) >= 20
     for rule in rs.rules:
         assert rule.citation.url.startswith("http") and rule.statement and rule.version
@@ -66,7 +67,7 @@ def test_broken_rule_is_reported_with_file_and_nothing_loads(
 ) -> None:
     _break(rules_copy, "contraindications/aneurysmal-vascular-disease.yaml", old, new)
     with pytest.raises(RulesetError) as err:
-        load_ruleset(rules_copy)
+        Knowledge.load(rules_copy)
     text = "\n".join(str(p) for p in err.value.problems)
     assert "aneurysmal-vascular-disease.yaml" in text
     assert message in text

@@ -25,10 +25,9 @@ from cds.contract.assessment import (
     RulesetInfo,
     Verdict,
 )
-from cds.contract.facts import Fact
 from cds.engine import Firing
 from cds.facts.build import FactSet, to_adjunct, to_trial
-from cds.ruleset.loader import Ruleset
+from cds.knowledge import Knowledge
 from cds.ruleset.schema import DosingSpec, Rule
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
@@ -59,9 +58,8 @@ def render(text: str, views: dict[str, dict[str, Any]]) -> str:
     return " ".join(_TEMPLATE.sub(sub, text).split())
 
 
-def build_assessment(
-    facts: FactSet, engine_facts: dict[str, Fact], firings: list[Firing], ruleset: Ruleset, profile: str
-) -> Assessment:
+def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge, profile: str) -> Assessment:
+    ruleset = knowledge.ruleset
     by_rule: dict[str, list[Firing]] = defaultdict(list)
     for f in firings:
         by_rule[f.rule_id].append(f)
@@ -71,7 +69,7 @@ def build_assessment(
     dosing_specs: list[DosingSpec] = []
     for rule_id, hits in sorted(by_rule.items()):
         rule = ruleset.get(rule_id)
-        matched = [{name: engine_facts[fid] for name, fid in hit.facts.items()} for hit in hits]
+        matched = [hit.facts for hit in hits]
         views = {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
         evidence = sorted({ref for m in matched for fact in m.values() for ref in fact.evidence})
         citation = Citation(label=rule.citation.label, url=rule.citation.url)
@@ -120,7 +118,7 @@ def build_assessment(
         ),
         as_of=facts.as_of,
         profile=profile,
-        ruleset=RulesetInfo(version=ruleset.version),
+        ruleset=RulesetInfo(version=knowledge.version, hash=knowledge.hash),
         indication=indication,
         products=products,
         findings=findings,

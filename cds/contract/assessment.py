@@ -92,7 +92,16 @@ class PatientSummary(_Model):
 
 
 class RulesetInfo(_Model):
-    version: str
+    version: str = Field(description="Human version of the ruleset (rules/settings.yaml), set on release")
+    hash: str | None = Field(
+        default=None,
+        description="sha256 over every knowledge file and the package: which knowledge decided this",
+    )
+
+    @property
+    def stamp(self) -> str:
+        """Version and hash in one string (SemVer build metadata), as audit rows and cards carry it."""
+        return f"{self.version}+{self.hash[:16]}" if self.hash else self.version
 
 
 class Trial(_Model):

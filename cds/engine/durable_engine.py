@@ -17,15 +17,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import orjson
 from durable import engine as durable
 
-from cds.engine.relevance import Relevance
-from cds.ruleset.compile import check_safe
+from cds.contract.facts import Fact
+from cds.errors import EngineError
+from cds.ruleset.compile import check_safe, compile_rule, pattern_name
+from cds.ruleset.relevance import Relevance
+from cds.ruleset.schema import Lookup, Rule
 
 _LOCK = threading.Lock()
 _NAMES = itertools.count()
@@ -50,22 +54,26 @@ def _host() -> _CallerThreadHost:
 @dataclass(frozen=True)
 class Firing:
     rule_id: str
-    facts: dict[str, str]  # pattern name -> fact id
+    facts: dict[str, Fact]  # pattern name -> the fact it matched
 
 
-class EngineError(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class _RawFiring:
+    rule_id: str
+    facts: dict[str, str]  # pattern name -> engine fact id
 
 
 class RuleEngine:
-    """A compiled ruleset. `evaluate` is thread-safe; each call is independent."""
+    """A compiled ruleset: facts in, firings (with the facts they matched) out. `evaluate` is
+    thread-safe; each call is independent. Fact ids are this module's business only."""
 
-    def __init__(self, definitions: dict[str, dict[str, Any]], label: str, *, prune: bool = True) -> None:
+    def __init__(self, rules: Sequence[Rule], settings: Lookup, label: str, *, prune: bool = True) -> None:
+        definitions = {r.id: compile_rule(r, settings) for r in rules}
         check_safe(definitions)
         # Facts no pattern can match are not asserted: each would only cost a catch-all firing.
-        self._relevance = Relevance(definitions) if prune else None
+        self._relevance = Relevance(list(rules), settings) if prune else None
         self._sessions = itertools.count()
-        self._current: list[Firing] | None = None
+        self._current: list[_RawFiring] | None = None
         ruleset: dict[str, dict[str, Any]] = {}
         for rule_id, definition in definitions.items():
             ruleset[rule_id] = {**orjson.loads(orjson.dumps(definition)), "run": self._recorder(rule_id)}
@@ -80,14 +88,21 @@ class RuleEngine:
             message = c.__dict__.get("_m")
             if not isinstance(message, dict):
                 raise EngineError(f"{rule_id}: unexpected match shape")
-            matched = {k[2:]: v["id"] for k, v in message.items() if k.startswith("p_")}
+            matched = {name: v["id"] for k, v in message.items() if (name := pattern_name(k))}
             if self._current is not None:
-                self._current.append(Firing(rule_id, matched))
+                self._current.append(_RawFiring(rule_id, matched))
 
         return record
 
-    def evaluate(self, facts: list[dict[str, Any]]) -> list[Firing]:
-        """Assert the facts (each with a unique "id") in one fresh session; the rules that fired."""
+    def evaluate(self, facts: Sequence[Fact], as_of: date) -> list[Firing]:
+        """Every rule that fires on these facts (one fresh session), in a reproducible order."""
+        by_id = {f"f{i}": fact for i, fact in enumerate(facts)}
+        views = [{**fact.engine_view(as_of), "id": fid} for fid, fact in by_id.items()]
+        raw = self.evaluate_views(views)
+        return [Firing(r.rule_id, {name: by_id[fid] for name, fid in r.facts.items()}) for r in raw]
+
+    def evaluate_views(self, facts: list[dict[str, Any]]) -> list[_RawFiring]:
+        """Assert flat fact views (each with a unique "id") in one fresh session."""
         with _LOCK:
             sid = str(next(self._sessions))
             wanted = facts if self._relevance is None else [f for f in facts if self._relevance.may_match(f)]

@@ -1,9 +1,10 @@
-"""FHIR resources → the FactSet of one patient (and the dated series for the timeline)."""
+"""FHIR resources → the FactSet of one patient: facts only (the report's timeline is built from the
+same resources in `timeline.py`, when a report is rendered)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 
 from cds.contract.assessment import AdjunctTreatment, Trial
 from cds.contract.facts import (
@@ -24,7 +25,6 @@ from cds.contract.facts import (
     TreatmentHistoryFact,
     TrialFact,
 )
-from cds.contract.timeline import EpisodeSpan, Timeline, Window
 from cds.errors import InputError
 from cds.facts import conditions as cond
 from cds.facts import medications as meds
@@ -32,8 +32,7 @@ from cds.facts import observations as obs
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
 from cds.ingest.load import RawResource
-from cds.settings import load_benzodiazepine_equivalents, load_dose_table, load_outcomes, load_settings
-from cds.terminology import load_valuesets
+from cds.knowledge import Knowledge
 
 
 @dataclass
@@ -54,7 +53,6 @@ class FactSet:
     suicidal_ideation: SuicidalIdeationFact
     hepatic: HepaticFact
     benzodiazepines: BenzodiazepineLoadFact
-    timeline: Timeline = field(repr=False)
 
     def all(self) -> list[Fact]:
         singles: list[Fact] = [
@@ -72,48 +70,26 @@ class FactSet:
         return [*singles, *self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
 
 
-def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
-    settings = load_settings()
-    vs = load_valuesets()
+def the_patient(resources: list[RawResource]) -> RawResource:
     patients = [r for r in resources if r.type == "Patient"]
     if not patients:
         raise InputError("no Patient resource in the input")
     if len(patients) > 1:
         ids = ", ".join(p.ref for p in patients[:3])
         raise InputError(f"{len(patients)} patients in the input ({ids}, ...): assess one patient at a time")
-    patient = build_patient(patients[0], as_of, settings)
+    return patients[0]
+
+
+def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date) -> FactSet:
+    settings = knowledge.settings
+    vs = knowledge.valuesets
+    patient = build_patient(the_patient(resources), as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
     depression = cond.build_depression(conditions, resources, as_of, settings)
-    exposures = meds.build_exposures(resources, as_of, vs, load_outcomes())
-    trials = build_trials(exposures, depression, as_of, settings, load_dose_table())
+    exposures = meds.build_exposures(resources, as_of, vs, knowledge.outcomes)
+    trials = build_trials(exposures, depression, as_of, settings, knowledge.doses)
     adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
-    history = build_history(trials, adjuncts, exposures)
     idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
-    bp, bp_points = obs.blood_pressure(idx, vs, as_of, settings)
-    body, weights = obs.body(idx, patient, as_of, settings)
-    phq9, phq9_points = obs.phq9(idx, as_of, settings)
-    lb = settings.lookback
-    timeline = Timeline(
-        as_of=as_of,
-        episodes=_episodes(depression, conditions, as_of),
-        trials=[to_trial(t) for t in trials],
-        adjuncts=[to_adjunct(a) for a in adjuncts],
-        blood_pressure=bp_points,
-        phq9=phq9_points,
-        weight_kg=weights,
-        windows=[
-            Window(
-                name=f"blood-pressure look-back ({lb.blood_pressure_days} days)",
-                start=as_of - timedelta(days=lb.blood_pressure_days),
-                end=as_of,
-            ),
-            Window(
-                name=f"weight look-back ({lb.weight_days} days)",
-                start=as_of - timedelta(days=lb.weight_days),
-                end=as_of,
-            ),
-        ],
-    )
     return FactSet(
         as_of=as_of,
         patient=patient,
@@ -121,37 +97,17 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
         conditions=conditions,
         trials=trials,
         adjuncts=adjuncts,
-        history=history,
+        history=build_history(trials, adjuncts, exposures),
         medications=meds.build_medication_facts(exposures, as_of),
         allergies=meds.build_allergies(resources, vs),
-        blood_pressure=bp,
-        body=body,
+        blood_pressure=obs.blood_pressure(idx, vs, as_of, settings)[0],
+        body=obs.body(idx, patient, as_of, settings)[0],
         pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings),
-        phq9=phq9,
+        phq9=obs.phq9(idx, as_of, settings)[0],
         suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
         hepatic=obs.hepatic(idx, conditions, as_of, settings),
-        benzodiazepines=meds.build_benzodiazepine_load(exposures, load_benzodiazepine_equivalents()),
-        timeline=timeline,
+        benzodiazepines=meds.build_benzodiazepine_load(exposures, knowledge.benzodiazepines),
     )
-
-
-def _episodes(dep: DepressionFact, conditions: list[ConditionFact], as_of: date) -> list[EpisodeSpan]:
-    spans: list[EpisodeSpan] = []
-    for c in conditions:
-        if c.valueset != "major-depressive-disorder" or c.onset is None:
-            continue
-        current = (
-            dep.mdd_active
-            and dep.episode_start is not None
-            and c.onset >= dep.episode_start
-            and c.abatement is None
-        )
-        if current:
-            continue
-        spans.append(EpisodeSpan(start=c.onset, end=c.abatement, current=False, evidence=c.evidence))
-    if dep.mdd_active:
-        spans.append(EpisodeSpan(start=dep.episode_start, end=None, current=True, evidence=dep.evidence))
-    return sorted(spans, key=lambda s: s.start or date.min)
 
 
 def to_trial(t: TrialFact) -> Trial:

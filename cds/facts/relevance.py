@@ -9,7 +9,7 @@ from __future__ import annotations
 from cds.facts.conditions import CONDITION_VALUESETS
 from cds.facts.observations import OBSERVATION_VALUESETS, PROCEDURE_VALUESETS
 from cds.ingest.load import RawResource
-from cds.terminology import load_valuesets
+from cds.terminology import ValueSets
 
 _BY_TYPE: dict[str, tuple[str, ...]] = {
     "Observation": tuple(OBSERVATION_VALUESETS),
@@ -18,8 +18,8 @@ _BY_TYPE: dict[str, tuple[str, ...]] = {
 }
 
 
-def may_become_fact(res: RawResource) -> bool:
+def may_become_fact(res: RawResource, valuesets: ValueSets) -> bool:
     vs_ids = _BY_TYPE.get(res.type)
     if vs_ids is None:
         return True  # other types are judged by their own builders
-    return bool(load_valuesets().match_concept_in(vs_ids, res.data.get("code")))
+    return bool(valuesets.match_concept_in(vs_ids, res.data.get("code")))

@@ -1,49 +1,41 @@
-"""Rules → durable-rules' JSON ruleset definitions, and the check that no compiled rule has an
-unsafe shape (cross-fact references, rules on the context state)."""
+"""Rules → durable-rules' JSON ruleset definitions (through the operator table), and the check that
+no compiled rule has an unsafe shape (cross-fact references, rules on the context state)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cds.ruleset.loader import comparisons, resolve
-from cds.ruleset.schema import Rule, Where
-from cds.settings import Settings
-
-_OPS = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte", "ne": "$neq"}
+from cds.errors import RuleFileError
+from cds.ruleset.operators import OPERATORS
+from cds.ruleset.schema import Lookup, Rule, Where, conditions
 
 
-class UnsafeRuleError(ValueError):
-    pass
+class UnsafeRuleError(RuleFileError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, file="(compiled ruleset)")
 
 
-def _terms(where: Where, settings: Settings) -> list[dict[str, Any]]:
-    terms: list[dict[str, Any]] = []
-    for fname, cond in where.items():
-        for op, raw in comparisons(cond):
-            value = resolve(raw, settings)
-            if op == "eq":
-                terms.append({fname: value})
-            elif op == "in":
-                terms.append({"$or": [{fname: v} for v in value]})
-            elif op == "not_in":
-                terms.extend({"$neq": {fname: v}} for v in value)
-            else:
-                terms.append({_OPS[op]: {fname: value}})
-    return terms
+def _terms(where: Where, settings: Lookup) -> list[dict[str, Any]]:
+    return [term for f, op, value in conditions(where, settings) for term in OPERATORS[op].durable(f, value)]
 
 
-def compile_rule(rule: Rule, settings: Settings) -> dict[str, Any]:
+def compile_rule(rule: Rule, settings: Lookup) -> dict[str, Any]:
     patterns = []
     for pat in rule.when:
         terms: list[dict[str, Any]] = [{"kind": pat.fact}, *_terms(pat.where, settings)]
         if pat.any:
             terms.append({"$or": [{"$and": _terms(alt, settings)} for alt in pat.any]})
-        patterns.append({_alias(pat.name): {"$and": terms}})
+        patterns.append({alias(pat.name): {"$and": terms}})
     return {"all": patterns}
 
 
-def _alias(name: str) -> str:
-    return "p_" + name  # durable reserves some single names (m, s); prefixing avoids them
+def alias(name: str) -> str:
+    """The durable-rules name of a pattern: durable reserves some single names (m, s)."""
+    return "p_" + name
+
+
+def pattern_name(durable_alias: str) -> str | None:
+    return durable_alias[2:] if durable_alias.startswith("p_") else None
 
 
 def check_safe(definition: dict[str, Any]) -> None:

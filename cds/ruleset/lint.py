@@ -10,12 +10,14 @@ from typing import Any, get_args
 
 from cds.contract.assessment import CONCEPTS
 from cds.contract.facts import FACT_KINDS, engine_fields
-from cds.ruleset.loader import Problem, comparisons, resolve
-from cds.ruleset.schema import Rule, SettingRef
+from cds.ruleset.loader import Ruleset
+from cds.ruleset.operators import NUMERIC
+from cds.ruleset.problems import Problem
+from cds.ruleset.schema import Rule, SettingRef, comparisons, resolve
 from cds.settings import Settings
+from cds.terminology import ValueSets
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
-_NUMERIC_OPS = {"lt", "le", "gt", "ge"}
 
 
 def _field_type(kind: str, name: str) -> Any:
@@ -45,17 +47,11 @@ def _allowed_values(ann: Any) -> set[Any] | None:
     return literal_values or None
 
 
-def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, folder: Path) -> list[Problem]:
-    from cds.terminology import load_valuesets
-
-    valuesets = load_valuesets()
+def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> list[Problem]:
+    """What a rule's schema cannot say: facts, fields, value sets, concepts, settings, templates."""
     problems: list[Problem] = []
-    for rule in rules:
-        f = (
-            str(files[rule.id].relative_to(folder.parent))
-            if folder.parent in files[rule.id].parents
-            else str(files[rule.id])
-        )
+    for rule in ruleset.rules:
+        f = ruleset.display(rule.id)
 
         def bad(msg: str, rule_id: str = rule.id, file: str = f) -> None:
             problems.append(Problem(file, None, f"{rule_id}: {msg}"))
@@ -102,7 +98,7 @@ def check_rules(rules: list[Rule], files: dict[str, Path], settings: Settings, f
                         for v in values:
                             if v not in allowed:
                                 bad(f"{fname}: {v!r} is not one of {sorted(map(str, allowed))}")
-                    if op in _NUMERIC_OPS and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    if op in NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
                         bad(f"{fname}: {op} needs a number, got {value!r}")
                     if op == "in" and not values:
                         bad(f"{fname}: empty 'in' list never matches")

@@ -1,11 +1,10 @@
-"""Load every rule file under rules/, validate it, and check it against the facts catalogue,
-the value sets, the concept vocabulary and the settings. All or nothing: one bad file and no
-ruleset loads, with every problem reported by file and line."""
+"""Parse every rule file under a rules folder into validated `Rule`s, with every problem located
+by file and line. All or nothing: one bad file and no ruleset loads. Checks that need the rest of
+the knowledge (facts, value sets, settings) are in `lint.py`; `cds.knowledge` runs both."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +12,30 @@ import yaml
 from pydantic import ValidationError
 
 from cds.errors import RuleFileError
-from cds.paths import rules_dir
-from cds.ruleset.schema import Comparison, Rule, SettingRef
-from cds.settings import Settings, load_settings
+from cds.ruleset.problems import Problem
+from cds.ruleset.schema import Rule
+from cds.settings import TABLE_FILES
 
 # Files in rules/ that are data for the rules, not rules.
-NOT_RULES = {"settings.yaml", "antidepressant-doses.yaml", "outcomes.yaml", "benzodiazepine-equivalents.yaml"}
+NOT_RULES = frozenset(TABLE_FILES)
 
 
 @dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
-
-
-@dataclass
 class Ruleset:
     rules: list[Rule]
     files: dict[str, Path]  # rule id -> file
-    version: str
-    settings: Settings
-    digest: str = field(default="")
+    folder: Path
 
     def for_profile(self, profile: str) -> list[Rule]:
         return [r for r in self.rules if profile in r.profiles]
 
     def get(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    def display(self, rule_id: str) -> str:
+        """The rule's file as messages name it (relative to the rules folder's parent)."""
+        path = self.files[rule_id]
+        return str(path.relative_to(self.folder.parent)) if self.folder.parent in path.parents else str(path)
 
 
 class RulesetError(RuleFileError):
@@ -113,16 +105,13 @@ def rule_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.yaml") if p.name not in NOT_RULES and "tests" not in p.parts)
 
 
-def load_ruleset(folder: Path | None = None, *, check: bool = True) -> Ruleset:
-    folder = folder or rules_dir()
-    settings = load_settings(folder)
+def load_ruleset(folder: Path) -> Ruleset:
+    """Every rule file in `folder`, parsed and schema-checked (RulesetError lists all problems)."""
     rules: list[Rule] = []
     files: dict[str, Path] = {}
     problems: list[Problem] = []
-    digest = hashlib.sha256()
     for path in rule_files(folder):
         display = str(path.relative_to(folder.parent)) if folder.parent in path.parents else str(path)
-        digest.update(path.read_bytes())
         rule, errs = parse_rule_file(path, display)
         problems.extend(errs)
         if rule is None:
@@ -134,34 +123,6 @@ def load_ruleset(folder: Path | None = None, *, check: bool = True) -> Ruleset:
         rules.append(rule)
     if not rules and not problems:
         problems.append(Problem(str(folder), None, "no rule files"))
-    if check and not problems:
-        from cds.ruleset.lint import check_rules
-
-        problems.extend(check_rules(rules, files, settings, folder))
     if problems:
         raise RulesetError(problems)
-    version = _ruleset_version(folder)
-    return Ruleset(
-        rules=rules, files=files, version=version, settings=settings, digest=digest.hexdigest()[:12]
-    )
-
-
-def _ruleset_version(folder: Path) -> str:
-    meta = folder / "settings.yaml"
-    data = yaml.safe_load(meta.read_text()) if meta.exists() else {}
-    return str((data or {}).get("ruleset_version", "0.0.0"))
-
-
-def resolve(value: Any, settings: Settings) -> Any:
-    """A condition value with {setting: ...} references replaced by the settings' values."""
-    if isinstance(value, SettingRef):
-        return settings.lookup(value.setting)
-    if isinstance(value, list):
-        return [resolve(v, settings) for v in value]
-    return value
-
-
-def comparisons(where_value: Any) -> list[tuple[str, Any]]:
-    if isinstance(where_value, Comparison):
-        return where_value.items()
-    return [("eq", where_value)]
+    return Ruleset(rules=rules, files=files, folder=folder)

@@ -23,14 +23,15 @@ then:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds.contract.assessment import Category, IndicationStatus, Pathway, ProductName, Severity
+from cds.ruleset.operators import OPERATORS
 
 Scalar = str | int | float | bool
-OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
+OPS = tuple(OPERATORS)
 
 
 class _M(BaseModel):
@@ -189,3 +190,28 @@ class Rule(_M):
         if len(names) != len(set(names)):
             raise ValueError("two patterns share a name: give one an `as:`")
         return self
+
+
+class Lookup(Protocol):
+    def lookup(self, dotted: str) -> Any: ...
+
+
+def resolve(value: Any, settings: Lookup) -> Any:
+    """A condition value with {setting: ...} references replaced by the settings' values."""
+    if isinstance(value, SettingRef):
+        return settings.lookup(value.setting)
+    if isinstance(value, list):
+        return [resolve(v, settings) for v in value]
+    return value
+
+
+def comparisons(where_value: Any) -> list[tuple[str, Any]]:
+    """(operator name, raw value) pairs of one condition; a plain value means equals."""
+    if isinstance(where_value, Comparison):
+        return where_value.items()
+    return [("eq", where_value)]
+
+
+def conditions(where: Where, settings: Lookup) -> list[tuple[str, str, Any]]:
+    """(field, operator name, resolved value) for every condition of a where: block."""
+    return [(f, op, resolve(raw, settings)) for f, cond in where.items() for op, raw in comparisons(cond)]

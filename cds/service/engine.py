@@ -44,6 +44,6 @@ class CoreEngine:
         return self.evaluate(resources, profile=profile).assessment
 
     def ruleset_version(self) -> str:
-        from cds.pipeline import ruleset_version
+        from cds.knowledge import default_knowledge
 
-        return str(ruleset_version())
+        return default_knowledge().stamp

@@ -100,7 +100,7 @@ class HookRunner:
             patient_id=context.patientId,
             user_id=context.userId,
             encounter_id=context.encounterId,
-            ruleset_version=assessment.ruleset.version,
+            ruleset_version=assessment.ruleset.stamp,
         )
         if isinstance(context, OrderSignContext):
             prior: dict[ProductName, bool] = {

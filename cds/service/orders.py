@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.contract.assessment import ProductName
-from cds.terminology import load_valuesets
+from cds.knowledge import default_knowledge
 
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
@@ -63,7 +63,7 @@ def recognise_product(
     if concept is None:
         return None
     # The same value sets (codes, ingredient names, brand names) as the facts use.
-    hits = load_valuesets().match_concept_in(("esketamine", "ketamine"), concept)
+    hits = default_knowledge().valuesets.match_concept_in(("esketamine", "ketamine"), concept)
     if "esketamine" in hits:
         return "esketamine"
     if "ketamine" in hits:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -222,7 +221,6 @@ def _ingredient_name(display: str) -> str:
     return re.sub(r"\s*[\[(].*$", "", display).strip()
 
 
-@cache
 def load_valuesets(folder: Path | None = None) -> ValueSets:
     folder = folder or fhir_dir() / "valuesets"
     sets = {p.stem: _load_one(p) for p in sorted(folder.glob("*.json"))}

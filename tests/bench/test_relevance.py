@@ -1,30 +1,45 @@
-"""Dropping facts no rule pattern can match (cds/engine/relevance.py) changes no firing."""
+"""Dropping facts no rule pattern can match (cds/ruleset/relevance.py) changes no firing."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cds.engine import RuleEngine
-from cds.engine.relevance import Relevance
 from cds.ingest.load import load_resources
-from cds.pipeline import compiled, evaluate
-from cds.ruleset.compile import compile_rule
+from cds.knowledge import default_knowledge
+from cds.pipeline import evaluate
+from cds.ruleset.relevance import Relevance
+from cds.ruleset.schema import Rule
 from cds.synthetic import trd_patient
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 FILES = sorted(SAMPLES.glob("*/*.json"))[::5] if SAMPLES.exists() else []
 
-RULES = {
-    "bp": {"all": [{"p_bp": {"$and": [{"kind": "blood_pressure"}, {"$gte": {"systolic": 140}}]}}]},
-    "drug": {
-        "all": [
-            {"p_m": {"$and": [{"kind": "medication"}, {"$or": [{"valueset": "maois"}, {"active": True}]}]}}
-        ]
-    },
-}
+
+def _rule(rule_id: str, when: list[dict[str, Any]]) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": rule_id,
+            "version": "1.0.0",
+            "title": rule_id,
+            "statement": "A rule for the relevance tests.",
+            "citation": {"label": "test", "url": "https://example.org"},
+            "profiles": ["us-fda"],
+            "when": when,
+            "then": {"indication": {"status": "not-eligible", "reason": "test rule"}},
+        }
+    )
+
+
+RULES = [
+    _rule("test.bp", [{"fact": "blood_pressure", "where": {"systolic": {"ge": 140}}}]),
+    _rule("test.drug", [{"fact": "medication", "any": [{"valueset": "maois"}, {"active": True}]}]),
+]
+SETTINGS = default_knowledge().settings
 
 
 @pytest.mark.parametrize(
@@ -41,7 +56,7 @@ RULES = {
     ],
 )
 def test_a_fact_is_dropped_only_when_no_pattern_can_match(fact: dict[str, object], may: bool) -> None:
-    assert Relevance(RULES).may_match(fact) is may
+    assert Relevance(RULES, SETTINGS).may_match(fact) is may
 
 
 def _patients() -> list[tuple[list, date]]:
@@ -54,19 +69,21 @@ def _patients() -> list[tuple[list, date]]:
 
 @pytest.mark.parametrize("profile", ["us-fda", "eu-smpc"])
 def test_pruning_gives_the_same_firings(profile: str) -> None:
-    comp = compiled()
-    definitions = {r.id: compile_rule(r, comp.ruleset.settings) for r in comp.ruleset.for_profile(profile)}  # type: ignore[arg-type]
-    pruned = RuleEngine(definitions, f"test_pruned_{profile.replace('-', '_')}")
-    full = RuleEngine(definitions, f"test_full_{profile.replace('-', '_')}", prune=False)
+    kb = default_knowledge()
+    rules = kb.ruleset.for_profile(profile)
+    pruned = RuleEngine(rules, kb.settings, f"test_pruned_{profile.replace('-', '_')}")
+    full = RuleEngine(rules, kb.settings, f"test_full_{profile.replace('-', '_')}", prune=False)
     dropped = 0
     for resources, as_of in _patients():
         ev = evaluate(resources, as_of=as_of, profile=profile)  # type: ignore[arg-type]
-        views = [{**f.engine_view(as_of), "id": fid} for fid, f in ev.engine_facts.items()]
-        assert pruned.evaluate(views) == full.evaluate(views)
-        dropped += sum(not pruned._relevance.may_match(v) for v in views)  # type: ignore[union-attr]
+        facts = ev.facts.all()
+        assert pruned.evaluate(facts, as_of) == full.evaluate(facts, as_of)
+        dropped += sum(not pruned._relevance.may_match(f.engine_view(as_of)) for f in facts)  # type: ignore[union-attr]
     assert dropped > 0  # the comparison covered facts that were actually dropped
 
 
 def test_an_engine_whose_rules_match_no_fact_fires_nothing() -> None:
-    engine = RuleEngine(RULES, "test_nothing_matches")
-    assert engine.evaluate([{"kind": "phq9", "id": "f0", "score": 3}]) == []
+    from cds.contract.facts import Phq9Fact
+
+    engine = RuleEngine(RULES, SETTINGS, "test_nothing_matches")
+    assert engine.evaluate([Phq9Fact(status="current", score=3)], date(2025, 6, 2)) == []

@@ -165,13 +165,14 @@ def test_every_field_the_facts_read_is_projected() -> None:
     bundles += [orjson.loads(f.read_bytes()) for f in FILES]
     from cds.facts.build import build_facts
     from cds.ingest.validate import select_and_validate
+    from cds.knowledge import default_knowledge
 
     seen: dict[str, set[str]] = {}
     for bundle in bundles:
         used = select_and_validate(flatten(copy.deepcopy(bundle), "x"))
         wrapped = [RawResource(_Recorder(r.data, seen.setdefault(r.type, set())), r.origin) for r in used]
         try:
-            build_facts(wrapped, date(2026, 11, 27))
+            build_facts(wrapped, default_knowledge(), date(2026, 11, 27))
         except InputError:
             continue
     unprojected = {
