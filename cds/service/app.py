@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from cds import __version__
+from cds._version import __version__
 from cds.service.audit import AuditSink, StoreSink
 from cds.service.engine import CoreEngine, Engine
 from cds.service.hooks import HookRunner

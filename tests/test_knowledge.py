@@ -1,0 +1,116 @@
+"""Knowledge is one immutable value whose content hash names exactly the knowledge that decided."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import cds.knowledge as knowledge_module
+from cds.knowledge import Knowledge, content_hash, default_knowledge
+from cds.paths import fhir_dir, rules_dir
+from cds.pipeline import assess
+from cds.synthetic import trd_patient
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    rules, fhir = tmp_path / "rules", tmp_path / "fhir"
+    shutil.copytree(rules_dir(), rules)
+    shutil.copytree(fhir_dir(), fhir)
+    return rules, fhir
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_the_same_folders_give_the_same_hash(folders: tuple[Path, Path]) -> None:
+    rules, fhir = folders
+    assert content_hash(rules, fhir) == content_hash(rules, fhir) == content_hash(rules_dir(), fhir_dir())
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new"),
+    [
+        ("rules/settings.yaml", "min_trial_weeks: 6", "min_trial_weeks: 4"),  # a threshold
+        ("rules/antidepressant-doses.yaml", "sertraline", "sertraline "),  # a dose table
+        ("rules/contraindications/aneurysmal-vascular-disease.yaml", "title:", "title: "),  # a rule
+        ("fhir/valuesets/major-depressive-disorder.json", '"F33.1"', '"F33.1" '),  # a value set
+        ("fhir/code-systems.json", "{", "{ "),  # how codes are matched
+    ],
+)
+def test_any_knowledge_change_changes_the_hash(
+    folders: tuple[Path, Path], where: str, old: str, new: str
+) -> None:
+    rules, fhir = folders
+    before = content_hash(rules, fhir)
+    _edit(rules.parent / where, old, new)
+    assert content_hash(rules, fhir) != before, f"an edit of {where} left the hash unchanged"
+
+
+def test_a_new_knowledge_file_changes_the_hash(folders: tuple[Path, Path]) -> None:
+    rules, fhir = folders
+    before = content_hash(rules, fhir)
+    (fhir / "valuesets" / "extra.json").write_text("{}")
+    assert content_hash(rules, fhir) != before
+
+
+def test_example_patients_are_not_knowledge(folders: tuple[Path, Path]) -> None:
+    rules, fhir = folders
+    before = content_hash(rules, fhir)
+    (fhir / "examples" / "another-patient.json").write_text("{}")
+    _edit(fhir / "examples" / "trd-eligible.json", "{", "{ ")
+    assert content_hash(rules, fhir) == before
+
+
+def test_a_change_to_the_package_source_changes_the_hash(
+    folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules, fhir = folders
+    package = tmp_path / "cds"
+    shutil.copytree(
+        Path(knowledge_module.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    monkeypatch.setattr(knowledge_module, "_PACKAGE_DIR", package)
+    before = content_hash(rules, fhir)
+    _edit(package / "facts" / "trials.py", "from __future__", "# a changed fact computation\nfrom __future__")
+    assert content_hash(rules, fhir) != before
+    monkeypatch.setattr(knowledge_module, "PACKAGE_VERSION", "9.9.9")
+    assert content_hash(rules, fhir) != before
+
+
+def test_every_assessment_carries_version_and_hash() -> None:
+    kb = default_knowledge()
+    a = assess([e["resource"] for e in trd_patient().bundle()["entry"]], as_of=date(2025, 6, 2))
+    assert a.ruleset.version == kb.version and a.ruleset.hash == kb.hash and len(kb.hash) == 64
+    assert a.ruleset.stamp == kb.stamp == f"{kb.version}+{kb.hash[:16]}"
+
+
+def test_thresholds_have_one_source_facts_and_rules_read_the_same_settings(
+    folders: tuple[Path, Path],
+) -> None:
+    """A copy of the knowledge with a 4-week trial minimum decides with 4 weeks everywhere: the
+    trial facts (adequate duration) and the rules compiled from the same Knowledge."""
+    rules, fhir = folders
+    _edit(rules / "settings.yaml", "min_trial_weeks: 6", "min_trial_weeks: 4")
+    four = Knowledge.load(rules, fhir)
+    assert four.settings.trd.min_trial_weeks == 4 and four.hash != default_knowledge().hash
+    # A patient whose second trial lasted 5 weeks: adequate under 4 weeks, not under 6.
+    patient = trd_patient("five-weeks")
+    resources = [e["resource"] for e in patient.bundle()["entry"]]
+    for r in resources:
+        if r["resourceType"] == "MedicationStatement" and "venlafaxine" in str(r):
+            start = date.fromisoformat(r["effectivePeriod"]["start"])
+            r["effectivePeriod"]["end"] = date.fromordinal(start.toordinal() + 35).isoformat()
+            r["status"] = "completed"
+            r["statusReason"] = [{"text": "lack of efficacy"}]
+    six_weeks = assess(resources, as_of=date(2025, 6, 2))
+    four_weeks = assess(resources, four, as_of=date(2025, 6, 2))
+    assert six_weeks.indication.status != "eligible"
+    assert four_weeks.indication.status == "eligible"
+    assert four_weeks.ruleset.hash == four.hash
