@@ -103,9 +103,9 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
 @dataclass(frozen=True)
 class _Event:
     day: date
-    active: bool
+    active: bool  # an active episode begins (True) or remission begins (False)
     ref: str
-    exact_onset: bool
+    exact_onset: bool  # the day is a recorded onset, not only a recordedDate
 
 
 def build_depression(
@@ -113,30 +113,51 @@ def build_depression(
 ) -> DepressionFact:
     """The current episode: start of the active MDD diagnosis; ≥ remission_gap_days in remission
     (a remission diagnosis or an abated MDD diagnosis) before a new active one starts a new episode."""
-    by_ref = {r.ref: r for r in resources}
     mdd = [c for c in conditions if c.valueset == "major-depressive-disorder"]
     remission = [c for c in conditions if c.valueset == "mdd-in-remission"]
-    bipolar = [c for c in conditions if c.valueset == "bipolar-disorder"]
     psychosis = [c for c in conditions if c.valueset == "psychosis"]
+    events = episode_events(mdd, remission, {r.ref: r for r in resources})
+    start, in_remission = current_episode_start(events, timedelta(days=settings.episode.remission_gap_days))
+    in_episode = start is not None and not in_remission and mdd_active_now(mdd)
     mdd_codes = {c.code for c in mdd}
+    return DepressionFact(
+        evidence=sorted({c.evidence[0] for c in mdd + remission}),
+        has_mdd=bool(mdd),
+        mdd_active=in_episode or (undated_active_mdd(mdd) and not remission),
+        episode_start=start.day if in_episode and start else None,
+        episode_start_known=bool(in_episode and start and start.exact_onset),
+        bipolar=any(c.valueset == "bipolar-disorder" for c in conditions),
+        psychotic_disorder=any(c.code not in mdd_codes for c in psychosis),
+        psychotic_features=bool(psychosis),
+    )
+
+
+def episode_events(
+    mdd: list[ConditionFact], remission: list[ConditionFact], by_ref: dict[str, RawResource]
+) -> list[_Event]:
+    """Each dated MDD diagnosis marks an episode beginning at its onset and, when it abated or is
+    inactive, remission from its abatement (or onset); each remission diagnosis marks remission."""
     events: list[_Event] = []
     for c in mdd:
         if c.onset is None:
             continue
-        exact = _has_onset(by_ref.get(c.evidence[0]))
-        if c.status in ("active", "unknown") or c.abatement is not None or c.status == "resolved":
-            events.append(_Event(c.onset, True, c.evidence[0], exact))
+        ref = c.evidence[0]
+        exact = _has_onset(by_ref.get(ref))
+        if c.status in ("active", "unknown", "resolved") or c.abatement is not None:
+            events.append(_Event(c.onset, True, ref, exact))
         if c.abatement is not None:
-            events.append(_Event(c.abatement, False, c.evidence[0], True))
+            events.append(_Event(c.abatement, False, ref, True))
         elif c.status in ("inactive", "resolved"):
-            events.append(_Event(c.onset, False, c.evidence[0], exact))
-    for c in remission:
-        if c.onset is not None:
-            events.append(_Event(c.onset, False, c.evidence[0], True))
-    events.sort(key=lambda e: (e.day, e.active))
+            events.append(_Event(c.onset, False, ref, exact))
+    events += [_Event(c.onset, False, c.evidence[0], True) for c in remission if c.onset is not None]
+    return sorted(events, key=lambda e: (e.day, e.active))
+
+
+def current_episode_start(events: list[_Event], gap: timedelta) -> tuple[_Event | None, bool]:
+    """The event that began the latest episode, and whether remission has begun since. An active
+    event starts a new episode only after at least `gap` in remission."""
     start: _Event | None = None
     remission_since: date | None = None
-    gap = timedelta(days=settings.episode.remission_gap_days)
     for ev in events:
         if ev.active:
             if start is None or (remission_since is not None and ev.day - remission_since >= gap):
@@ -144,20 +165,17 @@ def build_depression(
             remission_since = None
         elif start is not None and remission_since is None:
             remission_since = ev.day
-    active_now = any(c.status in ("active", "unknown") and c.abatement is None for c in mdd)
-    in_episode = start is not None and remission_since is None and active_now
-    undated_active = any(c.onset is None and c.status in ("active", "unknown") for c in mdd)
-    evidence = sorted({c.evidence[0] for c in mdd + remission})
-    return DepressionFact(
-        evidence=evidence,
-        has_mdd=bool(mdd),
-        mdd_active=in_episode or (undated_active and not remission),
-        episode_start=start.day if in_episode and start else None,
-        episode_start_known=bool(in_episode and start and start.exact_onset),
-        bipolar=bool(bipolar),
-        psychotic_disorder=any(c.code not in mdd_codes for c in psychosis),
-        psychotic_features=bool(psychosis),
-    )
+    return start, remission_since is not None
+
+
+def mdd_active_now(mdd: list[ConditionFact]) -> bool:
+    """Some MDD diagnosis is active (or of unknown status) and not abated."""
+    return any(c.status in ("active", "unknown") and c.abatement is None for c in mdd)
+
+
+def undated_active_mdd(mdd: list[ConditionFact]) -> bool:
+    """An active (or unknown-status) MDD diagnosis without any date: active, start unknown."""
+    return any(c.onset is None and c.status in ("active", "unknown") for c in mdd)
 
 
 def _has_onset(res: RawResource | None) -> bool:

@@ -77,7 +77,6 @@ def build_trials(
     exposures: list[Exposure], depression: DepressionFact, as_of: date, settings: Settings, doses: DoseTable
 ) -> list[TrialFact]:
     gap = timedelta(days=settings.trd.max_gap_days)
-    min_weeks = settings.trd.min_trial_weeks
     by_drug: dict[str, list[Exposure]] = defaultdict(list)
     for e in exposures:
         if e.valueset == "antidepressants":
@@ -86,112 +85,181 @@ def build_trials(
     for drug, records in sorted(by_drug.items()):
         minimum = doses.doses[drug].min_mg_per_day if drug in doses.doses else None
         for group in _group(records, gap):
-            trials.append(_judge(drug, group, minimum, depression, as_of, settings, min_weeks))
+            trials.append(judge_trial(drug, group, minimum, depression, as_of, settings))
     trials.sort(key=lambda t: (t.start or date.min, t.drug))
     return trials
 
 
-def _judge(
-    drug: str,
-    group: list[Exposure],
-    minimum: float | None,
-    dep: DepressionFact,
-    as_of: date,
-    settings: Settings,
-    min_weeks: float,
-) -> TrialFact:
-    gap_days = settings.trd.max_gap_days
-    refs = sorted({e.ref for e in group})
-    missing: list[str] = []
-    if any(e.start is None for e in group):
-        missing.append("start date")
+# --- One trial, judged one question at a time --------------------------------------------------
+# Each judgement answers True (the record proves it), False (not even the most favourable reading
+# of the gaps allows it) or None (the record cannot tell: what to obtain is listed).
+
+Judgement = bool | None
+
+
+@dataclass(frozen=True)
+class Course:
+    """The records of one trial laid out in time, twice: as the record proves it (an unknown end
+    is the start day) and as it allows it (an unknown end runs until the next record or today)."""
+
+    records: list[Exposure]
+    proven: list[_Span]
+    allowed: list[_Span]
+    start: date | None
+    ongoing: bool
+    last_end: date | None  # None while ongoing
+    last_end_known: bool
+    missing: list[str]
+
+
+def lay_out(group: list[Exposure], as_of: date) -> Course:
+    missing = ["start date"] if any(e.start is None for e in group) else []
     dated = [e for e in group if e.start]
     proven: list[_Span] = []
     allowed: list[_Span] = []
     for i, e in enumerate(dated):
         assert e.start is not None
         nxt = dated[i + 1].start if i + 1 < len(dated) else None
-        if e.ongoing:
-            end_known: date | None = as_of
-        else:
-            end_known = e.end
+        end_known = as_of if e.ongoing else e.end
         if end_known is None:
             missing.append("end date or supply duration")
         proven.append(_Span(e.start, end_known or e.start, e.daily_dose_mg))
         allowed.append(_Span(e.start, end_known or (nxt or as_of), e.daily_dose_mg))
-    ep_start = dep.episode_start
-    # Episode bounds: where the start is only an upper bound (recordedDate), time before it may
-    # still be in the episode: the proven count uses it, the allowed count does not clip.
-    proven_lo = ep_start if dep.mdd_active else None
-    allowed_lo = ep_start if (dep.mdd_active and dep.episode_start_known) else None
-    start = min((e.start for e in dated), default=None)  # type: ignore[type-var]
     ongoing = any(e.ongoing for e in group)
-    last_end = None if ongoing else max((s.end for s in proven), default=None)
-    last_known = not any(e.end is None and not e.ongoing for e in group[-1:])
-    # In the current episode?
+    return Course(
+        records=group,
+        proven=proven,
+        allowed=allowed,
+        start=min((e.start for e in dated), default=None),  # type: ignore[type-var]
+        ongoing=ongoing,
+        last_end=None if ongoing else max((s.end for s in proven), default=None),
+        last_end_known=not any(e.end is None and not e.ongoing for e in group[-1:]),
+        missing=missing,
+    )
+
+
+def judge_in_episode(course: Course, dep: DepressionFact, as_of: date) -> Judgement:
+    """Was the trial given in the current depressive episode?"""
+    ep_start = dep.episode_start
     if not dep.mdd_active:
-        in_episode: bool | None = False
-    elif ep_start is None or start is None:
-        in_episode = None
-    else:
-        reach = as_of if ongoing else max((s.end for s in allowed), default=start)
-        if reach < ep_start:
-            in_episode = False if dep.episode_start_known else None
-        elif (as_of if ongoing else (last_end or start)) >= ep_start and last_known:
-            in_episode = True
-        else:
-            in_episode = None
-    lo_p = proven_lo if in_episode else None
-    lo_a = allowed_lo if in_episode else None
-    weeks = _longest_run(proven, gap_days, lo_p, as_of) if dated else None
-    weeks_allowed = _longest_run(allowed, gap_days, lo_a, as_of) if dated else 0.0
-    known_doses = [e.daily_dose_mg for e in group if e.daily_dose_mg is not None]
-    unknown_dose = len(known_doses) < len(group)
-    if unknown_dose:
-        notes = sorted({e.dose_note for e in group if e.dose_note})
+        return False
+    if ep_start is None or course.start is None:
+        return None
+    reach = as_of if course.ongoing else max((s.end for s in course.allowed), default=course.start)
+    if reach < ep_start:
+        # Before the episode began; unless the start is only an upper bound (a recordedDate).
+        return False if dep.episode_start_known else None
+    proven_end = as_of if course.ongoing else (course.last_end or course.start)
+    if proven_end >= ep_start and course.last_end_known:
+        return True
+    return None
+
+
+@dataclass(frozen=True)
+class EpisodeWindow:
+    """The part of time a trial is measured in: from the episode start (when in the episode).
+    Where the start is only an upper bound (recordedDate), the proven count uses it and the
+    allowed count does not clip."""
+
+    proven_from: date | None
+    allowed_from: date | None
+
+
+def episode_window(in_episode: Judgement, dep: DepressionFact) -> EpisodeWindow:
+    if not in_episode:
+        return EpisodeWindow(None, None)
+    return EpisodeWindow(
+        proven_from=dep.episode_start if dep.mdd_active else None,
+        allowed_from=dep.episode_start if (dep.mdd_active and dep.episode_start_known) else None,
+    )
+
+
+def judge_duration(
+    course: Course, window: EpisodeWindow, as_of: date, settings: Settings
+) -> tuple[Judgement, float | None]:
+    """Did the trial last the minimum number of weeks (without gaps longer than allowed)?
+    Returns the judgement and the proven weeks."""
+    gap, min_weeks = settings.trd.max_gap_days, settings.trd.min_trial_weeks
+    if not course.proven:
+        return (False if min_weeks > 0 else None), None
+    weeks = _longest_run(course.proven, gap, window.proven_from, as_of)
+    weeks_allowed = _longest_run(course.allowed, gap, window.allowed_from, as_of)
+    if weeks >= min_weeks:
+        return True, weeks
+    return (False if weeks_allowed < min_weeks else None), weeks
+
+
+def judge_dose(course: Course, drug: str, minimum: float | None) -> tuple[Judgement, float | None, list[str]]:
+    """Did the trial reach the minimum effective daily dose (rules/antidepressant-doses.yaml)?
+    Returns the judgement, the highest recorded daily dose, and what to obtain."""
+    missing: list[str] = []
+    known = [e.daily_dose_mg for e in course.records if e.daily_dose_mg is not None]
+    unknown = len(known) < len(course.records)
+    if unknown:
+        notes = sorted({e.dose_note for e in course.records if e.dose_note})
         missing.append("daily dose" + (f" ({'; '.join(notes)})" if notes else ""))
-    max_dose = max(known_doses) if known_doses else None
+    highest = max(known) if known else None
     if minimum is None:
-        adequate_dose: bool | None = None
         missing.append(f"a minimum adequate dose for {drug} (none in rules/antidepressant-doses.yaml)")
-    elif max_dose is not None and max_dose >= minimum:
-        adequate_dose = True
-    elif unknown_dose:
-        adequate_dose = None
-    else:
-        adequate_dose = False
-    adequate_duration: bool | None = (
-        True if weeks is not None and weeks >= min_weeks else False if weeks_allowed < min_weeks else None
-    )
+        return None, highest, missing
+    if highest is not None and highest >= minimum:
+        return True, highest, missing
+    return (None if unknown else False), highest, missing
+
+
+def judge_adequacy(
+    course: Course, minimum: float | None, window: EpisodeWindow, as_of: date, settings: Settings
+) -> tuple[Judgement, float | None]:
+    """Was the minimum dose held for the minimum duration (an adequate trial)? Returns the
+    judgement and the proven weeks at an adequate dose."""
     if minimum is None:
-        adequate: bool | None = None
-        weeks_adequate = None
-    else:
-        weeks_adequate = _longest_run(
-            [s for s in proven if s.dose is not None and s.dose >= minimum], gap_days, lo_p, as_of
-        )
-        weeks_adequate_allowed = _longest_run(
-            [s for s in allowed if s.dose is None or s.dose >= minimum], gap_days, lo_a, as_of
-        )
-        adequate = (
-            True if weeks_adequate >= min_weeks else False if weeks_adequate_allowed < min_weeks else None
-        )
-    outcome = (
-        "ongoing"
-        if ongoing
-        else (group[-1].outcome or next((e.outcome for e in reversed(group) if e.outcome), None) or "unknown")
-    )
+        return None, None
+    gap, min_weeks = settings.trd.max_gap_days, settings.trd.min_trial_weeks
+    proven = [s for s in course.proven if s.dose is not None and s.dose >= minimum]
+    allowed = [s for s in course.allowed if s.dose is None or s.dose >= minimum]
+    weeks = _longest_run(proven, gap, window.proven_from, as_of)
+    weeks_allowed = _longest_run(allowed, gap, window.allowed_from, as_of)
+    if weeks >= min_weeks:
+        return True, weeks
+    return (False if weeks_allowed < min_weeks else None), weeks
+
+
+def judge_outcome(course: Course) -> str:
+    """How the trial ended: ongoing, or the last recorded stop reason (failed, intolerance,
+    remission), else unknown."""
+    if course.ongoing:
+        return "ongoing"
+    group = course.records
+    return group[-1].outcome or next((e.outcome for e in reversed(group) if e.outcome), None) or "unknown"
+
+
+def judge_trial(
+    drug: str,
+    group: list[Exposure],
+    minimum: float | None,
+    dep: DepressionFact,
+    as_of: date,
+    settings: Settings,
+) -> TrialFact:
+    course = lay_out(group, as_of)
+    in_episode = judge_in_episode(course, dep, as_of)
+    window = episode_window(in_episode, dep)
+    adequate_duration, weeks = judge_duration(course, window, as_of, settings)
+    adequate_dose, highest_dose, dose_missing = judge_dose(course, drug, minimum)
+    adequate, weeks_adequate = judge_adequacy(course, minimum, window, as_of, settings)
+    outcome = judge_outcome(course)
     counts, note = _counts(in_episode, adequate, outcome, settings)
+    missing = [*course.missing, *dose_missing]
     if counts is None and outcome == "unknown" and adequate is not False and in_episode is not False:
         missing.append("why it was stopped (lack of efficacy, intolerance or response)")
     return TrialFact(
-        evidence=refs,
+        evidence=sorted({e.ref for e in group}),
         drug=drug,
-        daily_dose_mg=max_dose,
+        daily_dose_mg=highest_dose,
         minimum_daily_dose_mg=minimum,
-        start=start,
-        end=last_end if last_known else None,
-        ongoing=ongoing,
+        start=course.start,
+        end=course.last_end if course.last_end_known else None,
+        ongoing=course.ongoing,
         weeks=weeks,
         weeks_at_adequate_dose=weeks_adequate,
         in_current_episode=in_episode,
