@@ -43,21 +43,21 @@ def _break(folder: Path, rel: str, old: str, new: str) -> None:
             "valueset: aneurysmal-vascular-disease",
             "valueset: aneurysm-typo",
             "unknown value set 'aneurysm-typo'",
-            None,
+            17,
         ),
-        ("fact: condition", "fact: conditon", "unknown fact 'conditon'", None),
+        ("fact: condition", "fact: conditon", "unknown fact 'conditon'; did you mean 'condition'?", 15),
         (
             "  url: https://www.usmedicine.com/2021online-dir/inc/html/30.html\n",
             "",
             "citation.url: Field required",
             10,
         ),
-        ("concept: aneurysmal-vascular-disease", "concept: big-aneurysm", "not in the vocabulary", None),
+        ("concept: aneurysmal-vascular-disease", "concept: big-aneurysm", "not in the vocabulary", 22),
         (
             "      valueset: aneurysmal-vascular-disease",
             "      valueset: aneurysmal-vascular-disease\n      status: {in: [active]}\n      onset_days_ago: {gt: 10, lt: 5}",
             "contradictory bounds",
-            None,
+            19,
         ),
     ],
     ids=["version", "valueset", "fact", "citation", "concept", "contradiction"],
@@ -109,3 +109,13 @@ def test_lint_fails_on_a_changed_rule_whose_version_was_not_bumped(tmp_path: Pat
     assert "precaution.older-adult: changed since HEAD but version 1.0.0 was not bumped" in bad.stderr
     rule.write_text(rule.read_text().replace("version: 1.0.0", "version: 1.1.0"))
     assert subprocess.run(lint, capture_output=True, text=True).returncode == 0
+
+
+def test_lint_with_an_unknown_base_revision_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(rules_dir(), repo / "rules")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    lint = [sys.executable, "-m", "cds", "rules", "lint", str(repo / "rules"), "--base", "no-such-revision"]
+    bad = subprocess.run(lint, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "--base no-such-revision: not a git revision" in bad.stderr

@@ -3,6 +3,7 @@ templates and contradictions; and, for `cds rules lint`, that a changed rule bum
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, get_args
 
 from cds.contract.assessment import CONCEPTS
 from cds.contract.facts import FACT_KINDS, engine_fields
+from cds.errors import KnowledgeError
 from cds.ruleset.loader import Ruleset
 from cds.ruleset.operators import NUMERIC
 from cds.ruleset.problems import Problem
@@ -52,29 +54,32 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
     problems: list[Problem] = []
     for rule in ruleset.rules:
         f = ruleset.display(rule.id)
+        lines = ruleset.files[rule.id].read_text(encoding="utf-8").splitlines()
 
-        def bad(msg: str, rule_id: str = rule.id, file: str = f) -> None:
-            problems.append(Problem(file, None, f"{rule_id}: {msg}"))
+        def bad(
+            msg: str, near: str = "", rule_id: str = rule.id, file: str = f, text: list[str] = lines
+        ) -> None:
+            problems.append(Problem(file, _line(text, near), f"{rule_id}: {msg}"))
 
         names: dict[str, str] = {}
         for pat in rule.when:
             if pat.fact not in FACT_KINDS:
-                bad(f"unknown fact {pat.fact!r} (known: {', '.join(sorted(FACT_KINDS))})")
+                bad(f"unknown fact {pat.fact!r}{_did_you_mean(pat.fact, FACT_KINDS)}", f"fact: {pat.fact}")
                 continue
             names[pat.name] = pat.fact
             fields = engine_fields(FACT_KINDS[pat.fact])
             if len(pat.any) == 1:
-                bad("any: with one alternative: put it in where:")
+                bad("any: with one alternative: put it in where:", "any:")
             for alt in pat.any:
                 if not alt:
-                    bad("any: an empty alternative always matches")
+                    bad("any: an empty alternative always matches", "any:")
             conditions = [(k, v, pat.where) for k, v in pat.where.items()] + [
                 (k, v, alt) for alt in pat.any for k, v in alt.items()
             ]
             seen_by_group: dict[int, dict[str, dict[str, Any]]] = {}
             for fname, cond, group in conditions:
                 if fname not in fields:
-                    bad(f"fact {pat.fact} has no field {fname!r} (fields: {', '.join(sorted(fields))})")
+                    bad(f"fact {pat.fact} has no field {fname!r}{_did_you_mean(fname, fields)}", f"{fname}:")
                     continue
                 ann = _field_type(pat.fact, fname)
                 allowed = _allowed_values(ann)
@@ -84,36 +89,42 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
                         value = resolve(raw, settings)
                     except KeyError:
                         bad(
-                            f"{fname}: unknown setting {raw.setting!r}"
+                            f"{fname}: unknown setting {raw.setting!r} (rules/settings.yaml)"
                             if isinstance(raw, SettingRef)
-                            else f"{fname}: bad value"
+                            else f"{fname}: bad value",
+                            raw.setting if isinstance(raw, SettingRef) else f"{fname}:",
                         )
                         continue
                     values = value if isinstance(value, list) else [value]
                     if fname == "valueset":
                         for v in values:
                             if v not in valuesets:
-                                bad(f"unknown value set {v!r} (fhir/valuesets/)")
+                                bad(
+                                    f"unknown value set {v!r} (fhir/valuesets/)"
+                                    + _did_you_mean(str(v), list(valuesets.ids())),
+                                    str(v),
+                                )
                     if allowed is not None:
                         for v in values:
                             if v not in allowed:
-                                bad(f"{fname}: {v!r} is not one of {sorted(map(str, allowed))}")
+                                bad(f"{fname}: {v!r} is not one of {sorted(map(str, allowed))}", f"{fname}:")
                     if op in NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
-                        bad(f"{fname}: {op} needs a number, got {value!r}")
+                        bad(f"{fname}: {op} needs a number, got {value!r}", f"{fname}:")
                     if op == "in" and not values:
-                        bad(f"{fname}: empty 'in' list never matches")
+                        bad(f"{fname}: empty 'in' list never matches", f"{fname}:")
                     seen[op] = value
             for group_seen in seen_by_group.values():
                 for fname, seen in group_seen.items():
-                    problems.extend(
-                        Problem(f, None, f"{rule.id}: {fname}: {m}") for m in _contradictions(seen)
-                    )
+                    for m in _contradictions(seen):
+                        bad(f"{fname}: {m}", f"{fname}:")
         out = rule.then
         texts: list[str] = []
         if out.finding:
             if out.finding.concept not in CONCEPTS:
                 bad(
                     f"concept {out.finding.concept!r} is not in the vocabulary (shared/contract/ASSESSMENT.md)"
+                    + _did_you_mean(out.finding.concept, CONCEPTS),
+                    "concept:",
                 )
             texts = [out.finding.summary, out.finding.detail, out.finding.obtain or ""]
         if out.indication:
@@ -121,10 +132,33 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
         for text in texts:
             for alias, fname in _TEMPLATE.findall(text):
                 if alias not in names:
-                    bad(f"template {{{alias}.{fname}}} names no pattern (patterns: {', '.join(names)})")
+                    bad(
+                        f"template {{{alias}.{fname}}} names no pattern (patterns: {', '.join(names)})",
+                        f"{{{alias}.{fname}}}",
+                    )
                 elif fname not in engine_fields(FACT_KINDS[names[alias]]):
-                    bad(f"template {{{alias}.{fname}}}: fact {names[alias]} has no field {fname!r}")
+                    bad(
+                        f"template {{{alias}.{fname}}}: fact {names[alias]} has no field {fname!r}"
+                        + _did_you_mean(fname, engine_fields(FACT_KINDS[names[alias]])),
+                        f"{{{alias}.{fname}}}",
+                    )
     return problems
+
+
+def _line(lines: list[str], near: str) -> int | None:
+    """The first line of the rule file that contains `near` (1-based), if any."""
+    if near:
+        for i, text in enumerate(lines, 1):
+            if near in text:
+                return i
+    return None
+
+
+def _did_you_mean(word: str, known: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(map(str, known)), n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    return f" (known: {', '.join(sorted(map(str, known)))})" if len(known) <= 30 else ""
 
 
 def _contradictions(seen: dict[str, Any]) -> list[str]:
@@ -147,6 +181,8 @@ def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HE
     import yaml
 
     problems = []
+    if rules:
+        _check_revision(files[rules[0].id].parent, base)
     for rule in rules:
         path = files[rule.id]
         try:
@@ -176,3 +212,23 @@ def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HE
                 )
             )
     return problems
+
+
+def _check_revision(folder: Path, base: str) -> None:
+    """An unknown --base must fail loudly: compared with nothing, every rule would look new."""
+    try:
+        inside = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"], cwd=folder, capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        return  # no git: nothing to compare with
+    if inside.returncode != 0:
+        return
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    if known.returncode != 0:
+        raise KnowledgeError(f"--base {base}: not a git revision of this repository")
