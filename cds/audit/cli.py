@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cds.audit.db import AuditError, default_database_url
-from cds.audit.records import Decision, RuleOverrideRate
+if TYPE_CHECKING:
+    from cds.audit.records import Decision, RuleOverrideRate
 
 app = typer.Typer(help="Show what the CDS service decided and how clinicians responded.")
 
@@ -70,7 +70,9 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent decisions to show")] = 20,
 ) -> None:
     """Print recent decisions and override rates per rule."""
-    from cds.audit.store import AuditStore  # here, so `cds --help` does not pay for SQLAlchemy
+    # Here, so that `cds --help` and every other command do not pay for SQLAlchemy.
+    from cds.audit.db import AuditError, default_database_url
+    from cds.audit.store import AuditStore
 
     console = Console()
     try:
