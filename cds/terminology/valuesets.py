@@ -161,6 +161,17 @@ class ValueSets:
                 out[vs_id] = found
         return out
 
+    def enumerate_codes(self, vs_ids: Sequence[str]) -> list[str] | None:
+        """Every code of these value sets, when they can be listed (explicit codes only); None when
+        one matches by is-a filter or by text, which a code list cannot express."""
+        codes: set[str] = set()
+        for vs_id in vs_ids:
+            vs = self._sets[vs_id]
+            if vs.prefixes or vs.names:
+                return None
+            codes.update(code for _, code in vs.exact)
+        return sorted(codes)
+
     def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
         for vs_id in vs_ids:
             hits = self.match_concept(vs_id, concept)
