@@ -3,6 +3,7 @@ catalogue (docs/FACTS.md). Both are committed; a test fails when they are out of
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cds.contract.facts import ALL_FACT_TYPES, Fact
@@ -91,13 +92,13 @@ def rules_markdown(kb: Knowledge) -> str:
                     f"**Then** the indication is **{i.status}**"
                     + (f" ({i.pathway})" if i.pathway else "")
                     + (", and no other pathway can override it" if i.exclusion else "")
-                    + f": {i.reason}"
+                    + f": {_text(i.reason, kb)}"
                 )
             elif r.then.finding:
                 f = r.then.finding
                 lines.append(
-                    f"**Then** {f.severity} {f.category} `{f.concept}` for {', '.join(f.applies_to)}: {f.summary}"
-                    + (f". Obtain: {f.obtain}" if f.obtain else "")
+                    f"**Then** {f.severity} {f.category} `{f.concept}` for {', '.join(f.applies_to)}: {_text(f.summary, kb)}"
+                    + (f". Obtain: {_text(f.obtain, kb)}" if f.obtain else "")
                     + (" (blocks clearance)" if f.blocks else "")
                 )
                 if r.then.dosing:
@@ -114,6 +115,15 @@ def rules_markdown(kb: Knowledge) -> str:
             src = f" (sources {', '.join(r.citation.sources)})" if r.citation.sources else ""
             lines += ["", f"**Source:** [{r.citation.label}]({r.citation.url}){src}", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _text(text: str, kb: Knowledge) -> str:
+    """A card text as the catalogue shows it: a stated threshold with the setting it comes from."""
+    return re.sub(
+        r"\{settings\.([a-z_][a-z0-9_.]*)\}",
+        lambda m: f"{kb.settings.lookup(m.group(1))} (setting `{m.group(1)}`)",
+        text,
+    )
 
 
 def _type_name(ann: Any) -> str:

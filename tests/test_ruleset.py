@@ -119,3 +119,31 @@ def test_lint_with_an_unknown_base_revision_is_an_error_not_a_pass(tmp_path: Pat
     bad = subprocess.run(lint, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "--base no-such-revision: not a git revision" in bad.stderr
+
+
+def test_a_threshold_written_as_a_number_in_card_text_is_refused(rules_copy: Path) -> None:
+    """Text and logic cannot drift: a number the rule reads from a setting must be templated."""
+    _break(
+        rules_copy,
+        "indication/trd-not-met.yaml",
+        "{settings.trd.min_failed_trials} are needed",
+        "2 are needed",
+    )
+    with pytest.raises(RulesetError) as err:
+        Knowledge.load(rules_copy)
+    text = "\n".join(str(p) for p in err.value.problems)
+    assert "trd-not-met.yaml:27:" in text and "write {settings.trd.min_failed_trials}" in text
+
+
+def test_a_templated_threshold_renders_the_setting_value(rules_copy: Path) -> None:
+    from datetime import date
+
+    from cds.pipeline import assess
+    from cds.synthetic import trd_patient
+
+    _break(rules_copy, "settings.yaml", "min_failed_trials: 2", "min_failed_trials: 3")
+    kb = Knowledge.load(rules_copy)
+    resources = [e["resource"] for e in trd_patient("one-trial").bundle()["entry"]]
+    resources = [r for r in resources if "venlafaxine" not in str(r)]
+    a = assess(resources, kb, as_of=date(2025, 6, 2))
+    assert any("at least 3 are needed for TRD" in r for r in a.indication.reasons), a.indication.reasons

@@ -28,9 +28,11 @@ from cds.contract.assessment import (
 from cds.engine import Firing
 from cds.facts.build import FactSet, to_adjunct, to_trial
 from cds.knowledge import Knowledge
-from cds.ruleset.schema import DosingSpec, Rule
+from cds.ruleset.schema import DosingSpec, Lookup, Rule
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
+# {settings.lookback.blood_pressure_days}: a threshold stated in a card comes from its setting.
+_SETTING = re.compile(r"\{settings\.([a-z_][a-z0-9_.]*)\}")
 _SEVERITY_ORDER = {"absolute": 0, "relative": 1, "info": 2}
 _CATEGORY_ORDER = {
     "contraindication": 0,
@@ -50,11 +52,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render(text: str, views: dict[str, dict[str, Any]]) -> str:
+def render(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str:
     def sub(m: re.Match[str]) -> str:
         value = views.get(m.group(1), {}).get(m.group(2))
         return "unknown" if value is None else _fmt(value)
 
+    text = _SETTING.sub(lambda m: _fmt(settings.lookup(m.group(1))), text)
     return " ".join(_TEMPLATE.sub(sub, text).split())
 
 
@@ -83,7 +86,7 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
                     rule_version=rule.version,
                     status=spec.status,
                     pathway=spec.pathway,
-                    reason=render(spec.reason, views),
+                    reason=render(spec.reason, views, knowledge.settings),
                     evidence=evidence,
                     citation=citation,
                 )
@@ -99,11 +102,11 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
                 severity=spec_f.severity,
                 concept=spec_f.concept,
                 applies_to=list(spec_f.applies_to),
-                summary=render(spec_f.summary, views)[:139],
-                detail=render(spec_f.detail, views) + _more(len(matched)),
+                summary=render(spec_f.summary, views, knowledge.settings)[:139],
+                detail=render(spec_f.detail, views, knowledge.settings) + _more(len(matched)),
                 evidence=evidence if spec_f.category != "data-gap" else [],
                 citation=citation,
-                obtain=render(spec_f.obtain, views) if spec_f.obtain else None,
+                obtain=render(spec_f.obtain, views, knowledge.settings) if spec_f.obtain else None,
                 blocks=spec_f.blocks,
             )
         )

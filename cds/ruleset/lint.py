@@ -20,6 +20,8 @@ from cds.settings import Settings
 from cds.terminology import ValueSets
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
+_SETTING = re.compile(r"\{settings\.([a-z_][a-z0-9_.]*)\}")
+_NUMBER = re.compile(r"(?<![\w.{])(\d+(?:\.\d+)?)(?![\w.}])")
 
 
 def _field_type(kind: str, name: str) -> Any:
@@ -129,8 +131,22 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
             texts = [out.finding.summary, out.finding.detail, out.finding.obtain or ""]
         if out.indication:
             texts = [out.indication.reason]
+        thresholds = _thresholds(rule, settings)
         for text in texts:
-            for alias, fname in _TEMPLATE.findall(text):
+            for path in _SETTING.findall(text):
+                try:
+                    settings.lookup(path)
+                except KeyError:
+                    bad(f"template {{settings.{path}}}: no such setting (rules/settings.yaml)", path)
+            for number in _NUMBER.findall(_SETTING.sub("", text)):
+                setting = thresholds.get(float(number))
+                if setting:
+                    bad(
+                        f"the text states the threshold {number}, which the rule reads from setting "
+                        f"{setting}: write {{settings.{setting}}} so text and logic cannot drift",
+                        number,
+                    )
+            for alias, fname in _TEMPLATE.findall(_SETTING.sub("", text)):
                 if alias not in names:
                     bad(
                         f"template {{{alias}.{fname}}} names no pattern (patterns: {', '.join(names)})",
@@ -145,10 +161,36 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
     return problems
 
 
+def _thresholds(rule: Rule, settings: Settings) -> dict[float, str]:
+    """Numeric values the rule's conditions read from settings: value -> setting path."""
+    out: dict[float, str] = {}
+    for pat in rule.when:
+        for where in (pat.where, *pat.any):
+            for cond in where.values():
+                for _, raw in comparisons(cond):
+                    if isinstance(raw, SettingRef):
+                        value = settings.lookup(raw.setting) if _known(settings, raw.setting) else None
+                        if isinstance(value, int | float) and not isinstance(value, bool):
+                            out[float(value)] = raw.setting
+    return out
+
+
+def _known(settings: Settings, path: str) -> bool:
+    try:
+        settings.lookup(path)
+    except KeyError:
+        return False
+    return True
+
+
 def _line(lines: list[str], near: str) -> int | None:
-    """The first line of the rule file that contains `near` (1-based), if any."""
-    if near:
-        for i, text in enumerate(lines, 1):
+    """The first line of the rule file that contains `near` (1-based), if any; card texts are
+    looked for under `then:` first."""
+    if not near:
+        return None
+    then = next((i for i, text in enumerate(lines) if text.startswith("then:")), len(lines))
+    for start in (then, 0):
+        for i, text in enumerate(lines[start:], start + 1):
             if near in text:
                 return i
     return None
