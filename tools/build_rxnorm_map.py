@@ -110,7 +110,7 @@ def from_repository(
             if rec["TTY"] == "IN" and rec["Name"].lower() in by_product:
                 wanted[rec["RXCUI"]] = rec["Name"].lower()
                 names[rec["Name"].lower()] = rec["RXCUI"]
-            code = wanted.get(rec["RXCUI"]) and rec["RXCUI"] or names.get(rec["Name"].lower())
+            code = (wanted.get(rec["RXCUI"]) and rec["RXCUI"]) or names.get(rec["Name"].lower())
             if not code:
                 continue
             for scdc in rec.get("SCDCs", []):
@@ -194,7 +194,9 @@ def main() -> int:
                     "repository; the data files carry no release stamp)"
                 ),
                 "selection": "SAB=RXNORM, SUPPRESS=N; NDCs from RXNSAT ATN=NDC",
-                "not_available": f"letters {', '.join(missing)} (stored as large-file pointers)" if missing else None,
+                "not_available": f"letters {', '.join(missing)} (stored as large-file pointers)"
+                if missing
+                else None,
                 "products": from_repo,
             },
             {
@@ -205,9 +207,7 @@ def main() -> int:
             },
         ],
         "ingredients": {code: wanted[code] for code in sorted(wanted, key=int)},
-        "ingredients_without_products": sorted(
-            (wanted[c] for c in wanted if c not in covered)
-        ),
+        "ingredients_without_products": sorted(wanted[c] for c in wanted if c not in covered),
         "products": {k: products[k] for k in sorted(products, key=int)},
         "ndc": {k: ndc[k] for k in sorted(ndc)},
     }

@@ -11,6 +11,7 @@ from cds.errors import InputError
 from cds.facts import conditions as cond
 from cds.facts import medications as meds
 from cds.facts import observations as obs
+from cds.facts.drug_identity import load_drug_identity
 from cds.facts.models import (
     AdjunctFact,
     AllergyFact,
@@ -84,7 +85,15 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
     patient = build_patient(patients[0], as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
     depression = cond.build_depression(conditions, resources, as_of, settings)
-    exposures = meds.build_exposures(resources, as_of, vs, load_outcomes())
+    exposures = meds.build_exposures(
+        resources,
+        as_of,
+        vs,
+        load_outcomes(),
+        identity=load_drug_identity(),
+        doses=load_dose_table(),
+        gap_days=settings.trd.max_gap_days,
+    )
     trials = build_trials(exposures, depression, as_of, settings, load_dose_table())
     adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     history = build_history(trials, adjuncts, exposures)
