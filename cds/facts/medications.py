@@ -183,6 +183,14 @@ def build_exposures(
         concept = identity.expand(concept)
         found = vs.match_concept_in(DRUG_VALUESETS, concept)
         matches = list({(m.valueset, m.display): m for ms in found.values() for m in ms}.values())
+        # A value set listing a product code (an SCD) beside its ingredient: the ingredient names it.
+        listed = {p.code for p in products}
+        matches = [
+            m
+            for m in matches
+            if m.code not in listed
+            or not any(x.valueset == m.valueset and x.code not in listed for x in matches)
+        ]
         where = f"{res.origin} ({res.ref})"
         if not matches:
             if not products and not has_name(concept):
