@@ -376,3 +376,24 @@ def test_tablet_count_in_text_without_any_strength_says_so() -> None:
         amount_from_text("take 2 tablets daily", None)
         == "tablet count in the sig but the product strength is unknown"
     )
+
+
+def test_the_shipped_table_is_consistent_and_current_with_the_drug_value_sets() -> None:
+    """Every ingredient a drug value set lists is in the table (rerun tools/build_rxnorm_map.py
+    after adding one); every product names known ingredients; every NDC names a product."""
+    import importlib.util
+    import json
+
+    from cds.paths import fhir_dir, project_root
+
+    spec = importlib.util.spec_from_file_location(
+        "build_rxnorm_map", project_root() / "tools" / "build_rxnorm_map.py"
+    )
+    assert spec and spec.loader
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    wanted, _ = tool.wanted_ingredients()
+    table = json.loads((fhir_dir() / "rxnorm" / "product-ingredients.json").read_text())
+    assert set(wanted) <= set(table["ingredients"])
+    assert all(i in table["ingredients"] for p in table["products"].values() for i in p["ingredients"])
+    assert all(rxcui in table["products"] for rxcui in table["ndc"].values())
