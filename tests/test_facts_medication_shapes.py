@@ -238,9 +238,7 @@ def test_branded_drug_and_pack_resolve_to_the_ingredient() -> None:
     zoloft = ident.product(RXNORM, "208161")
     assert zoloft is not None and zoloft.tty == "SBD" and zoloft.ingredients == (("36437", "sertraline"),)
     packs = [
-        p
-        for p in ident._products.values()
-        if p.tty.endswith("PCK") and ("28439", "lamotrigine") in p.ingredients
+        p for p in ident.all_products() if p.tty.endswith("PCK") and ("28439", "lamotrigine") in p.ingredients
     ]
     assert packs and all(p.ingredient_count is None for p in packs)
 
@@ -270,7 +268,7 @@ def test_a_combination_product_gives_no_dose_for_its_ingredient() -> None:
     ident = load_drug_identity()
     combo = next(
         p
-        for p in ident._products.values()
+        for p in ident.all_products()
         if p.tty == "SCD" and "fluoxetine" in p.name and "olanzapine" in p.name
     )
     p = patient()
@@ -396,4 +394,5 @@ def test_the_shipped_table_is_consistent_and_current_with_the_drug_value_sets() 
     table = json.loads((fhir_dir() / "rxnorm" / "product-ingredients.json").read_text())
     assert set(wanted) <= set(table["ingredients"])
     assert all(i in table["ingredients"] for p in table["products"].values() for i in p["ingredients"])
-    assert all(rxcui in table["products"] for rxcui in table["ndc"].values())
+    ndcs = [n for p in table["products"].values() for n in p.get("ndc", "").split()]
+    assert ndcs and all(len(n) == 11 and n.isdigit() for n in ndcs) and len(ndcs) == len(set(ndcs))

@@ -55,31 +55,49 @@ def normalise_ndc(code: str) -> str | None:
 
 
 class DrugIdentity:
+    """Lookups build Products on demand and the NDC index on the first NDC seen: most records
+    need a handful of the 2,000+ products, and a cold start should not pay for all of them."""
+
     def __init__(self, table: Mapping[str, Any]) -> None:
         self.version = str(table.get("version") or "")
         self.generated = str(table.get("generated") or "")
-        names: dict[str, str] = dict(table["ingredients"])
-        self._products: dict[str, Product] = {
-            code: Product(
-                code=code,
-                tty=str(p["tty"]),
-                name=str(p["name"]),
-                ingredients=tuple((i, names[i]) for i in p["ingredients"]),
-                ingredient_count=p.get("ingredient_count"),
-            )
-            for code, p in table["products"].items()
-        }
-        self._ndc: dict[str, str] = dict(table["ndc"])
+        self._names: dict[str, str] = dict(table["ingredients"])
+        self._raw: Mapping[str, Any] = table["products"]
+        self._products: dict[str, Product] = {}
+        self._ndc: dict[str, str] | None = None
+
+    def _get(self, rxcui: str) -> Product | None:
+        if rxcui in self._products:
+            return self._products[rxcui]
+        p = self._raw.get(rxcui)
+        if p is None:
+            return None
+        found = Product(
+            code=rxcui,
+            tty=str(p["tty"]),
+            name=str(p["name"]),
+            ingredients=tuple((i, self._names[i]) for i in p["ingredients"]),
+            ingredient_count=p.get("ingredient_count"),
+        )
+        self._products[rxcui] = found
+        return found
+
+    def all_products(self) -> list[Product]:
+        return [p for code in self._raw if (p := self._get(code)) is not None]
 
     def product(self, system: str | None, code: str | None) -> Product | None:
         sys_ = _SYSTEMS.get((system or "").strip())
         if not code or sys_ is None:
             return None
         if sys_ == NDC:
+            if self._ndc is None:
+                self._ndc = {
+                    n: rxcui for rxcui, p in self._raw.items() for n in str(p.get("ndc") or "").split()
+                }
             ndc = normalise_ndc(code)
             rxcui = self._ndc.get(ndc) if ndc else None
-            return self._products.get(rxcui) if rxcui else None
-        return self._products.get(code.strip())
+            return self._get(rxcui) if rxcui else None
+        return self._get(code.strip())
 
     def products_in(self, concept: object) -> list[Product]:
         if not isinstance(concept, dict):
@@ -131,8 +149,8 @@ def describe_codes(concept: object) -> str:
 
 
 def _check(table: object, path: Path) -> Mapping[str, Any]:
-    if not isinstance(table, dict) or not all(k in table for k in ("ingredients", "products", "ndc")):
-        raise RuleFileError("not a product-ingredient table (ingredients, products, ndc)", file=str(path))
+    if not isinstance(table, dict) or not all(k in table for k in ("ingredients", "products")):
+        raise RuleFileError("not a product-ingredient table (ingredients, products)", file=str(path))
     return table
 
 

@@ -33,7 +33,7 @@ def _product(name: str) -> str:
 
 def _ndc_of(rxcui: str) -> str:
     """An NDC of the product, hyphenated 5-4-2 as package labels print it."""
-    n = min(k for k, v in _table()["ndc"].items() if v == rxcui)
+    n = min(_table()["products"][rxcui]["ndc"].split())
     return f"{n[:5]}-{n[5:9]}-{n[9:]}"
 
 
