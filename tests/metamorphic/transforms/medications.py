@@ -365,6 +365,33 @@ def current_course_as_dispenses(resources: Resources) -> Resources:
     return out
 
 
+def completed_course_as_order_and_fills(resources: Resources) -> Resources:
+    """The stopped course as a pharmacy history: a US Core MedicationRequest `stopped` with its
+    statusReason and no dates beyond authoredOn, and the MedicationDispense fills (whenHandedOver +
+    daysSupply) that show when it was taken."""
+    out: Resources = []
+    for res in resources:
+        if res.get("resourceType") != "MedicationStatement" or res["status"] != "completed":
+            out.append(res)
+            continue
+        end = date.fromisoformat(res["effectivePeriod"]["end"]) - timedelta(days=30)
+        out += _dispenses(res, end)
+        out.append(
+            {
+                "resourceType": "MedicationRequest",
+                "id": res["id"],
+                "status": "stopped",
+                "intent": "order",
+                "medicationCodeableConcept": res["medicationCodeableConcept"],
+                "subject": res["subject"],
+                "authoredOn": res["effectivePeriod"]["start"],
+                "statusReason": res["statusReason"][0],
+                "dosageInstruction": res["dosage"],
+            }
+        )
+    return out
+
+
 PRESERVING = [
     Preserving("bounds instead of effectivePeriod", bounds_instead_of_effective_period),
     Preserving("statements as orders with bounds", statements_as_orders),
@@ -383,6 +410,7 @@ PRESERVING = [
     Preserving("dose range with the same low end", dose_range_with_same_lower_bound),
     Preserving("titration in sequenced dosages", titration_in_sequenced_dosages),
     Preserving("current course as dispenses", current_course_as_dispenses),
+    Preserving("completed course as a stopped order and its fills", completed_course_as_order_and_fills),
 ]
 
 # ---- meaning-changing -----------------------------------------------------------------------
