@@ -41,6 +41,7 @@ from cds.settings import (
     load_settings,
 )
 from cds.terminology import ValueSets, load_valuesets
+from cds.terminology.drug_identity import DrugIdentity, load_drug_identity
 
 PROFILES: Final[tuple[Profile, ...]] = ("us-fda", "eu-smpc")
 PACKAGE_VERSION: Final = __version__
@@ -82,6 +83,7 @@ class Knowledge:
     outcomes: OutcomeVocabulary
     benzodiazepines: BenzodiazepineEquivalents
     valuesets: ValueSets
+    drug_identity: DrugIdentity  # RxNorm / NDC products -> ingredients (fhir/rxnorm/)
     ruleset: Ruleset
     hash: str  # content hash (hex sha256)
     engines: dict[Profile, RuleEngine] = field(repr=False)
@@ -126,6 +128,7 @@ class Knowledge:
             outcomes=load_outcomes(rules),
             benzodiazepines=load_benzodiazepine_equivalents(rules),
             valuesets=valuesets,
+            drug_identity=load_drug_identity(fhir / "rxnorm" / "product-ingredients.json"),
             ruleset=ruleset,
             hash=digest,
             engines=engines,

@@ -86,7 +86,15 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
     patient = build_patient(the_patient(resources), as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
     depression = cond.build_depression(conditions, resources, as_of, settings)
-    exposures = meds.build_exposures(resources, as_of, vs, knowledge.outcomes)
+    exposures = meds.build_exposures(
+        resources,
+        as_of,
+        vs,
+        knowledge.outcomes,
+        identity=knowledge.drug_identity,
+        doses=knowledge.doses,
+        gap_days=settings.trd.max_gap_days,
+    )
     trials = build_trials(exposures, depression, as_of, settings, knowledge.doses)
     adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)

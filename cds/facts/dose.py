@@ -1,26 +1,51 @@
-"""Daily dose in mg from a FHIR Dosage: doseQuantity × administrations per day, with the product
-strength when the dose is given in units (tablets, capsules)."""
+"""Daily dose in mg from one FHIR Dosage: amount per administration × administrations per day,
+with the product strength when the amount is in units (tablets, capsules).
+
+Where the record gives a range (`doseRange`, `frequencyMax`, "1-2 tablets") both ends are kept:
+the low end proves adequacy (an antidepressant trial is adequate only if even the smallest dose
+the order allowed reaches the minimum), the high end sizes a load where more is worse
+(benzodiazepines). Read in this order: `doseAndRate` (the entry in mg first: Epic sends a
+"calculated" mg dose beside the "ordered" tablet count), then the sig in `Dosage.text` /
+`patientInstruction`; frequency from `timing.repeat` (frequency, period, when, timeOfDay),
+`timing.code`, then the text.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from cds.errors import InputError
 
-_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
+_MG = {
+    "mg": 1.0,
+    "milligram": 1.0,
+    "milligrams": 1.0,
+    "g": 1000.0,
+    "gram": 1000.0,
+    "grams": 1000.0,
+    "ug": 0.001,
+    "mcg": 0.001,
+    "µg": 0.001,
+    "microgram": 0.001,
+    "micrograms": 0.001,
+}
 _UNIT_DOSE = {
     "tablet",
     "tablets",
     "tab",
     "tabs",
     "{tablet}",
+    "{tablets}",
     "{tbl}",
     "{tab}",
     "capsule",
     "capsules",
     "cap",
+    "caps",
     "{capsule}",
+    "{capsules}",
     "{cap}",
     "1",
     "{unit}",
@@ -33,38 +58,79 @@ _UNIT_DOSE = {
     "{patch}",
     "device",
     "{device}",
+    "pill",
+    "pills",
 }
-_PER_DAY = {"h": 24.0, "min": 1440.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
-# HL7 v3 GTSAbbreviation timing codes (Timing.code).
+_PER_DAY = {"h": 24.0, "min": 1440.0, "s": 86400.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
+# Timing.code: HL7 v3 GTSAbbreviation (the R4 timing-abbreviation value set) plus the bedtime
+# and morning forms EHR sigs use. Q<n>H is read generically below.
 _TIMING_CODES = {
-    "QD": 1,
+    "QD": 1.0,
     "QOD": 0.5,
-    "BID": 2,
-    "TID": 3,
-    "QID": 4,
-    "AM": 1,
-    "PM": 1,
-    "QHS": 1,
-    "HS": 1,
-    "Q4H": 6,
-    "Q6H": 4,
-    "Q8H": 3,
-    "Q12H": 2,
+    "BID": 2.0,
+    "TID": 3.0,
+    "QID": 4.0,
+    "AM": 1.0,
+    "PM": 1.0,
+    "QAM": 1.0,
+    "QPM": 1.0,
+    "QHS": 1.0,
+    "HS": 1.0,
+    "BED": 1.0,
     "WK": 1 / 7,
+    "QW": 1 / 7,
+    "MO": 1 / 30,
 }
-_TEXT_FREQ = [
-    (re.compile(r"\b(four times (a|per) day|qid|4 times daily)\b", re.I), 4.0),
-    (re.compile(r"\b(three times (a|per) day|tid|3 times daily)\b", re.I), 3.0),
-    (re.compile(r"\b(twice (a|per) day|twice daily|bid|2 times daily)\b", re.I), 2.0),
+_Q_HOURS = re.compile(r"^Q(\d+)H$")
+# Timing.repeat.when (R4 event-timing): one administration per listed event; the generic meal
+# codes (C, AC, PC: "at / before / after meals") mean each of three meals.
+_MEAL_CODES = {"C": 3, "AC": 3, "PC": 3}
+_TEXT_FREQ: list[tuple[re.Pattern[str], float]] = [
+    (re.compile(r"\b(four times (a|per|each) day|qid|4 times (a |per )?da(y|ily))\b", re.I), 4.0),
+    (re.compile(r"\b(three times (a|per|each) day|tid|3 times (a |per )?da(y|ily))\b", re.I), 3.0),
+    (re.compile(r"\b(twice (a|per|each) day|twice daily|bid|2 times (a |per )?da(y|ily))\b", re.I), 2.0),
+    (re.compile(r"\b(every other day|qod|every 48 hours)\b", re.I), 0.5),
+    (re.compile(r"\b(once (a|per) week|weekly|every week)\b", re.I), 1 / 7),
     (
         re.compile(
-            r"\b(once (a|per) day|once daily|daily|qd|every day|each day|at bedtime|nightly|qhs|every morning)\b",
+            r"\b(once (a|per|each) day|once daily|daily|qd|qday|every day|each day|a day|per day|"
+            r"at bedtime|before bed|nightly|every night|qhs|hs|every morning|each morning|in the morning|"
+            r"qam|every evening|in the evening|qpm)\b",
             re.I,
         ),
         1.0,
     ),
 ]
+_TEXT_EVERY_HOURS = re.compile(r"\b(?:every|q)\s*(\d+)\s*(?:hours?|hrs?|h)\b", re.I)
+_TEXT_PRN = re.compile(r"\b(as needed|prn|if needed|when needed)\b", re.I)
+# Several steps in one sig ("50 mg daily for 7 days, then 100 mg"): which dose held how long
+# cannot be read from free text.
+_TEXT_STEPS = re.compile(
+    r"\b(then|increase|increasing|decrease|decreasing|taper|titrate|alternat\w*)\b", re.I
+)
+_NUM = r"(\d+(?:\.\d+)?|one|two|three|four|half|½|1/2)"
+_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "½": 0.5, "1/2": 0.5}
+_TEXT_MG_TOTAL = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)\s+total\b", re.I)
+_TEXT_MG = re.compile(
+    r"(\d+(?:\.\d+)?)(?:\s*(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(mg|milligrams?|mcg|micrograms?|g)\b(?!/)", re.I
+)
+_TEXT_UNITS = re.compile(
+    _NUM + r"(?:\s*(?:-|to|or)\s*" + _NUM + r")?\s*(tab|tabs|tablets?|caps?|capsules?|pills?)\b", re.I
+)
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG(?![A-Za-z/])", re.I)
+
+
+@dataclass(frozen=True)
+class DoseReading:
+    """mg/day: `low` proves adequacy, `high` bounds a load; both None with `note` when unknown."""
+
+    low: float | None
+    high: float | None
+    note: str | None = None
+
+    @staticmethod
+    def unknown(note: str) -> DoseReading:
+        return DoseReading(None, None, note)
 
 
 def strength_from_text(text: str) -> float | None:
@@ -88,67 +154,175 @@ def strength_from_medication(med: dict[str, Any] | None) -> float | None:
     return values[0] if len(values) == 1 else None
 
 
-def per_day(dosage: dict[str, Any]) -> float | None:
+def _number(token: str | None) -> float | None:
+    if token is None:
+        return None
+    token = token.lower()
+    return _WORDS[token] if token in _WORDS else float(token)
+
+
+def _sig_text(dosage: dict[str, Any]) -> str:
+    timing = dosage.get("timing") or {}
+    parts = (dosage.get("text"), dosage.get("patientInstruction"), (timing.get("code") or {}).get("text"))
+    return " ".join(str(t) for t in parts if isinstance(t, str))
+
+
+def per_day_range(dosage: dict[str, Any]) -> tuple[float, float] | None:
+    """Administrations per day (low, high); None when PRN or unreadable."""
     if dosage.get("asNeededBoolean") or dosage.get("asNeededCodeableConcept"):
         return None  # PRN: no regular daily dose
     timing = dosage.get("timing") or {}
     rep = timing.get("repeat") or {}
     if rep.get("frequency") is not None or rep.get("period") is not None:
         freq = float(rep.get("frequency") or 1)
+        freq_max = float(rep.get("frequencyMax") or freq)
         period = float(rep.get("period") or 1)
+        period_max = float(rep.get("periodMax") or period)
         unit = rep.get("periodUnit") or "d"
-        if unit not in _PER_DAY or period <= 0:
+        if unit not in _PER_DAY or period <= 0 or period_max <= 0:
             return None
-        return freq / period * _PER_DAY[unit]
+        return freq / period_max * _PER_DAY[unit], freq_max / period * _PER_DAY[unit]
+    when = [w for w in rep.get("when") or [] if isinstance(w, str)]
+    if when:
+        n = float(sum(_MEAL_CODES.get(w.upper(), 1) for w in dict.fromkeys(when)))
+        return n, n
+    times = rep.get("timeOfDay") or []
+    if isinstance(times, list) and times:
+        return float(len(set(times))), float(len(set(times)))
     for coding in (timing.get("code") or {}).get("coding") or []:
         code = str(coding.get("code") or "").upper()
         if code in _TIMING_CODES:
-            return float(_TIMING_CODES[code])
-    text = " ".join(
-        str(t)
-        for t in (
-            dosage.get("text"),
-            dosage.get("patientInstruction"),
-            (timing.get("code") or {}).get("text"),
-        )
-        if t
-    )
+            return _TIMING_CODES[code], _TIMING_CODES[code]
+        q = _Q_HOURS.match(code)
+        if q and int(q.group(1)) > 0:
+            return 24 / int(q.group(1)), 24 / int(q.group(1))
+    return _text_per_day(_sig_text(dosage))
+
+
+def per_day(dosage: dict[str, Any]) -> float | None:
+    found = per_day_range(dosage)
+    return found[0] if found else None
+
+
+def _text_per_day(text: str) -> tuple[float, float] | None:
+    if not text or _TEXT_PRN.search(text):
+        return None
+    every = _TEXT_EVERY_HOURS.search(text)
+    if every and int(every.group(1)) > 0:
+        return 24 / int(every.group(1)), 24 / int(every.group(1))
     for pattern, value in _TEXT_FREQ:
         if pattern.search(text):
-            return value
+            return value, value
     return None
+
+
+def _to_mg(value: float, unit: str, strength_mg: float | None) -> float | None:
+    if unit in _MG:
+        return value * _MG[unit]
+    if (unit in _UNIT_DOSE or unit == "") and strength_mg is not None:
+        return value * strength_mg
+    return None
+
+
+def _amount_from_dose_and_rate(
+    dosage: dict[str, Any], strength_mg: float | None, where: str
+) -> tuple[float, float] | str | None:
+    """mg per administration (low, high), a note why not, or None when no doseAndRate dose."""
+    candidates: list[tuple[float, float, str]] = []
+    for dr in dosage.get("doseAndRate") or []:
+        if not isinstance(dr, dict):
+            continue
+        if isinstance(dr.get("doseQuantity"), dict):
+            q = dr["doseQuantity"]
+            value = q.get("value")
+            if not isinstance(value, int | float):
+                continue
+            if value <= 0:
+                raise InputError(
+                    f"doseAndRate.doseQuantity.value: dose must be positive (got {value})", location=where
+                )
+            candidates.append((float(value), float(value), _unit(q)))
+        elif isinstance(dr.get("doseRange"), dict):
+            low, high = dr["doseRange"].get("low") or {}, dr["doseRange"].get("high") or {}
+            lo, hi = low.get("value"), high.get("value")
+            if not isinstance(lo, int | float) or lo <= 0:
+                return "dose range without a positive lower bound"
+            hi_v = float(hi) if isinstance(hi, int | float) and hi >= lo else float(lo)
+            candidates.append((float(lo), hi_v, _unit(low) or _unit(high)))
+    if not candidates:
+        return None
+    in_mg = [c for c in candidates if c[2] in _MG]
+    chosen = in_mg or candidates
+    values = {(_to_mg(lo, unit, strength_mg), _to_mg(hi, unit, strength_mg)) for lo, hi, unit in chosen}
+    if len(values) > 1:
+        return "several doseAndRate entries disagree"
+    lo_mg, hi_mg = values.pop()
+    if lo_mg is None or hi_mg is None:
+        lo, _, unit = chosen[0]
+        if unit in _UNIT_DOSE or unit == "":
+            return f"dose given as {lo:g} {unit or 'units'} and the product strength is unknown"
+        return f"dose unit {unit!r} is not convertible to mg"
+    return lo_mg, hi_mg
+
+
+def _unit(q: dict[str, Any]) -> str:
+    return str(q.get("code") or q.get("unit") or "").strip().lower()
+
+
+def amount_from_text(text: str, strength_mg: float | None) -> tuple[float, float] | str | None:
+    """mg per administration from a sig: "150 mg daily", "1 tab BID", "Take 1 tablet (50 mg total)
+    by mouth daily", "take 2 tablets at bedtime". None when the text names no amount."""
+    if not text:
+        return None
+    if _TEXT_STEPS.search(text):
+        return "the sig describes several steps; record each as its own dosage instruction"
+    total = _TEXT_MG_TOTAL.search(text)
+    if total:
+        v = float(total.group(1)) * _MG[total.group(2).lower()]
+        return v, v
+    units = _TEXT_UNITS.search(text)
+    mg = [(m.group(1), m.group(2), m.group(3).lower()) for m in _TEXT_MG.finditer(text)]
+    if units:
+        lo, hi = _number(units.group(1)), _number(units.group(2))
+        assert lo is not None
+        hi = hi if hi is not None and hi >= lo else lo
+        # An mg figure beside a tablet count is the strength ("sertraline 50 mg: take 2 tablets").
+        strengths = {float(a) * _MG.get(u.rstrip("s"), _MG.get(u, 1.0)) for a, b, u in mg if b is None}
+        strength = strengths.pop() if len(strengths) == 1 else strength_mg if not strengths else None
+        if strength is None:
+            return "tablet count in the sig but the product strength is unknown"
+        return lo * strength, hi * strength
+    if not mg:
+        return None
+    if len({(a, b, u) for a, b, u in mg}) > 1:
+        return "the sig names several different amounts"
+    a, b, u = mg[0]
+    factor = _MG.get(u, _MG.get(u.rstrip("s"), 1.0))
+    lo_v = float(a) * factor
+    hi_v = float(b) * factor if b is not None and float(b) >= float(a) else lo_v
+    return lo_v, hi_v
+
+
+def daily_dose(dosage: dict[str, Any] | None, strength_mg: float | None, *, where: str) -> DoseReading:
+    """mg/day (low, high) from one Dosage. Raises InputError on a negative or zero dose."""
+    if not dosage:
+        return DoseReading.unknown("no dosage instruction")
+    amount = _amount_from_dose_and_rate(dosage, strength_mg, where)
+    if amount is None:
+        amount = amount_from_text(_sig_text(dosage), strength_mg)
+        if amount is None:
+            return DoseReading.unknown("no structured dose (doseAndRate) and no amount in the sig text")
+    if isinstance(amount, str):
+        return DoseReading.unknown(amount)
+    freq = per_day_range(dosage)
+    if freq is None:
+        return DoseReading.unknown("frequency unknown (no timing.repeat, timing code or readable text)")
+    return DoseReading(round(amount[0] * freq[0], 2), round(amount[1] * freq[1], 2))
 
 
 def daily_dose_mg(
     dosage: dict[str, Any] | None, strength_mg: float | None, *, where: str
 ) -> tuple[float | None, str | None]:
-    """(mg/day, why unknown). Raises InputError on a negative or zero dose."""
-    if not dosage:
-        return None, "no dosage instruction"
-    dose = None
-    for dr in dosage.get("doseAndRate") or []:
-        if isinstance(dr, dict) and isinstance(dr.get("doseQuantity"), dict):
-            dose = dr["doseQuantity"]
-            break
-    if dose is None:
-        return None, "no structured dose (doseAndRate.doseQuantity)"
-    value = dose.get("value")
-    if not isinstance(value, int | float):
-        return None, "dose has no value"
-    if value <= 0:
-        raise InputError(
-            f"doseAndRate.doseQuantity.value: dose must be positive (got {value})", location=where
-        )
-    unit = str(dose.get("code") or dose.get("unit") or "").strip().lower()
-    if unit in _MG:
-        mg = float(value) * _MG[unit]
-    elif unit in _UNIT_DOSE or unit == "":
-        if strength_mg is None:
-            return None, f"dose given as {value} {unit or 'units'} and the product strength is unknown"
-        mg = float(value) * strength_mg
-    else:
-        return None, f"dose unit {unit!r} is not convertible to mg"
-    freq = per_day(dosage)
-    if freq is None:
-        return None, "frequency unknown (no timing.repeat, timing code or readable text)"
-    return round(mg * freq, 2), None
+    """(mg/day at the low end of any range, why unknown)."""
+    reading = daily_dose(dosage, strength_mg, where=where)
+    return reading.low, reading.note

@@ -1,19 +1,22 @@
-"""Medication exposures from MedicationRequest, MedicationStatement and MedicationDispense:
-which ingredient, from when to when, at what daily dose, and why it stopped."""
+"""Medication exposures from MedicationRequest, MedicationStatement, MedicationDispense and
+MedicationAdministration: which ingredient, from when to when, at what daily dose, and why it
+stopped. Identity: cds/facts/drug_identity.py; dates: cds/facts/intake.py; dose: cds/facts/dose.py."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from cds.contract.facts import AllergyFact, BenzodiazepineLoadFact, MedicationFact
-from cds.facts.dose import daily_dose_mg, strength_from_medication, strength_from_text
-from cds.facts.fhirdata import concept_text, parse_date, period_end, period_start
+from cds.facts import intake
+from cds.facts.dose import DoseReading, daily_dose, strength_from_medication, strength_from_text
+from cds.facts.fhirdata import concept_text
 from cds.ingest.load import RawResource
-from cds.settings import BenzodiazepineEquivalents, OutcomeVocabulary
+from cds.settings import BenzodiazepineEquivalents, DoseTable, OutcomeVocabulary
 from cds.terminology import ValueSets
+from cds.terminology.drug_identity import DrugIdentity, describe_codes, has_name
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 # Value sets for interaction and history facts (antidepressants become trials, see trials.py).
@@ -33,13 +36,16 @@ DRUG_VALUESETS = (
 )
 # Not an exposure: never taken, planned only ("intended" statements), or recorded in error.
 _SKIP_STATUS = {"entered-in-error", "cancelled", "draft", "not-taken", "declined", "intended"}
-# Taken on the evaluation date. "on-hold" is not: the end of a paused course is unknown.
-_ONGOING_STATUS = {"active", "in-progress"}
+# Engine convention (not a clinical source): labelled maximum antidepressant doses are at most
+# about 8x the minimum adequate dose (rules/antidepressant-doses.yaml); a recorded daily dose
+# beyond 10x, or under a tenth, of the minimum is taken as a unit or entry slip and not used.
+PLAUSIBLE_MULTIPLE_OF_MINIMUM = 10.0
+PLAUSIBLE_FRACTION_OF_MINIMUM = 0.1
 
 
 @dataclass(frozen=True)
 class Exposure:
-    """One medication record for one ingredient."""
+    """One intake step of one medication record for one ingredient (a taper is several)."""
 
     valueset: str
     ingredient: str
@@ -47,31 +53,240 @@ class Exposure:
     start: date | None
     end: date | None  # None: unknown (or ongoing)
     ongoing: bool
-    daily_dose_mg: float | None
+    daily_dose_mg: float | None  # the low end of any range: what proves adequacy
     dose_note: str | None
     outcome: str | None  # failed | intolerance | remission | None (not recorded)
+    daily_dose_max_mg: float | None = None  # the high end: what sizes a load (benzodiazepines)
+    identified: bool = True  # False: a record naming no drug this engine can read
+
+
+def _reference_key(ref: str) -> str:
+    """'Medication/1', 'https://ehr/fhir/Medication/1/_history/2', 'urn:uuid:1' -> 'Medication/1'."""
+    if ref.startswith("urn:"):
+        return f"Medication/{ref.rsplit(':', 1)[-1]}"
+    parts = [p for p in ref.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"Medication/{ref}"
+
+
+def _by_identifier(resources: list[RawResource]) -> dict[tuple[str, str], RawResource]:
+    out: dict[tuple[str, str], RawResource] = {}
+    for r in resources:
+        if r.type != "Medication":
+            continue
+        for ident in r.data.get("identifier") or []:
+            if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                out.setdefault((str(ident.get("system") or ""), ident["value"]), r)
+                out.setdefault(("", ident["value"]), r)
+    return out
 
 
 def _medication(
-    res: RawResource, by_ref: dict[str, RawResource]
+    res: RawResource,
+    by_ref: dict[str, RawResource],
+    by_ident: dict[tuple[str, str], RawResource],
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(medication CodeableConcept, Medication resource or None)."""
+    """(medication CodeableConcept, Medication resource or None). medicationReference resolves
+    to a contained (#id), relative, absolute-URL, urn:uuid or identifier-only Medication."""
     data = res.data
     if isinstance(data.get("medicationCodeableConcept"), dict):
         return data["medicationCodeableConcept"], None
-    ref = (data.get("medicationReference") or {}).get("reference")
-    if not isinstance(ref, str):
+    mref = data.get("medicationReference") or {}
+    if not isinstance(mref, dict):
         return None, None
+    ref = mref.get("reference")
     med: dict[str, Any] | None = None
-    if ref.startswith("#"):
+    if isinstance(ref, str) and ref.startswith("#"):
         med = next((c for c in data.get("contained") or [] if c.get("id") == ref[1:]), None)
-    else:
-        key = ref if "/" in ref and not ref.startswith("urn:") else f"Medication/{ref.rsplit(':', 1)[-1]}"
-        found = by_ref.get(key)
+    elif isinstance(ref, str):
+        found = by_ref.get(_reference_key(ref))
+        med = found.data if found else None
+    elif isinstance(mref.get("identifier"), dict):
+        ident = mref["identifier"]
+        found = by_ident.get((str(ident.get("system") or ""), str(ident.get("value") or "")))
         med = found.data if found else None
     if med is None:
-        return {"text": (data.get("medicationReference") or {}).get("display") or ""}, None
-    return med.get("code"), med
+        display = mref.get("display")
+        return ({"text": display} if isinstance(display, str) else {}), None
+    return med.get("code") or {}, med
+
+
+def _identity_concept(concept: dict[str, Any] | None, med: dict[str, Any] | None) -> dict[str, Any]:
+    """Medication.code together with Medication.ingredient[].itemCodeableConcept (and the names of
+    itemReference), so that a Medication known only by its ingredients is still identified."""
+    codings = list((concept or {}).get("coding") or [])
+    texts = [t for t in [(concept or {}).get("text")] if isinstance(t, str) and t]
+    for ing in (med or {}).get("ingredient") or []:
+        if not isinstance(ing, dict):
+            continue
+        item = ing.get("itemCodeableConcept")
+        if isinstance(item, dict):
+            codings += [c for c in item.get("coding") or [] if isinstance(c, dict)]
+            if isinstance(item.get("text"), str):
+                texts.append(item["text"])
+        display = (ing.get("itemReference") or {}).get("display")
+        if isinstance(display, str):
+            texts.append(display)
+    out: dict[str, Any] = {"coding": codings}
+    if texts:
+        out["text"] = " | ".join(texts)
+    return out
+
+
+def _plausible(
+    drug: str, reading: DoseReading, doses: DoseTable | None
+) -> tuple[float | None, float | None, str | None]:
+    """A daily dose far outside the drug's range is a unit or entry slip, not a dose: it is not used."""
+    row = doses.doses.get(drug) if doses else None
+    minimum = row.min_mg_per_day if row else None
+    if minimum is None or reading.low is None or reading.high is None:
+        return reading.low, reading.high, reading.note
+    lo, hi = minimum * PLAUSIBLE_FRACTION_OF_MINIMUM, minimum * PLAUSIBLE_MULTIPLE_OF_MINIMUM
+    if reading.low < lo or reading.high > hi:
+        return (
+            None,
+            None,
+            f"recorded daily dose {reading.low:g} mg is implausible for {drug} "
+            f"(outside {lo:g}-{hi:g} mg): check the dose and its unit",
+        )
+    return reading.low, reading.high, None
+
+
+def build_exposures(
+    resources: list[RawResource],
+    as_of: date,
+    vs: ValueSets,
+    outcomes: OutcomeVocabulary,
+    *,
+    identity: DrugIdentity,
+    doses: DoseTable | None = None,
+    gap_days: int = 7,
+) -> list[Exposure]:
+    """Every intake step of every medication record, per ingredient a rule or trial reads.
+    `gap_days` (settings trd.max_gap_days) is the refill gap tolerance for dispensed supply."""
+    by_ref = {r.ref: r for r in resources}
+    by_ident = _by_identifier(resources)
+    reader = OutcomeReader(outcomes)
+    out: list[Exposure] = []
+    for res in resources:
+        if res.type not in MED_TYPES:
+            continue
+        data = res.data
+        if data.get("status") in _SKIP_STATUS or data.get("intent") in ("proposal", "plan"):
+            continue
+        if res.type == "MedicationDispense" and data.get("status") in ("preparation", "in-progress"):
+            continue  # not yet handed over
+        code_concept, med = _medication(res, by_ref, by_ident)
+        concept = _identity_concept(code_concept, med)
+        products = identity.products_in(concept)
+        concept = identity.expand(concept)
+        found = vs.match_concept_in(DRUG_VALUESETS, concept)
+        matches = list({(m.valueset, m.display): m for ms in found.values() for m in ms}.values())
+        # A value set listing a product code (an SCD) beside its ingredient: the ingredient names it.
+        listed = {p.code for p in products}
+        matches = [
+            m
+            for m in matches
+            if m.code not in listed
+            or not any(x.valueset == m.valueset and x.code not in listed for x in matches)
+        ]
+        where = f"{res.origin} ({res.ref})"
+        if not matches:
+            if not products and not has_name(concept):
+                out.extend(_unidentified(res, concept, as_of, where, gap_days))
+            continue
+        single_product = products[0] if len(products) == 1 else None
+        strength = (
+            strength_from_medication(med)
+            or (strength_from_text(single_product.name) if single_product else None)
+            or strength_from_text(concept_text(code_concept))
+        )
+        ingredient_count = max(
+            [len({m.display for m in matches})]
+            + [p.ingredient_count or 1 for p in products]
+            + [len((med or {}).get("ingredient") or [])]
+        )
+        reasons = data.get("statusReason")
+        reasons = reasons if isinstance(reasons, list) else [reasons] if reasons else []
+        outcome = reader.read(reasons)
+        for step in intake.steps(res.type, data, as_of, where, gap_days):
+            reading = _step_dose(res.type, data, step, strength, where)
+            for m in matches:
+                note: str | None
+                if ingredient_count > 1:
+                    low, high, note = None, None, "combination product: dose per ingredient unknown"
+                else:
+                    low, high, note = _plausible(m.display, reading, doses)
+                out.append(
+                    Exposure(
+                        valueset=m.valueset,
+                        ingredient=m.display,
+                        ref=res.ref,
+                        start=step.start,
+                        end=step.end,
+                        ongoing=step.ongoing,
+                        daily_dose_mg=low,
+                        dose_note=note,
+                        outcome=outcome,
+                        daily_dose_max_mg=high,
+                    )
+                )
+    return out
+
+
+def _step_dose(
+    res_type: str, data: dict[str, Any], step: intake.Step, strength: float | None, where: str
+) -> DoseReading:
+    """The daily dose of one step: the dosages taken together add up."""
+    if not step.dosages:
+        if res_type == "MedicationDispense":
+            return _dispense_dose(data, strength)
+        return DoseReading.unknown("no dosage instruction")
+    low = high = 0.0
+    for d in step.dosages:
+        reading = daily_dose(d, strength, where=where)
+        if reading.low is None or reading.high is None:
+            return reading
+        low, high = low + reading.low, high + reading.high
+    return DoseReading(round(low, 2), round(high, 2))
+
+
+def _dispense_dose(data: dict[str, Any], strength: float | None) -> DoseReading:
+    qty = (data.get("quantity") or {}).get("value")
+    days = intake.duration_days(data.get("daysSupply"), default_unit="d")
+    if not isinstance(qty, int | float) or qty <= 0 or not days:
+        return DoseReading.unknown("dispense without dosage, quantity or days supply")
+    if strength is None:
+        return DoseReading.unknown("dispensed quantity known but product strength unknown")
+    dose = round(float(qty) * strength / days, 2)
+    return DoseReading(dose, dose)
+
+
+def _unidentified(
+    res: RawResource, concept: dict[str, Any], as_of: date, where: str, gap_days: int
+) -> list[Exposure]:
+    """A record whose drug cannot be read (a code outside the RxNorm table, no name) might be an
+    antidepressant: it becomes a trial the record cannot settle, never a silent omission. It is
+    never ongoing, so it cannot stand in for a current antidepressant."""
+    codes = describe_codes(concept)
+    out = []
+    for step in intake.steps(res.type, res.data, as_of, where, gap_days):
+        out.append(
+            Exposure(
+                valueset="antidepressants",
+                ingredient=f"unidentified medication ({codes})",
+                ref=res.ref,
+                start=step.start,
+                end=None if step.ongoing else step.end,
+                ongoing=False,
+                daily_dose_mg=None,
+                dose_note=f"{res.ref} names no drug this engine can read ({codes}, no name): record the drug name",
+                outcome=None,
+                identified=False,
+            )
+        )
+    return out
 
 
 class OutcomeReader:
@@ -101,131 +316,12 @@ class OutcomeReader:
         return None
 
 
-def build_exposures(
-    resources: list[RawResource], as_of: date, vs: ValueSets, outcomes: OutcomeVocabulary
-) -> list[Exposure]:
-    by_ref = {r.ref: r for r in resources}
-    reader = OutcomeReader(outcomes)
-    out: list[Exposure] = []
-    for res in resources:
-        if res.type not in MED_TYPES:
-            continue
-        data = res.data
-        if data.get("status") in _SKIP_STATUS or data.get("intent") in ("proposal", "plan"):
-            continue
-        concept, med = _medication(res, by_ref)
-        matches = [m for found in vs.match_concept_in(DRUG_VALUESETS, concept).values() for m in found]
-        if not matches:
-            continue
-        where = f"{res.origin} ({res.ref})"
-        start, end, ongoing = _period(res, as_of, where)
-        if start is not None and start > as_of:
-            continue
-        strength = strength_from_medication(med) or strength_from_text(concept_text(concept))
-        dosage = _dosage(data)
-        if res.type == "MedicationDispense" and not dosage:
-            dose, note = _dispense_dose(data, strength, where)
-        else:
-            dose, note = daily_dose_mg(dosage, strength, where=where)
-        single_ingredient = len({m.display for m in matches}) == 1
-        reasons = data.get("statusReason")
-        reasons = reasons if isinstance(reasons, list) else [reasons] if reasons else []
-        outcome = reader.read(reasons)
-        for m in matches:
-            out.append(
-                Exposure(
-                    valueset=m.valueset,
-                    ingredient=m.display,
-                    ref=res.ref,
-                    start=start,
-                    end=end,
-                    ongoing=ongoing,
-                    # A combination product's dose cannot be split per ingredient from a total.
-                    daily_dose_mg=dose if single_ingredient else None,
-                    dose_note=note
-                    if single_ingredient
-                    else "combination product: dose per ingredient unknown",
-                    outcome=outcome,
-                )
-            )
-    return out
-
-
-def _dosage(data: dict[str, Any]) -> dict[str, Any] | None:
-    for key in ("dosageInstruction", "dosage"):
-        value = data.get(key)
-        if isinstance(value, list) and value:
-            return value[0]  # type: ignore[no-any-return]
-        if isinstance(value, dict):  # MedicationAdministration.dosage is a single element
-            return _admin_dosage(value)
-    return None
-
-
-def _admin_dosage(d: dict[str, Any]) -> dict[str, Any]:
-    return {"doseAndRate": [{"doseQuantity": d["dose"]}], "text": "once"} if d.get("dose") else {}
-
-
-def _dispense_dose(
-    data: dict[str, Any], strength: float | None, where: str
-) -> tuple[float | None, str | None]:
-    qty = (data.get("quantity") or {}).get("value")
-    days = (data.get("daysSupply") or {}).get("value")
-    if not isinstance(qty, int | float) or not isinstance(days, int | float) or days <= 0:
-        return None, "dispense without dosage, quantity or days supply"
-    if strength is None:
-        return None, "dispensed quantity known but product strength unknown"
-    return round(float(qty) * strength / float(days), 2), None
-
-
-def _period(res: RawResource, as_of: date, where: str) -> tuple[date | None, date | None, bool]:
-    data, status = res.data, res.data.get("status")
-    if res.type == "MedicationStatement":
-        start = period_start(data, "effectivePeriod", where=where) or parse_date(
-            data.get("effectiveDateTime"), where=where, field="effectiveDateTime"
-        )
-        end = period_end(data, "effectivePeriod", where=where)
-    elif res.type == "MedicationAdministration":
-        start = period_start(data, "effectivePeriod", where=where) or parse_date(
-            data.get("effectiveDateTime"), where=where, field="effectiveDateTime"
-        )
-        end = period_end(data, "effectivePeriod", where=where) or start
-    elif res.type == "MedicationDispense":
-        start = parse_date(
-            data.get("whenHandedOver") or data.get("whenPrepared"), where=where, field="whenHandedOver"
-        )
-        days = (data.get("daysSupply") or {}).get("value")
-        end = (
-            start + timedelta(days=float(days))
-            if start and isinstance(days, int | float) and days > 0
-            else None
-        )
-        return start, (min(end, as_of) if end else None), False
-    else:  # MedicationRequest
-        disp = data.get("dispenseRequest") or {}
-        start = period_start(disp, "validityPeriod", where=where) or parse_date(
-            data.get("authoredOn"), where=where, field="authoredOn"
-        )
-        end = period_end(disp, "validityPeriod", where=where)
-        supply = (disp.get("expectedSupplyDuration") or {}).get("value")
-        if end is None and start and isinstance(supply, int | float) and supply > 0:
-            repeats = int(disp.get("numberOfRepeatsAllowed") or 0)
-            end = start + timedelta(days=float(supply) * (repeats + 1))
-    if start is not None and end is not None and end < start:
-        from cds.errors import InputError
-
-        raise InputError(f"period ends ({end}) before it starts ({start})", location=where)
-    ongoing = status in _ONGOING_STATUS and (end is None or end >= as_of)
-    if ongoing:
-        end = None
-    elif end is not None and end > as_of:
-        end = as_of
-    return start, end, ongoing
-
-
 def build_medication_facts(exposures: list[Exposure], as_of: date) -> list[MedicationFact]:
     """Current and past exposure per ingredient for interaction and history rules."""
     facts: dict[tuple[str, str], MedicationFact] = {}
     for e in sorted(exposures, key=lambda e: e.start or date.min):
+        if not e.identified:
+            continue
         active = e.ongoing or (e.end is not None and e.end >= as_of)
         key = (e.valueset, e.ingredient)
         prev = facts.get(key)
@@ -271,17 +367,19 @@ def _code(concept: object) -> str | None:
 def build_benzodiazepine_load(
     exposures: list[Exposure], equivalents: BenzodiazepineEquivalents
 ) -> BenzodiazepineLoadFact:
-    """Active benzodiazepines as diazepam mg/day (DDI-09); unknown if any dose or equivalent is."""
+    """Active benzodiazepines as diazepam mg/day (DDI-09); unknown if any dose or equivalent is.
+    A dose range counts at its high end: the load threshold is a precaution, so the stricter reading."""
     active = [e for e in exposures if e.valueset == "benzodiazepines" and e.ongoing]
     if not active:
         return BenzodiazepineLoadFact(active=False, diazepam_equivalent_mg=0)
     total, complete = 0.0, True
     for e in active:
         eq = equivalents.equivalent_to_10mg_diazepam.get(e.ingredient)
-        if e.daily_dose_mg is None or eq is None:
+        dose = e.daily_dose_max_mg if e.daily_dose_max_mg is not None else e.daily_dose_mg
+        if dose is None or eq is None:
             complete = False
             continue
-        total += e.daily_dose_mg * 10 / eq
+        total += dose * 10 / eq
     return BenzodiazepineLoadFact(
         evidence=sorted({e.ref for e in active}),
         active=True,

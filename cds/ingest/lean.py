@@ -35,13 +35,28 @@ QUANTITY: Spec = {"value": None, "unit": None, "system": None, "code": None}
 PERIOD: Spec = {"start": None, "end": None}
 REFERENCE: Spec = {"reference": None, "display": None}
 DOSAGE: Spec = {
+    "sequence": None,
     "text": None,
     "patientInstruction": None,
     "asNeededBoolean": None,
     "asNeededCodeableConcept": CONCEPT,
-    "timing": {"repeat": {"frequency": None, "period": None, "periodUnit": None}, "code": CONCEPT},
-    "doseAndRate": {"doseQuantity": QUANTITY},
+    "timing": {
+        "repeat": {
+            "boundsPeriod": PERIOD,
+            "boundsDuration": QUANTITY,
+            "frequency": None,
+            "frequencyMax": None,
+            "period": None,
+            "periodMax": None,
+            "periodUnit": None,
+            "when": None,
+            "timeOfDay": None,
+        },
+        "code": CONCEPT,
+    },
+    "doseAndRate": {"doseQuantity": QUANTITY, "doseRange": {"low": QUANTITY, "high": QUANTITY}},
 }
+IDENTIFIER: Spec = {"system": None, "value": None}
 _MEDICATION_COMMON: Spec = {
     # cds/facts/medications.py reads these keys on every medication resource type; those R4B does not
     # define for a type become "not a field of" errors there.
@@ -49,7 +64,7 @@ _MEDICATION_COMMON: Spec = {
     "status": None,
     "intent": None,
     "medicationCodeableConcept": CONCEPT,
-    "medicationReference": REFERENCE,
+    "medicationReference": {**REFERENCE, "identifier": IDENTIFIER},
     "dosageInstruction": DOSAGE,
     "dosage": DOSAGE,
     "statusReason": CONCEPT,
@@ -103,7 +118,7 @@ READS: dict[str, Spec] = {
         "authoredOn": None,
         "dispenseRequest": {
             "validityPeriod": PERIOD,
-            "expectedSupplyDuration": {"value": None},
+            "expectedSupplyDuration": QUANTITY,
             "numberOfRepeatsAllowed": None,
         },
     },
@@ -111,13 +126,18 @@ READS: dict[str, Spec] = {
         **_MEDICATION_COMMON,
         "whenHandedOver": None,
         "whenPrepared": None,
-        "daysSupply": {"value": None},
+        "daysSupply": QUANTITY,
         "quantity": {"value": None},
     },
     "Medication": {
         "id": None,
         "code": CONCEPT,
-        "ingredient": {"strength": {"numerator": QUANTITY, "denominator": QUANTITY}},
+        "identifier": IDENTIFIER,
+        "ingredient": {
+            "itemCodeableConcept": CONCEPT,
+            "itemReference": REFERENCE,
+            "strength": {"numerator": QUANTITY, "denominator": QUANTITY},
+        },
     },
     "AllergyIntolerance": {"id": None, "verificationStatus": CONCEPT, "code": CONCEPT},
     "Procedure": {
