@@ -18,6 +18,7 @@ from cds.facts.models import (
     BloodPressureFact,
     BodyMeasureFact,
     ConditionFact,
+    ConditionReviewFact,
     DepressionFact,
     Fact,
     HepaticFact,
@@ -31,9 +32,11 @@ from cds.facts.models import (
 )
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
+from cds.facts.unplaced import condition_reviews, procedure_conditions
 from cds.ingest.load import RawResource
 from cds.settings import load_benzodiazepine_equivalents, load_dose_table, load_outcomes, load_settings
-from cds.terminology import load_valuesets
+from cds.terminology import load_text_matcher, load_valuesets
+from cds.terminology.server import with_configured_server
 
 
 @dataclass
@@ -42,6 +45,7 @@ class FactSet:
     patient: PatientFact
     depression: DepressionFact
     conditions: list[ConditionFact]
+    condition_reviews: list[ConditionReviewFact]
     trials: list[TrialFact]
     adjuncts: list[AdjunctFact]
     history: TreatmentHistoryFact
@@ -69,12 +73,20 @@ class FactSet:
             self.hepatic,
             self.benzodiazepines,
         ]
-        return [*singles, *self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
+        return [
+            *singles,
+            *self.conditions,
+            *self.condition_reviews,
+            *self.trials,
+            *self.adjuncts,
+            *self.medications,
+            *self.allergies,
+        ]
 
 
 def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
     settings = load_settings()
-    vs = load_valuesets()
+    vs = with_configured_server(load_valuesets())
     patients = [r for r in resources if r.type == "Patient"]
     if not patients:
         raise InputError("no Patient resource in the input")
@@ -83,6 +95,8 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
         raise InputError(f"{len(patients)} patients in the input ({ids}, ...): assess one patient at a time")
     patient = build_patient(patients[0], as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
+    conditions += procedure_conditions(resources, as_of, vs)
+    reviews = condition_reviews(resources, vs, load_text_matcher(), cond.CONDITION_VALUESETS)
     depression = cond.build_depression(conditions, resources, as_of, settings)
     exposures = meds.build_exposures(resources, as_of, vs, load_outcomes())
     trials = build_trials(exposures, depression, as_of, settings, load_dose_table())
@@ -119,6 +133,7 @@ def build_facts(resources: list[RawResource], as_of: date) -> FactSet:
         patient=patient,
         depression=depression,
         conditions=conditions,
+        condition_reviews=reviews,
         trials=trials,
         adjuncts=adjuncts,
         history=history,

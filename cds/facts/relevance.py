@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from cds.facts.conditions import CONDITION_VALUESETS
 from cds.facts.observations import OBSERVATION_VALUESETS, PROCEDURE_VALUESETS
+from cds.facts.unplaced import PROCEDURE_IMPLIES, worth_reading
 from cds.ingest.load import RawResource
 from cds.terminology import load_valuesets
 
 _BY_TYPE: dict[str, tuple[str, ...]] = {
     "Observation": tuple(OBSERVATION_VALUESETS),
     "Condition": tuple(CONDITION_VALUESETS),
-    "Procedure": tuple(PROCEDURE_VALUESETS),
+    "Procedure": (*PROCEDURE_VALUESETS, *PROCEDURE_IMPLIES),
 }
 
 
@@ -22,4 +23,8 @@ def may_become_fact(res: RawResource) -> bool:
     vs_ids = _BY_TYPE.get(res.type)
     if vs_ids is None:
         return True  # other types are judged by their own builders
-    return bool(load_valuesets().match_concept_in(vs_ids, res.data.get("code")))
+    if load_valuesets().match_concept_in(vs_ids, res.data.get("code")):
+        return True
+    return res.type in ("Condition", "Procedure") and worth_reading(
+        res
+    )  # uncoded or unplaced: read the words
