@@ -20,7 +20,7 @@ SNOMED, ICD10CM, RXNORM, LOINC = (SYSTEMS[k] for k in ("snomed", "icd-10-cm", "r
 CPT = "http://www.ama-assn.org/go/cpt"
 
 # Letter, digit, alphanumeric; optional dot and up to 4 more (7th character may be a letter).
-_ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+_ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 _LOINC = re.compile(r"^(\d{1,7})-(\d)$")
 _LOINC_ANSWER = re.compile(r"^LA\d{1,6}-\d$")
 
@@ -78,7 +78,7 @@ def code_problem(system: str, code: str) -> str | None:
         return (
             None
             if _ICD10CM.match(code)
-            else "not an ICD-10-CM code (letter, 2 characters, optional dot and up to 4)"
+            else "not an ICD-10-CM code as value sets write it (letter, 2 characters, then a dot and up to 4)"
         )
     if system == SNOMED:
         if not code.isdigit() or not 6 <= len(code) <= 18:
