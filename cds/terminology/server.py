@@ -20,6 +20,7 @@ from cds.terminology.valuesets import ValueSets
 ENV_URL = "CDS_TERMINOLOGY_URL"
 ENV_BUDGET = "CDS_TERMINOLOGY_BUDGET_S"
 DEFAULT_BUDGET_S = 2.0
+_CACHE_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,20 @@ class Lookup:
     display: str | None
 
 
+class Budget:
+    """Time left for server calls in one piece of work (an assessment, a CLI lookup)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    @property
+    def remaining_s(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
+
+
 class TerminologyClient:
-    """One server, a total time budget shared by all calls, and a cache of every answer (also "don't know")."""
+    """One server and a cache of its answers shared by all work; each call runs
+    within the caller's Budget (by default one budget for the client's life, for one-off use)."""
 
     def __init__(
         self,
@@ -41,7 +54,7 @@ class TerminologyClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._budget_s = budget_s
-        self._spent = 0.0
+        self.budget = Budget(budget_s)
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(budget_s),
@@ -60,16 +73,14 @@ class TerminologyClient:
     def close(self) -> None:
         self._client.close()
 
-    @property
-    def remaining_s(self) -> float:
-        return max(0.0, self._budget_s - self._spent)
+    def new_budget(self) -> Budget:
+        return Budget(self._budget_s)
 
-    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    def _get(self, path: str, params: dict[str, str], budget: Budget) -> dict[str, Any] | None:
         """A JSON Parameters/ValueSet answer, or None (error, timeout, budget spent)."""
-        left = self.remaining_s
+        left = budget.remaining_s
         if left <= 0:
             return None
-        start = time.monotonic()
         self.calls += 1
         try:
             resp = self._client.get(path, params=params, timeout=left)
@@ -79,24 +90,28 @@ class TerminologyClient:
             return data if isinstance(data, dict) else None
         except (httpx.HTTPError, ValueError):
             return None
-        finally:
-            self._spent += time.monotonic() - start
 
-    def _cached(self, key: tuple[str, ...], path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    def _cached(
+        self, key: tuple[str, ...], path: str, params: dict[str, str], budget: Budget | None
+    ) -> dict[str, Any] | None:
         if key in self._cache:
             cached: dict[str, Any] | None = self._cache[key]
             return cached
-        data = self._get(path, params)
-        if data is not None or self.remaining_s > 0:
-            self._cache[key] = data  # an error inside the budget is remembered; a timeout is not
+        budget = budget or self.budget
+        data = self._get(path, params, budget)
+        if data is not None:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()  # a long-running service: bounded memory, answers are cheap to re-ask
+            self._cache[key] = data  # answers only: an error or timeout is asked again next time
         return data
 
-    def subsumes(self, system: str, ancestor: str, code: str) -> bool | None:
+    def subsumes(self, system: str, ancestor: str, code: str, budget: Budget | None = None) -> bool | None:
         """True when `code` is `ancestor` or below it; False when the server says not; None when unknown."""
         data = self._cached(
             ("subsumes", system, ancestor, code),
             "/CodeSystem/$subsumes",
             {"system": system, "codeA": ancestor, "codeB": code},
+            budget,
         )
         outcome = _param(data, "outcome")
         if outcome in ("equivalent", "subsumes"):
@@ -105,16 +120,18 @@ class TerminologyClient:
             return False
         return None
 
-    def lookup(self, system: str, code: str) -> Lookup | None:
-        data = self._cached(("lookup", system, code), "/CodeSystem/$lookup", {"system": system, "code": code})
+    def lookup(self, system: str, code: str, budget: Budget | None = None) -> Lookup | None:
+        data = self._cached(
+            ("lookup", system, code), "/CodeSystem/$lookup", {"system": system, "code": code}, budget
+        )
         if data is None or data.get("resourceType") != "Parameters":
             return None
         display = _param(data, "display")
         return Lookup(system, code, display if isinstance(display, str) else None)
 
-    def expand(self, valueset_url: str) -> list[tuple[str, str, str]] | None:
+    def expand(self, valueset_url: str, budget: Budget | None = None) -> list[tuple[str, str, str]] | None:
         """(system, code, display) of a server-side expansion, or None."""
-        data = self._cached(("expand", valueset_url), "/ValueSet/$expand", {"url": valueset_url})
+        data = self._cached(("expand", valueset_url), "/ValueSet/$expand", {"url": valueset_url}, budget)
         if data is None or data.get("resourceType") != "ValueSet":
             return None
         contains = (data.get("expansion") or {}).get("contains") or []
@@ -151,17 +168,23 @@ def client_from_env() -> TerminologyClient | None:
 class ServerPlacer:
     """Places SNOMED CT codes the expansions do not list under the is-a roots of the value sets."""
 
-    def __init__(self, client: TerminologyClient, roots: dict[str, list[tuple[str, str, str]]]) -> None:
+    def __init__(
+        self,
+        client: TerminologyClient,
+        roots: dict[str, list[tuple[str, str, str]]],
+        budget: Budget | None = None,
+    ) -> None:
         # roots: value set id -> [(system, root code, root display)] of its non-ICD is-a filters
         self._client = client
         self._roots = roots
+        self._budget = budget or client.new_budget()  # one budget per placer: one assessment
 
     def place(self, vs_ids: Sequence[str], system: str, code: str) -> dict[str, tuple[str, str]]:
         """{value set id: (root code, root display)} for each value set whose root subsumes the code."""
         out: dict[str, tuple[str, str]] = {}
         for vs_id in vs_ids:
             for r_sys, r_code, r_disp in self._roots.get(vs_id, ()):
-                if r_sys == system and self._client.subsumes(system, r_code, code):
+                if r_sys == system and self._client.subsumes(system, r_code, code, self._budget):
                     out[vs_id] = (r_code, r_disp)
                     break
         return out
@@ -180,4 +203,4 @@ def with_configured_server(vs: ValueSets) -> ValueSets:
         _CLIENT = client_from_env()
     if _CLIENT is None:
         return vs
-    return vs.with_placer(ServerPlacer(_CLIENT, vs.is_a_roots()))
+    return vs.with_placer(ServerPlacer(_CLIENT, vs.is_a_roots()))  # a fresh time budget per assessment

@@ -159,3 +159,16 @@ def test_the_patient_is_otherwise_cleared(monkeypatch: pytest.MonkeyPatch) -> No
         r for r in _popliteal_patient() if r.get("code", {}).get("coding", [{}])[0].get("code") != POPLITEAL
     ]
     assert _verdict(resources) == "appropriate"
+
+
+def test_each_assessment_gets_its_own_time_budget() -> None:
+    # A spent budget stops one assessment's calls; the next assessment may ask again.
+    fake = FakeServer()
+    vs = load_valuesets()
+    coding = {"coding": [{"system": SNOMED, "code": POPLITEAL}]}
+    with _client(fake) as c:
+        spent = vs.with_placer(ServerPlacer(c, vs.is_a_roots(), srv.Budget(0.0)))
+        assert spent.match_concept_in(["aneurysmal-vascular-disease"], coding) == {}
+        assert fake.requests == []
+        fresh = vs.with_placer(ServerPlacer(c, vs.is_a_roots()))
+        assert fresh.match_concept_in(["aneurysmal-vascular-disease"], coding)
