@@ -119,7 +119,12 @@ READS: dict[str, Spec] = {
         "code": CONCEPT,
         "ingredient": {"strength": {"numerator": QUANTITY, "denominator": QUANTITY}},
     },
-    "AllergyIntolerance": {"id": None, "verificationStatus": CONCEPT, "code": CONCEPT},
+    "AllergyIntolerance": {
+        "id": None,
+        "verificationStatus": CONCEPT,
+        "code": CONCEPT,
+        "reaction": {"substance": CONCEPT},  # the substance may be named only here
+    },
     "Procedure": {
         "id": None,
         "status": None,
