@@ -22,8 +22,10 @@ app.add_typer(schema_app, name="schema")
 def _mount_optional() -> None:
     from cds.audit.cli import app as audit_app
     from cds.screen.cli import screen_command
+    from cds.terminology.cli import app as terminology_app
 
     app.add_typer(audit_app, name="audit", help="Recent decisions and override rates per rule.")
+    app.add_typer(terminology_app, name="terminology")
     app.command("screen")(screen_command)
 
 

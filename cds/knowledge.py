@@ -42,6 +42,7 @@ from cds.settings import (
 )
 from cds.terminology import ValueSets, load_valuesets
 from cds.terminology.drug_identity import DrugIdentity, load_drug_identity
+from cds.terminology.text import TextMatcher, load_text_matcher
 
 PROFILES: Final[tuple[Profile, ...]] = ("us-fda", "eu-smpc")
 PACKAGE_VERSION: Final = __version__
@@ -84,6 +85,7 @@ class Knowledge:
     benzodiazepines: BenzodiazepineEquivalents
     valuesets: ValueSets
     drug_identity: DrugIdentity  # RxNorm / NDC products -> ingredients (fhir/rxnorm/)
+    text_matcher: TextMatcher  # wording of absolute concepts, for entries no code places
     ruleset: Ruleset
     hash: str  # content hash (hex sha256)
     engines: dict[Profile, RuleEngine] = field(repr=False)
@@ -129,6 +131,7 @@ class Knowledge:
             benzodiazepines=load_benzodiazepine_equivalents(rules),
             valuesets=valuesets,
             drug_identity=load_drug_identity(fhir / "rxnorm" / "product-ingredients.json"),
+            text_matcher=load_text_matcher(fhir / "absolute-text-patterns.yaml"),
             ruleset=ruleset,
             hash=digest,
             engines=engines,

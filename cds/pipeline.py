@@ -57,7 +57,7 @@ def evaluate(
     as_of = as_of or date.today()
     engine = knowledge.engine(profile)  # an unknown profile fails before any work
     used = select_and_validate(
-        to_resources(resources), strict=strict, relevant=lambda r: may_become_fact(r, knowledge.valuesets)
+        to_resources(resources), strict=strict, relevant=lambda r: may_become_fact(r, knowledge)
     )
     facts = build_facts(used, knowledge, as_of)
     firings = engine.evaluate(facts.all(), as_of)

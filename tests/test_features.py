@@ -14,6 +14,7 @@ from cds.contract.assessment import Assessment, EsketamineDosing, KetamineIvDosi
 from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
 from cds.synthetic import JAPANESE_RACE, PatientBuilder
+from tests.terminology.steps import *  # noqa: F403  (steps of features/terminology.feature)
 
 scenarios(
     "indication.feature",
@@ -23,6 +24,7 @@ scenarios(
     "interactions.feature",
     "hepatic.feature",
     "dosing.feature",
+    "terminology.feature",
 )
 
 

@@ -45,7 +45,7 @@ def _break(folder: Path, rel: str, old: str, new: str) -> None:
             "unknown value set 'aneurysm-typo'",
             17,
         ),
-        ("fact: condition", "fact: conditon", "unknown fact 'conditon'; did you mean 'condition'?", 15),
+        ("fact: condition", "fact: conditon", "unknown fact 'conditon'; did you mean 'condition'", 15),
         (
             "  url: https://www.usmedicine.com/2021online-dir/inc/html/30.html\n",
             "",

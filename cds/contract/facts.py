@@ -69,6 +69,15 @@ class ConditionFact(Fact):
     abatement: date | None = None
 
 
+class ConditionReviewFact(Fact):
+    kind: ClassVar[str] = "condition_review"
+    concept: str = Field(description="Absolute-contraindication concept the entry's words read like")
+    entry: str = Field(description="The Condition or Procedure (Type/id)")
+    text: str = Field(description="The entry's display and text, as written")
+    phrase: str = Field(description="The words that matched (fhir/absolute-text-patterns.yaml)")
+    coding: str = Field(description="'uncoded', or the codes the engine could not place")
+
+
 class DepressionFact(Fact):
     kind: ClassVar[str] = "depression"
     has_mdd: bool = Field(description="Any unipolar MDD diagnosis (active or in remission)")
@@ -228,6 +237,7 @@ class BenzodiazepineLoadFact(Fact):
 ALL_FACT_TYPES: tuple[type[Fact], ...] = (
     PatientFact,
     ConditionFact,
+    ConditionReviewFact,
     DepressionFact,
     TrialFact,
     AdjunctFact,

@@ -14,6 +14,7 @@ from cds.contract.facts import (
     BloodPressureFact,
     BodyMeasureFact,
     ConditionFact,
+    ConditionReviewFact,
     DepressionFact,
     Fact,
     HepaticFact,
@@ -31,8 +32,10 @@ from cds.facts import medications as meds
 from cds.facts import observations as obs
 from cds.facts.patient import build_patient
 from cds.facts.trials import build_adjuncts, build_history, build_trials
+from cds.facts.unplaced import condition_reviews, procedure_conditions
 from cds.ingest.load import RawResource
 from cds.knowledge import Knowledge
+from cds.terminology.server import with_configured_server
 
 
 @dataclass
@@ -41,6 +44,7 @@ class FactSet:
     patient: PatientFact
     depression: DepressionFact
     conditions: list[ConditionFact]
+    condition_reviews: list[ConditionReviewFact]
     trials: list[TrialFact]
     adjuncts: list[AdjunctFact]
     history: TreatmentHistoryFact
@@ -67,7 +71,15 @@ class FactSet:
             self.hepatic,
             self.benzodiazepines,
         ]
-        return [*singles, *self.conditions, *self.trials, *self.adjuncts, *self.medications, *self.allergies]
+        return [
+            *singles,
+            *self.conditions,
+            *self.condition_reviews,
+            *self.trials,
+            *self.adjuncts,
+            *self.medications,
+            *self.allergies,
+        ]
 
 
 def the_patient(resources: list[RawResource]) -> RawResource:
@@ -82,9 +94,13 @@ def the_patient(resources: list[RawResource]) -> RawResource:
 
 def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date) -> FactSet:
     settings = knowledge.settings
-    vs = knowledge.valuesets
+    # A configured terminology server (deployment setting, not knowledge) may place codes no
+    # expansion lists; it can add a match, never remove one.
+    vs = with_configured_server(knowledge.valuesets)
     patient = build_patient(the_patient(resources), as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
+    conditions += procedure_conditions(resources, as_of, vs)
+    reviews = condition_reviews(resources, vs, knowledge.text_matcher, cond.CONDITION_VALUESETS)
     depression = cond.build_depression(conditions, resources, as_of, settings)
     exposures = meds.build_exposures(
         resources,
@@ -103,6 +119,7 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         patient=patient,
         depression=depression,
         conditions=conditions,
+        condition_reviews=reviews,
         trials=trials,
         adjuncts=adjuncts,
         history=build_history(trials, adjuncts, exposures),

@@ -37,6 +37,7 @@ CONDITION_VALUESETS = (
     "cognitive-impairment",
     "ascites",
     "hepatic-encephalopathy",
+    "vascular-history-review",
 )
 _ACTIVE = {"active", "recurrence", "relapse"}
 _INACTIVE = {"inactive", "remission"}

@@ -338,21 +338,29 @@ def build_medication_facts(exposures: list[Exposure], as_of: date) -> list[Medic
 
 
 def build_allergies(resources: list[RawResource], vs: ValueSets) -> list[AllergyFact]:
-    out = []
+    out: list[AllergyFact] = []
     for res in resources:
         if res.type != "AllergyIntolerance":
             continue
         verification = _code(res.data.get("verificationStatus")) or "unknown"
         if verification in ("refuted", "entered-in-error"):
             continue
-        for vs_id in ("esketamine", "ketamine"):
-            for m in vs.match_concept(vs_id, res.data.get("code")):
-                out.append(
-                    AllergyFact(
-                        evidence=[res.ref], valueset=vs_id, substance=m.display, verification=verification
-                    )
-                )
-                break
+        # The substance may be coded (RxNorm, SNOMED CT substance or product), a brand or salt in the
+        # text, or named only in reaction[].substance (code then holds a class or "drug allergy").
+        reactions = res.data.get("reaction")
+        concepts = [res.data.get("code")] + [
+            r.get("substance")
+            for r in (reactions if isinstance(reactions, list) else [])
+            if isinstance(r, dict)
+        ]
+        found: dict[str, str] = {}
+        for concept in concepts:
+            for vs_id, matches in vs.match_concept_in(("esketamine", "ketamine"), concept).items():
+                found.setdefault(vs_id, matches[0].display)
+        out.extend(
+            AllergyFact(evidence=[res.ref], valueset=vs_id, substance=name, verification=verification)
+            for vs_id, name in found.items()
+        )
     return out
 
 

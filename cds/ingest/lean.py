@@ -139,7 +139,12 @@ READS: dict[str, Spec] = {
             "strength": {"numerator": QUANTITY, "denominator": QUANTITY},
         },
     },
-    "AllergyIntolerance": {"id": None, "verificationStatus": CONCEPT, "code": CONCEPT},
+    "AllergyIntolerance": {
+        "id": None,
+        "verificationStatus": CONCEPT,
+        "code": CONCEPT,
+        "reaction": {"substance": CONCEPT},  # the substance may be named only here
+    },
     "Procedure": {
         "id": None,
         "status": None,

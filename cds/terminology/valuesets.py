@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -30,7 +30,7 @@ class Match:
     system: str
     code: str
     display: str  # the value set's display for the matched code (the ingredient name for drugs)
-    by: str  # "code", "is-a" or "text"
+    by: str  # "code" (compose), "expansion" (a listed descendant), "is-a" (ICD-10-CM prefix), "text" or "server"
     confidence: str | None
 
 
@@ -39,6 +39,7 @@ class ValueSet:
     id: str
     title: str
     exact: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    expanded: set[tuple[str, str]] = field(default_factory=set)  # codes known from the expansion only
     prefixes: list[tuple[str, str, str, str | None]] = field(
         default_factory=list
     )  # system, code, display, conf
@@ -62,19 +63,47 @@ def _name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", re.IGNORECASE)
 
 
+class Placer(Protocol):
+    """Places a code the expansions do not list (a terminology server's $subsumes)."""
+
+    def place(self, vs_ids: Sequence[str], system: str, code: str) -> dict[str, tuple[str, str]]: ...
+
+
 class ValueSets:
-    def __init__(self, sets: dict[str, ValueSet], aliases: dict[str, str], hierarchical: set[str]) -> None:
+    def __init__(
+        self,
+        sets: dict[str, ValueSet],
+        aliases: dict[str, str],
+        hierarchical: set[str],
+        placer: Placer | None = None,
+    ) -> None:
         self._sets = sets
+        self.placer = placer
         self._aliases = aliases
         self._hierarchical = hierarchical
         # Reverse indexes: one dict lookup per coding instead of one per coding and value set.
         self._exact: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
         self._prefixes: dict[str, list[tuple[str, str, str, str | None]]] = {}
+        self._expanded: set[tuple[str, str, str]] = set()
         for vs in sets.values():
             for key, (display, conf) in vs.exact.items():
                 self._exact.setdefault(key, []).append((vs.id, display, conf))
+            self._expanded.update((vs.id, *key) for key in vs.expanded)
             for p_sys, p_code, display, conf in vs.prefixes:
                 self._prefixes.setdefault(p_sys, []).append((vs.id, p_code, display, conf))
+
+    def with_placer(self, placer: Placer | None) -> ValueSets:
+        """The same value sets, asking `placer` about codes no expansion lists (a new object; this one is shared)."""
+        return ValueSets(self._sets, self._aliases, self._hierarchical, placer)
+
+    def is_a_roots(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Value set id -> (system, code, display) of its is-a roots outside the hierarchical systems."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for vs in self._sets.values():
+            for p_sys, p_code, display, _ in vs.prefixes:
+                if p_sys not in self._hierarchical:
+                    out.setdefault(vs.id, []).append((p_sys, p_code, display))
+        return out
 
     def __contains__(self, vs_id: object) -> bool:
         return vs_id in self._sets
@@ -95,7 +124,7 @@ class ValueSets:
         sys_ = self.system(system)
         hit = vs.exact.get((sys_, code))
         if hit is not None:
-            return Match(vs_id, sys_, code, hit[0], "code", hit[1])
+            return Match(vs_id, sys_, code, hit[0], self._by(vs_id, sys_, code), hit[1])
         for p_sys, p_code, display, conf in vs.prefixes:
             if p_sys != sys_:
                 continue
@@ -137,7 +166,9 @@ class ValueSets:
             for vs_id, display, conf in self._exact.get((sys_, code), ()):
                 if vs_id in wanted and vs_id not in hit_sets:
                     hit_sets.add(vs_id)
-                    out.setdefault(vs_id, []).append(Match(vs_id, sys_, code, display, "code", conf))
+                    out.setdefault(vs_id, []).append(
+                        Match(vs_id, sys_, code, display, self._by(vs_id, sys_, code), conf)
+                    )
             hierarchical = sys_ in self._hierarchical
             for vs_id, p_code, display, conf in self._prefixes.get(sys_, ()):
                 if (
@@ -147,6 +178,13 @@ class ValueSets:
                 ):
                     hit_sets.add(vs_id)
                     out.setdefault(vs_id, []).append(Match(vs_id, sys_, code, display, "is-a", conf))
+            if self.placer is not None and not hierarchical and not self.placed(sys_, code):
+                for vs_id, (_root, root_display) in self.placer.place(
+                    [v for v in vs_ids if v not in hit_sets], sys_, code
+                ).items():
+                    hit_sets.add(vs_id)
+                    label = f"{coding.get('display') or code} (is-a {root_display}, terminology server)"
+                    out.setdefault(vs_id, []).append(Match(vs_id, sys_, code, label, "server", None))
         if isinstance(concept.get("text"), str):
             texts.append(concept["text"])
         for vs_id in vs_ids:
@@ -171,6 +209,26 @@ class ValueSets:
                 return None
             codes.update(code for _, code in vs.exact)
         return sorted(codes)
+
+    def _by(self, vs_id: str, system: str, code: str) -> str:
+        return "expansion" if (vs_id, system, code) in self._expanded else "code"
+
+    def placed(self, system: str | None, code: str | None) -> bool:
+        """Whether a code belongs to any value set (exactly, by expansion or by ICD-10-CM prefix)."""
+        if not code:
+            return False
+        sys_ = self.system(system)
+        if (sys_, code) in self._exact:
+            return True
+        hierarchical = sys_ in self._hierarchical
+        return any(
+            code == p_code or (hierarchical and _below(code, p_code))
+            for _, p_code, _, _ in self._prefixes.get(sys_, ())
+        )
+
+    def is_hierarchical(self, system: str | None) -> bool:
+        """Code systems whose hierarchy the engine has in full (ICD-10-CM: the code is its path)."""
+        return self.system(system) in self._hierarchical
 
     def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
         for vs_id in vs_ids:
@@ -224,6 +282,20 @@ def _load_one(path: Path) -> ValueSet:
             vs.prefixes.append(
                 (system, flt["value"], str(disp or flt["value"]), conf if isinstance(conf, str) else None)
             )
+    expansion = data.get("expansion")
+    if expansion is not None:
+        if not isinstance(expansion, dict) or not isinstance(expansion.get("contains", []), list):
+            raise RuleFileError("expansion.contains is not a list", file=str(path))
+        for entry in expansion.get("contains", []):
+            system, code = entry.get("system"), entry.get("code")
+            if not isinstance(system, str) or not isinstance(code, str):
+                raise RuleFileError(f"expansion entry without system and code: {entry!r}", file=str(path))
+            key = (system, code)
+            if key in vs.exact:
+                continue
+            conf = _ext(entry, "confidence")
+            vs.exact[key] = (str(entry.get("display") or code), conf if isinstance(conf, str) else None)
+            vs.expanded.add(key)
     return vs
 
 
