@@ -15,6 +15,7 @@ from cds.facts.build import FactSet, build_facts
 from cds.facts.models import Fact
 from cds.facts.relevance import may_become_fact
 from cds.ingest.load import RawResource, flatten
+from cds.ingest.patients import one_patient
 from cds.ingest.validate import select_and_validate
 from cds.ruleset import Ruleset, load_ruleset
 from cds.ruleset.compile import compile_rule
@@ -85,7 +86,7 @@ def evaluate(
         from cds.errors import InputError
 
         raise InputError(f"unknown profile {profile!r} (use {' or '.join(PROFILES)})")
-    used = select_and_validate(to_resources(resources), strict=strict, relevant=may_become_fact)
+    used = select_and_validate(one_patient(to_resources(resources)), strict=strict, relevant=may_become_fact)
     facts = build_facts(used, as_of)
     comp = compiled()
     engine_facts = {f"f{i}": fact for i, fact in enumerate(facts.all())}

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cds.errors import RuleFileError
+from cds.facts.limits import ObservationSettings
 from cds.paths import rules_dir
 
 
@@ -65,6 +66,7 @@ class Settings(_M):
     pregnancy: PregnancySettings
     interactions: InteractionSettings
     hepatic: HepaticSettings
+    observations: ObservationSettings
 
     def lookup(self, dotted: str) -> Any:
         node: Any = self

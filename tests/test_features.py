@@ -23,6 +23,7 @@ scenarios(
     "interactions.feature",
     "hepatic.feature",
     "dosing.feature",
+    "patient.feature",
 )
 
 
@@ -39,9 +40,13 @@ class World:
         self.pregnancy_test = True
         self.weight_day: str | None = None
         self.phq9_day: str | None = None
+        self.birth_text: str | None = None  # a partial FHIR birthDate ("2007", "1960-05")
+        self.died: str | None = None
 
     def build(self) -> PatientBuilder:
-        birth = self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
+        birth: date | str = self.birth_text or (
+            self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
+        )
         p = PatientBuilder(birth_date=birth, gender=self.gender, pid="scenario")
         for step in self.steps:
             step(p)
@@ -222,6 +227,16 @@ def _weight(world: World, kg: int, cm: int, day: str) -> None:
     world.steps.append(lambda p: (p.weight(day, kg), p.height(day, cm)))
 
 
+@given(parsers.parse("the birth date is recorded only as {value}"))
+def _partial_birth(world: World, value: str) -> None:
+    world.birth_text = value
+
+
+@given(parsers.parse("the patient died on {day}"))
+def _died(world: World, day: str) -> None:
+    world.died = day
+
+
 @when("eligibility is assessed")
 def _assess(world: World) -> None:
     _run(world, "us-fda")
@@ -233,9 +248,12 @@ def _assess_profile(world: World, profile: str) -> None:
 
 
 def _run(world: World, profile: str) -> None:
-    world.evaluation = evaluate(
-        [r.data for r in flatten(world.build().bundle())], as_of=world.as_of, profile=profile
-    )  # type: ignore[arg-type]
+    resources = [r.data for r in flatten(world.build().bundle())]
+    if world.died:
+        for r in resources:
+            if r["resourceType"] == "Patient":
+                r["deceasedDateTime"] = world.died
+    world.evaluation = evaluate(resources, as_of=world.as_of, profile=profile)  # type: ignore[arg-type]
     world.result = world.evaluation.assessment
 
 

@@ -101,10 +101,10 @@ def test_lint_fails_on_a_changed_rule_whose_version_was_not_bumped(tmp_path: Pat
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "rules"], cwd=repo, check=True)
     rule = repo / "rules/precautions/older-adult.yaml"
-    rule.write_text(rule.read_text().replace("age_years: {ge: 65}", "age_years: {ge: 60}"))
+    rule.write_text(rule.read_text().replace("age_max_years: {ge: 65}", "age_max_years: {ge: 60}"))
     lint = [sys.executable, "-m", "cds", "rules", "lint", str(repo / "rules")]
     bad = subprocess.run(lint, capture_output=True, text=True)
     assert bad.returncode == 1
-    assert "precaution.older-adult: changed since HEAD but version 1.0.0 was not bumped" in bad.stderr
-    rule.write_text(rule.read_text().replace("version: 1.0.0", "version: 1.1.0"))
+    assert "precaution.older-adult: changed since HEAD but version 1.1.0 was not bumped" in bad.stderr
+    rule.write_text(rule.read_text().replace("version: 1.1.0", "version: 1.2.0"))
     assert subprocess.run(lint, capture_output=True, text=True).returncode == 0
