@@ -30,6 +30,8 @@ def one_patient(resources: list[RawResource]) -> list[RawResource]:
         return resources
     keep = _newest(patients)
     me = _Identity(keep)
+    # A urn: reference to a Group, Location ... of the same bundle is not a patient reference.
+    me.not_patients = {r.full_url for r in resources if r.full_url and r.type != "Patient"}
     out = [r for r in resources if r.type != "Patient" or r is keep]
     for res in out:
         if res is keep:
@@ -87,6 +89,7 @@ class _Identity:
         pid = str(patient.data.get("id") or "")
         self.ids = {pid}
         self.urls = {patient.full_url} if patient.full_url else set()
+        self.not_patients: set[str] = set()
         for link in patient.data.get("link") or []:
             # Patient.link (replaces, replaced-by, refer, seealso): the same person under another id.
             other = link.get("other") if isinstance(link, dict) else None
@@ -114,7 +117,7 @@ class _Identity:
     def _other_literal(self, literal: str) -> bool:
         if literal.startswith("#"):
             return False  # a contained resource
-        if literal in self.urls:
+        if literal in self.urls or literal in self.not_patients:
             return False
         if literal.startswith("urn:"):
             # urn:uuid / urn:oid: the Patient's fullUrl, or its id when the bundle reused it.
