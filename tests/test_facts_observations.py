@@ -178,7 +178,9 @@ def test_text_results(text: str, status: str) -> None:
 def test_an_old_active_pregnancy_condition_without_a_later_test_is_unknown() -> None:
     bundle = _bundle()
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != _obs(bundle, "82810-3")["id"]]
-    bundle["entry"].append({"resource": _condition("O99.89", "http://hl7.org/fhir/sid/icd-10-cm", "2024-01-01")})
+    bundle["entry"].append(
+        {"resource": _condition("O99.89", "http://hl7.org/fhir/sid/icd-10-cm", "2024-01-01")}
+    )
     a = evaluate([bundle], as_of=AS_OF)
     assert a.facts.pregnancy.status == "unknown"
     gap = next(f for f in a.assessment.findings if f.rule == "data-gap.pregnancy-status")

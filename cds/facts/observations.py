@@ -278,7 +278,9 @@ def body(
         if w.kg is not None:
             weights.append(ScorePoint(date=r.day, value=w.kg, ref=r.ref))
     weights.sort(key=lambda p: p.date)
-    w_status: Literal["current", "stale", "missing", "unusable"] = _status(latest[0].day if latest else None, as_of, settings.lookback.weight_days)
+    w_status: Literal["current", "stale", "missing", "unusable"] = _status(
+        latest[0].day if latest else None, as_of, settings.lookback.weight_days
+    )
     weight_kg = latest[1].kg if latest else None
     problem = latest[1].problem if latest else None
     if latest is not None and problem is not None and w_status == "current":
