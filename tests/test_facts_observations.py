@@ -230,3 +230,19 @@ def test_partial_birth_dates_give_an_age_range(birth: str, low: int, high: int, 
     res = RawResource({"resourceType": "Patient", "id": "p", "birthDate": birth, "gender": "female"}, "test")
     fact = build_patient(res, AS_OF, load_settings())
     assert (fact.age_min_years, fact.age_max_years, fact.age_text) == (low, high, text)
+
+
+def test_a_deceased_patient_is_not_asked_for_vitals_nor_dosed() -> None:
+    bundle = _bundle()
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Observation"]
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    alive = evaluate([bundle], as_of=AS_OF).assessment
+    assert {"data-gap.blood-pressure", "data-gap.weight", "data-gap.pregnancy-status"} <= {
+        f.rule for f in alive.findings
+    }
+    patient["deceasedDateTime"] = "2025-05-01"
+    dead = evaluate([bundle], as_of=AS_OF).assessment
+    assert dead.indication.status == "not-eligible"
+    assert [r.rule for r in dead.indication.rules if r.rule == "indication.deceased"]
+    assert not [f for f in dead.findings if f.category in ("data-gap", "dosing", "monitoring")]
+    assert {p.verdict for p in dead.products} == {"not-indicated"}
