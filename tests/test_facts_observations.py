@@ -246,3 +246,22 @@ def test_a_deceased_patient_is_not_asked_for_vitals_nor_dosed() -> None:
     assert [r.rule for r in dead.indication.rules if r.rule == "indication.deceased"]
     assert not [f for f in dead.findings if f.category in ("data-gap", "dosing", "monitoring")]
     assert {p.verdict for p in dead.products} == {"not-indicated"}
+
+
+@pytest.mark.parametrize(
+    ("unit", "systolic"),
+    [("mm[Hg]", 150.0), ("kPa", 150.0), ("mmHg", 150.0), ("%", None)],
+)
+def test_blood_pressure_units(unit: str, systolic: float | None) -> None:
+    bundle = _bundle()
+    value = 150 if unit != "kPa" else 150 / 7.50061683
+    for comp in _obs(bundle, "85354-9")["component"]:
+        if comp["code"]["coding"][0]["code"] == "8480-6":
+            comp["valueQuantity"] = {"value": value, "unit": unit} | (
+                {"code": unit} if unit != "mmHg" else {}
+            )
+    bp = evaluate([bundle], as_of=AS_OF).facts.blood_pressure
+    if systolic is None:
+        assert bp.status == "missing", "a non-pressure unit cleared the blood pressure"
+    else:
+        assert bp.systolic == pytest.approx(systolic, abs=0.1)

@@ -23,7 +23,7 @@ from cds.facts.models import (
     Status,
     SuicidalIdeationFact,
 )
-from cds.facts.units import convert, quantity_unit
+from cds.facts.units import convert, is_ucum, quantity_unit
 from cds.ingest.load import RawResource
 from cds.settings import Settings
 from cds.terminology import ValueSets
@@ -155,6 +155,19 @@ def _pair(halves: list[_Half], minutes: float) -> list[_Half]:
     return whole + dia_only
 
 
+def _mm_hg(quantity: object, res: RawResource, field: str) -> float | None:
+    """A pressure in mmHg: a UCUM pressure unit (kPa, mm[Hg]) is converted; a unit that is not UCUM
+    ("mmHg", "mm Hg") or none is read as mmHg, the unit blood pressure is charted in; a UCUM unit that
+    is not a pressure makes the value unreadable (None)."""
+    value, _ = _quantity(quantity, res, field)
+    if value is None or not isinstance(quantity, dict):
+        return None
+    unit = quantity_unit(quantity)
+    if unit is None or not is_ucum(unit):
+        return value
+    return convert(value, unit, "mm[Hg]")
+
+
 def blood_pressure(
     idx: ObservationIndex, vs: ValueSets, as_of: date, settings: Settings
 ) -> tuple[BloodPressureFact, list[BloodPressurePoint]]:
@@ -167,13 +180,13 @@ def blood_pressure(
         sys_v = dia_v = None
         for comp in r.data.get("component") or []:
             if vs.match_concept("systolic-blood-pressure", comp.get("code")):
-                sys_v, _ = _quantity(comp.get("valueQuantity"), raw, "component.valueQuantity")
+                sys_v = _mm_hg(comp.get("valueQuantity"), raw, "component.valueQuantity")
             elif vs.match_concept("diastolic-blood-pressure", comp.get("code")):
-                dia_v, _ = _quantity(comp.get("valueQuantity"), raw, "component.valueQuantity")
+                dia_v = _mm_hg(comp.get("valueQuantity"), raw, "component.valueQuantity")
         if sys_v is None and vs.match_concept("systolic-blood-pressure", r.data.get("code")):
-            sys_v = r.value
+            sys_v = _mm_hg(r.data.get("valueQuantity"), raw, "valueQuantity")
         if dia_v is None and vs.match_concept("diastolic-blood-pressure", r.data.get("code")):
-            dia_v = r.value
+            dia_v = _mm_hg(r.data.get("valueQuantity"), raw, "valueQuantity")
         if sys_v is not None or dia_v is not None:
             halves.append(_Half(r.day, _instant(r.data), sys_v, dia_v, [r.ref]))
     readings = sorted(_pair(halves, settings.observations.bp_pairing_minutes), key=lambda h: h.key)

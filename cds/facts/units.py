@@ -45,6 +45,17 @@ def factor(unit: str, target: str) -> float | None:
         return None
 
 
+@lru_cache(maxsize=512)
+def is_ucum(unit: str) -> bool:
+    if unit in ("kg", "g", "mm[Hg]", "cm"):
+        return True
+    try:
+        _registry().from_ucum(unit)
+    except Exception:
+        return False
+    return True
+
+
 def convert(value: float, unit: str | None, target: str) -> float | None:
     if unit is None:
         return None
