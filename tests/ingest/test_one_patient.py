@@ -134,3 +134,18 @@ def test_two_different_patients_are_still_refused() -> None:
     bundle["entry"].append({"resource": {**_first(bundle, "Patient"), "id": "p2"}})
     with pytest.raises(InputError, match="2 patients in the input"):
         evaluate([bundle], as_of=AS_OF)
+
+
+def test_service_answers_400_naming_the_resource_of_another_patient() -> None:
+    from cds.service.catalog import PATIENT_VIEW_SERVICE
+    from tests.service.builders import patient_view_request
+    from tests.service.test_real_engine import example, for_patient, real
+
+    pid, prefetch = example("trd-eligible")
+    obs = prefetch["vitalSigns"]["entry"][0]["resource"]
+    obs["subject"] = {"reference": "Patient/someone-else"}
+    response = real().call(PATIENT_VIEW_SERVICE, for_patient(patient_view_request(prefetch), pid))
+    # The service's prefetch check answers first (naming the prefetch entry); the pipeline check
+    # behind it is the same one `cds check` runs (tests above).
+    assert response.status_code == 400
+    assert "another patient" in response.text
