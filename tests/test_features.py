@@ -24,6 +24,7 @@ scenarios(
     "hepatic.feature",
     "dosing.feature",
     "patient.feature",
+    "observations.feature",
 )
 
 
@@ -225,6 +226,25 @@ def _age(world: World, age: int) -> None:
 @given(parsers.parse("a weight of {kg:d} kg and height of {cm:d} cm on {day}"))
 def _weight(world: World, kg: int, cm: int, day: str) -> None:
     world.steps.append(lambda p: (p.weight(day, kg), p.height(day, cm)))
+
+
+@given(parsers.parse('a weight of {value:g} "{unit}" on {day}'))
+def _weight_unit(world: World, value: float, unit: str, day: str) -> None:
+    # The unit as the EHR sent it: UCUM code when it is one, else only the unit text.
+    world.weight_day = "2025-01-01"  # the default safety weight is older than this one
+
+    def add(p: PatientBuilder) -> None:
+        ref = p.observation("29463-7", day, value=value, unit=unit)
+        obs = next(r for r in p.resources if f"Observation/{r['id']}" == ref)
+        obs["valueQuantity"] = {"value": value, "unit": unit}
+
+    world.steps.append(add)
+
+
+@given(parsers.parse('a serum hCG of {value:g} "{unit}" on {day}'))
+def _hcg(world: World, value: float, unit: str, day: str) -> None:
+    world.pregnancy_test = False
+    world.steps.append(lambda p: p.observation("21198-7", day, value=value, unit=unit, vital=False))
 
 
 @given(parsers.parse("the birth date is recorded only as {value}"))

@@ -175,6 +175,14 @@ def serum_hcg_below_detection(resources: Resources) -> Resources:
     )
 
 
+def all_observation_shapes_together(resources: Resources) -> Resources:
+    """The re-encodings above at once, as one EHR export might carry them: BP as separate timed
+    results, weight in ounces, pregnancy status in SNOMED CT."""
+    for fn in (bp_separate_minutes_apart, weight_in_ounces, pregnancy_status_snomed):
+        resources = fn(resources)
+    return resources
+
+
 WOMEN = ("trd-eligible", "aneurysm")
 PRESERVING = [
     Preserving("BP panel coded 55284-4", bp_panel_55284),
@@ -189,6 +197,7 @@ PRESERVING = [
     Preserving("urine hCG negative as LOINC answer", urine_hcg_coded_negative, WOMEN),
     Preserving("serum hCG 2 m[IU]/mL", serum_hcg_quantity_negative, WOMEN),
     Preserving("serum hCG < 1 IU/L", serum_hcg_below_detection, WOMEN),
+    Preserving("observation shapes combined", all_observation_shapes_together),
 ]
 
 
