@@ -265,3 +265,11 @@ def test_blood_pressure_units(unit: str, systolic: float | None) -> None:
         assert bp.status == "missing", "a non-pressure unit cleared the blood pressure"
     else:
         assert bp.systolic == pytest.approx(systolic, abs=0.1)
+
+
+def test_same_day_readings_without_times_give_the_highest_of_each_half() -> None:
+    bundle = _bundle()  # panel 128/82 on 2025-05-28 (no clock time)
+    _add(bundle, "s2", "8480-6", "2025-05-28", 150)
+    _add(bundle, "d2", "8462-4", "2025-05-28", 78)
+    bp = evaluate([bundle], as_of=AS_OF).facts.blood_pressure
+    assert (bp.systolic, bp.diastolic) == (150, 82)

@@ -212,7 +212,11 @@ def blood_pressure(
             measured=last.day,
         ), points
     latest = complete[-1]
-    systolic, diastolic, refs = latest.systolic, latest.diastolic, set(latest.refs)
+    # Readings the record cannot order (same day without clock times): the highest of each half.
+    ties = [h for h in complete if h.key == latest.key]
+    systolic = max(h.systolic for h in ties if h.systolic is not None)
+    diastolic = max(h.diastolic for h in ties if h.diastolic is not None)
+    refs = {ref for h in ties for ref in h.refs}
     for h in readings:
         if h.key <= latest.key:
             continue
