@@ -273,3 +273,17 @@ def test_same_day_readings_without_times_give_the_highest_of_each_half() -> None
     _add(bundle, "d2", "8462-4", "2025-05-28", 78)
     bp = evaluate([bundle], as_of=AS_OF).facts.blood_pressure
     assert (bp.systolic, bp.diastolic) == (150, 82)
+
+
+def test_no_rule_compares_the_single_age() -> None:
+    """age_years is the youngest possible age: a rule comparing it could clear a possible 65-year-old
+    or misread a range. Rules compare age_min_years / age_max_years."""
+    from cds.ruleset import load_ruleset
+
+    offenders = [
+        r.id
+        for r in load_ruleset().rules
+        for p in r.when
+        if p.fact == "patient" and ("age_years" in p.where or any("age_years" in alt for alt in p.any))
+    ]
+    assert offenders == []
