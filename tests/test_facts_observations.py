@@ -287,3 +287,13 @@ def test_no_rule_compares_the_single_age() -> None:
         if p.fact == "patient" and ("age_years" in p.where or any("age_years" in alt for alt in p.any))
     ]
     assert offenders == []
+
+
+def test_an_older_positive_test_with_nothing_after_it_still_means_pregnant() -> None:
+    bundle = _bundle()
+    test = _obs(bundle, "82810-3")
+    test["effectiveDateTime"] = "2025-03-01"  # 93 days before: outside the 30-day look-back
+    test["valueCodeableConcept"] = {"coding": [{"system": "http://loinc.org", "code": "LA15173-0"}]}
+    assert evaluate([bundle], as_of=AS_OF).facts.pregnancy.status == "pregnant"
+    test["valueCodeableConcept"] = {"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]}
+    assert evaluate([bundle], as_of=AS_OF).facts.pregnancy.status == "unknown"  # too old to rule out

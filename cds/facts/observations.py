@@ -431,12 +431,17 @@ def pregnancy(
         if c.valueset == "pregnancy-ended" or (c.valueset == "pregnancy" and c not in pregnant)
     ]
     for r in idx.by_vs["pregnancy-status-observation"]:  # newest first
-        if (as_of - r.day).days > settings.lookback.pregnancy_status_days:
-            break
         result = read_pregnancy_result(r, vs, limits)
         if result is None:
             continue
         answer, shown = result
+        age = (as_of - r.day).days
+        if age > settings.lookback.pregnancy_status_days:
+            # Too old to rule pregnancy out; a positive result within a pregnancy's length with
+            # nothing after it still means pregnant (the stricter reading).
+            if answer == "positive" and age <= limits.pregnancy_condition_max_days:
+                return PregnancyFact(evidence=[r.ref], status="pregnant", measured=r.day)
+            break
         if answer == "positive":
             return PregnancyFact(evidence=[r.ref], status="pregnant", measured=r.day)
         if answer == "indeterminate":
