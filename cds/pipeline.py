@@ -15,6 +15,7 @@ from cds.facts.build import FactSet, build_facts
 from cds.facts.relevance import may_become_fact
 from cds.facts.timeline import build_timeline
 from cds.ingest.load import RawResource, flatten
+from cds.ingest.patients import one_patient
 from cds.ingest.validate import select_and_validate
 from cds.knowledge import PROFILES, Knowledge, default_knowledge
 
@@ -57,7 +58,7 @@ def evaluate(
     as_of = as_of or date.today()
     engine = knowledge.engine(profile)  # an unknown profile fails before any work
     used = select_and_validate(
-        to_resources(resources), strict=strict, relevant=lambda r: may_become_fact(r, knowledge)
+        one_patient(to_resources(resources)), strict=strict, relevant=lambda r: may_become_fact(r, knowledge)
     )
     facts = build_facts(used, knowledge, as_of)
     firings = engine.evaluate(facts.all(), as_of)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cds.errors import RuleFileError
 
@@ -57,6 +57,29 @@ class HepaticSettings(_M):
     child_pugh_b_min_score: int
 
 
+class ObservationSettings(_M):
+    """Thresholds the observation and patient readers apply (`observations:`)."""
+
+    bp_pairing_minutes: float = Field(
+        gt=0, description="Separate systolic and diastolic Observations this close in time form one reading"
+    )
+    weight_min_kg: float = Field(gt=0, description="Lightest plausible adult weight")
+    weight_max_kg: float = Field(gt=0, description="Heaviest plausible adult weight")
+    hcg_negative_below_iu_l: float = Field(gt=0, description="Quantitative hCG below this is negative")
+    hcg_positive_from_iu_l: float = Field(gt=0, description="Quantitative hCG at or above this is positive")
+    pregnancy_condition_max_days: int = Field(
+        gt=0, description="An active pregnancy condition older than this needs its status confirmed"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ObservationSettings:
+        if self.weight_min_kg >= self.weight_max_kg:
+            raise ValueError("weight_min_kg must be below weight_max_kg")
+        if self.hcg_negative_below_iu_l > self.hcg_positive_from_iu_l:
+            raise ValueError("hcg_negative_below_iu_l must not exceed hcg_positive_from_iu_l")
+        return self
+
+
 class Settings(_M):
     ruleset_version: str
     trd: TrdSettings
@@ -66,6 +89,7 @@ class Settings(_M):
     pregnancy: PregnancySettings
     interactions: InteractionSettings
     hepatic: HepaticSettings
+    observations: ObservationSettings
 
     def lookup(self, dotted: str) -> Any:
         node: Any = self

@@ -37,6 +37,10 @@ def _patient(age: int) -> PatientFact:
     return PatientFact(
         evidence=[f"Patient/{age}"],
         age_years=age,
+        age_min_years=age,
+        age_max_years=age,
+        age_text=str(age),
+        birth_date_precision="day",
         sex="female",
         birth_date=date(AS_OF.year - age, 1, 1),
         deceased=False,

@@ -25,6 +25,8 @@ scenarios(
     "hepatic.feature",
     "dosing.feature",
     "terminology.feature",
+    "patient.feature",
+    "observations.feature",
 )
 
 
@@ -41,9 +43,13 @@ class World:
         self.pregnancy_test = True
         self.weight_day: str | None = None
         self.phq9_day: str | None = None
+        self.birth_text: str | None = None  # a partial FHIR birthDate ("2007", "1960-05")
+        self.died: str | None = None
 
     def build(self) -> PatientBuilder:
-        birth = self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
+        birth: date | str = self.birth_text or (
+            self.as_of.replace(year=self.as_of.year - self.age) - timedelta(days=30)
+        )
         p = PatientBuilder(birth_date=birth, gender=self.gender, pid="scenario")
         for step in self.steps:
             step(p)
@@ -224,6 +230,35 @@ def _weight(world: World, kg: int, cm: int, day: str) -> None:
     world.steps.append(lambda p: (p.weight(day, kg), p.height(day, cm)))
 
 
+@given(parsers.parse('a weight of {value:g} "{unit}" on {day}'))
+def _weight_unit(world: World, value: float, unit: str, day: str) -> None:
+    # The unit as the EHR sent it: UCUM code when it is one, else only the unit text.
+    world.weight_day = "2025-01-01"  # the default safety weight is older than this one
+
+    def add(p: PatientBuilder) -> None:
+        ref = p.observation("29463-7", day, value=value, unit=unit)
+        obs = next(r for r in p.resources if f"Observation/{r['id']}" == ref)
+        obs["valueQuantity"] = {"value": value, "unit": unit}
+
+    world.steps.append(add)
+
+
+@given(parsers.parse('a serum hCG of {value:g} "{unit}" on {day}'))
+def _hcg(world: World, value: float, unit: str, day: str) -> None:
+    world.pregnancy_test = False
+    world.steps.append(lambda p: p.observation("21198-7", day, value=value, unit=unit, vital=False))
+
+
+@given(parsers.parse("the birth date is recorded only as {value}"))
+def _partial_birth(world: World, value: str) -> None:
+    world.birth_text = value
+
+
+@given(parsers.parse("the patient died on {day}"))
+def _died(world: World, day: str) -> None:
+    world.died = day
+
+
 @when("eligibility is assessed")
 def _assess(world: World) -> None:
     _run(world, "us-fda")
@@ -235,9 +270,12 @@ def _assess_profile(world: World, profile: str) -> None:
 
 
 def _run(world: World, profile: str) -> None:
-    world.evaluation = evaluate(
-        [r.data for r in flatten(world.build().bundle())], as_of=world.as_of, profile=profile
-    )  # type: ignore[arg-type]
+    resources = [r.data for r in flatten(world.build().bundle())]
+    if world.died:
+        for r in resources:
+            if r["resourceType"] == "Patient":
+                r["deceasedDateTime"] = world.died
+    world.evaluation = evaluate(resources, as_of=world.as_of, profile=profile)  # type: ignore[arg-type]
     world.result = world.evaluation.assessment
 
 

@@ -67,6 +67,8 @@ CONCEPTS: frozenset[str] = frozenset(
         "pregnancy-status",
         "treatment-history",
         "depression-severity",
+        # added: a partial birth date that allows an age under 18 (issue 9 item 5)
+        "birth-date",
         # monitoring and dosing (added)
         "post-dose-monitoring",
         "rems",

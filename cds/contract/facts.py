@@ -39,18 +39,29 @@ class Fact(BaseModel):
 
 class PatientFact(Fact):
     kind: ClassVar[str] = "patient"
-    age_years: int = Field(description="Whole years on the evaluation date")
+    age_years: int = Field(
+        description="Whole years on the evaluation date; with a partial birth date the youngest possible age. "
+        "Rules compare age_min_years / age_max_years, never this"
+    )
+    age_min_years: int = Field(
+        description="Youngest age the birth date allows (equals age_years for a full date)"
+    )
+    age_max_years: int = Field(description="Oldest age the birth date allows")
+    age_text: str = Field(description="The age for display: '45', or '17 or 18' for a partial birth date")
+    birth_date_precision: Literal["day", "month", "year"] = Field(
+        description="How much of birthDate is given"
+    )
     sex: Literal["female", "male", "other", "unknown"] = Field(description="Patient.gender")
-    birth_date: date
+    birth_date: date = Field(description="birthDate; a partial date gives its first day")
     deceased: bool = Field(
-        description="deceasedBoolean, or deceasedDateTime on or before the evaluation date"
+        description="deceasedBoolean true, or deceasedDateTime on or before the evaluation date"
     )
     japanese_ancestry: bool = Field(
         description="US Core race/ethnicity extension or Patient text names Japanese (EU start dose)"
     )
     childbearing_potential: bool = Field(
-        description="Not recorded as male, and within settings pregnancy.childbearing_age_min..max (engine policy: only "
-        "a recorded male sex rules pregnancy out)"
+        description="Not recorded as male, and some age the birth date allows is within settings "
+        "pregnancy.childbearing_age_min..max (engine policy: only a recorded male sex rules pregnancy out)"
     )
 
 
@@ -159,18 +170,28 @@ class AllergyFact(Fact):
 class BloodPressureFact(Fact):
     kind: ClassVar[str] = "blood_pressure"
     status: Status = Field(
-        description="current: within lookback.blood_pressure_days; stale: older; missing: none"
+        description="current: a complete reading within lookback.blood_pressure_days; stale: older; missing: none"
     )
-    systolic: float | None = None
+    systolic: float | None = Field(
+        default=None,
+        description="Latest complete reading (panel, components, or separate systolic and diastolic results "
+        "within observations.bp_pairing_minutes); a newer unpaired half that is higher replaces its half",
+    )
     diastolic: float | None = None
     measured: date | None = None
 
 
 class BodyMeasureFact(Fact):
     kind: ClassVar[str] = "body"
-    weight_status: Status
-    weight_kg: float | None = None
+    weight_status: Literal["current", "stale", "missing", "unusable"] = Field(
+        description="unusable: the latest weight has a unit that is not a UCUM mass unit, or is outside "
+        "observations.weight_min_kg..weight_max_kg"
+    )
+    weight_kg: float | None = Field(
+        default=None, description="Latest weight converted to kg (UCUM); None when unusable"
+    )
     weight_measured: date | None = None
+    weight_problem: str | None = Field(default=None, description="Why the latest weight cannot be used")
     height_cm: float | None = None
     bmi: float | None = Field(
         default=None, description="Observed BMI, else computed from current weight and height"
@@ -183,10 +204,13 @@ class BodyMeasureFact(Fact):
 class PregnancyFact(Fact):
     kind: ClassVar[str] = "pregnancy"
     status: Literal["pregnant", "not-pregnant", "unknown", "not-applicable"] = Field(
-        description="pregnant: a positive test/status or active pregnancy condition; not-pregnant: a negative one "
-        "within lookback.pregnancy_status_days; not-applicable: no childbearing potential"
+        description="pregnant: a positive test/status (quantitative hCG at or above observations.hcg_positive_from_iu_l) "
+        "or an active pregnancy condition (ICD-10-CM O00-O9A outside the puerperium, Z33.1, Z34, Z3A, SNOMED); "
+        "not-pregnant: a negative one within lookback.pregnancy_status_days; unknown: none, an indeterminate "
+        "hCG, a puerperium code or an old active pregnancy condition; not-applicable: no childbearing potential"
     )
     measured: date | None = None
+    reason: str | None = Field(default=None, description="Why the status is unknown, for the data-gap text")
 
 
 class Phq9Fact(Fact):

@@ -23,6 +23,7 @@ CONDITION_VALUESETS = (
     "arteriovenous-malformation",
     "intracerebral-hemorrhage",
     "pregnancy",
+    "pregnancy-ended",
     "breastfeeding",
     "hypertension",
     "recent-cardiovascular-event",

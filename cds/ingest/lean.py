@@ -31,7 +31,7 @@ Spec = dict[str, "Spec | None"]
 
 CODING: Spec = {"system": None, "code": None, "display": None}
 CONCEPT: Spec = {"coding": CODING, "text": None}
-QUANTITY: Spec = {"value": None, "unit": None, "system": None, "code": None}
+QUANTITY: Spec = {"value": None, "comparator": None, "unit": None, "system": None, "code": None}
 PERIOD: Spec = {"start": None, "end": None}
 REFERENCE: Spec = {"reference": None, "display": None}
 DOSAGE: Spec = {

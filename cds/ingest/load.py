@@ -19,6 +19,7 @@ from cds.errors import InputError
 class RawResource:
     data: dict[str, Any]
     origin: str  # where it came from, for error messages: "file.json entry[3]"
+    full_url: str | None = None  # Bundle entry.fullUrl: references may use it (urn:uuid:...)
 
     @property
     def type(self) -> str:
@@ -95,7 +96,10 @@ def flatten(obj: object, origin: str = "input") -> list[RawResource]:
         if resource.get("resourceType") == "Bundle":
             out.extend(flatten(resource, where))
             continue
-        out.append(RawResource(_with_id(resource, entry.get("fullUrl")), where))
+        full_url = entry.get("fullUrl")
+        out.append(
+            RawResource(_with_id(resource, full_url), where, full_url if isinstance(full_url, str) else None)
+        )
     return out
 
 
