@@ -278,7 +278,7 @@ def test_same_day_readings_without_times_give_the_highest_of_each_half() -> None
 def test_no_rule_compares_the_single_age() -> None:
     """age_years is the youngest possible age: a rule comparing it could clear a possible 65-year-old
     or misread a range. Rules compare age_min_years / age_max_years."""
-    from cds.ruleset import load_ruleset
+    from cds.knowledge import default_knowledge
 
     offenders = [
         r.id
