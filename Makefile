@@ -33,10 +33,12 @@ run: $(STAMP)
 check-example: $(STAMP)
 	$(BIN)/cds check fhir/examples/trd-eligible.json --as-of 2025-06-02
 
-# Lint and types are part of the tests; the coverage gate fails the run below 85% of cds/.
+# Lint, types and the rule files (against the release lock, rules/release.yaml) are part of the
+# tests; the coverage gate fails the run below 85% of cds/.
 test: $(STAMP)
 	$(BIN)/ruff check cds tests tools bench
 	$(BIN)/mypy cds
+	$(BIN)/cds rules lint
 	$(BIN)/python -m pytest --cov=cds --cov-report=term:skip-covered --cov-fail-under=85
 
 bench: $(STAMP)

@@ -115,16 +115,22 @@ def schema_assessment() -> None:
 @rules_app.command("lint")
 def rules_lint(
     folder: Annotated[Path | None, typer.Argument(help="Rules folder (default: rules/)")] = None,
-    base: Annotated[str, typer.Option(help="git revision to compare versions with")] = "HEAD",
+    base: Annotated[
+        str | None, typer.Option(help="Also compare rule versions with this git revision (e.g. HEAD)")
+    ] = None,
 ) -> None:
-    """Check every rule file; exit 1 with file:line messages on any problem."""
+    """Check every rule and knowledge file, and every change since the release lock
+    (rules/release.yaml) for its version bump; exit 1 with file:line messages on any problem."""
     from cds.knowledge import Knowledge
+    from cds.release import check_release
     from cds.ruleset.lint import unbumped_versions
     from cds.ruleset.loader import RulesetError
 
     try:
         kb = Knowledge.load(folder)
-        problems = unbumped_versions(kb.ruleset.rules, kb.ruleset.files, base)
+        problems = check_release(kb)
+        if base is not None:
+            problems += unbumped_versions(kb.ruleset.rules, kb.ruleset.files, base)
     except RulesetError as exc:
         for p in exc.problems:
             typer.echo(str(p), err=True)
@@ -137,6 +143,27 @@ def rules_lint(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{len(kb.ruleset.rules)} rules OK (ruleset {kb.version}, knowledge {kb.hash[:16]})")
+
+
+@rules_app.command("release")
+def rules_release(
+    folder: Annotated[Path | None, typer.Argument(help="Rules folder (default: rules/)")] = None,
+) -> None:
+    """Write the release lock (rules/release.yaml) from the current knowledge, once the committee
+    has approved the changes: every rule's version and content hash, every knowledge file's hash."""
+    from cds.knowledge import Knowledge
+    from cds.release import LOCK_NAME, read_lock, write_lock
+
+    kb = Knowledge.load(folder)
+    path = kb.rules_dir / LOCK_NAME
+    before = read_lock(path)
+    lock = write_lock(kb, path)
+    changed = [] if before is None else [r for r, v in lock.rules.items() if before.rules.get(r) != v]
+    typer.echo(
+        f"released ruleset {lock.ruleset_version}: {len(lock.rules)} rules, {len(lock.files)} files"
+        + (f"; {len(changed)} rule(s) new or changed since {before.ruleset_version}" if before else "")
+        + f" -> {path}"
+    )
 
 
 @rules_app.command("coverage")

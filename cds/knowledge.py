@@ -32,10 +32,12 @@ from cds.ruleset.lint import check_rules
 from cds.ruleset.loader import Ruleset, RulesetError, load_ruleset
 from cds.settings import (
     BenzodiazepineEquivalents,
+    ConceptVocabulary,
     DoseTable,
     OutcomeVocabulary,
     Settings,
     load_benzodiazepine_equivalents,
+    load_concepts,
     load_dose_table,
     load_outcomes,
     load_settings,
@@ -57,20 +59,23 @@ def _files(folder: Path, skip: frozenset[str] = frozenset()) -> Iterator[Path]:
             yield path
 
 
+def knowledge_files(rules: Path, fhir: Path) -> Iterator[tuple[str, Path]]:
+    """Every knowledge file, labelled by folder ("rules/...", "fhir/..."), in a stable order."""
+    for label, folder, skip in (("rules", rules, frozenset[str]()), ("fhir", fhir, _NOT_KNOWLEDGE)):
+        for path in _files(folder, skip):
+            yield f"{label}/{path.relative_to(folder).as_posix()}", path
+
+
 def content_hash(rules: Path, fhir: Path) -> str:
     """sha256 over every knowledge file (by path relative to its folder, and bytes), the package
     version and the package's Python source."""
     h = hashlib.sha256(f"ketamine-cds {PACKAGE_VERSION}\n".encode())
-    for label, folder, skip in (
-        ("rules", rules, frozenset[str]()),
-        ("fhir", fhir, _NOT_KNOWLEDGE),
-        ("cds", _PACKAGE_DIR, frozenset[str]()),
-    ):
-        for path in _files(folder, skip):
-            if label == "cds" and path.suffix != ".py":
-                continue
-            rel = path.relative_to(folder).as_posix()
-            h.update(f"{label}/{rel}\0".encode())
+    for label, path in knowledge_files(rules, fhir):
+        h.update(f"{label}\0".encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in _files(_PACKAGE_DIR):
+        if path.suffix == ".py":
+            h.update(f"cds/{path.relative_to(_PACKAGE_DIR).as_posix()}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
 
@@ -83,6 +88,7 @@ class Knowledge:
     doses: DoseTable
     outcomes: OutcomeVocabulary
     benzodiazepines: BenzodiazepineEquivalents
+    concepts: ConceptVocabulary
     valuesets: ValueSets
     drug_identity: DrugIdentity  # RxNorm / NDC products -> ingredients (fhir/rxnorm/)
     text_matcher: TextMatcher  # wording of absolute concepts, for entries no code places
@@ -114,7 +120,8 @@ class Knowledge:
         settings = load_settings(rules)
         valuesets = load_valuesets(fhir / "valuesets")
         ruleset = load_ruleset(rules)
-        problems = check_rules(ruleset, settings, valuesets)
+        concepts = load_concepts(rules)
+        problems = check_rules(ruleset, settings, valuesets, concepts)
         if problems:
             raise RulesetError(problems)
         digest = content_hash(rules, fhir)
@@ -129,6 +136,7 @@ class Knowledge:
             doses=load_dose_table(rules),
             outcomes=load_outcomes(rules),
             benzodiazepines=load_benzodiazepine_equivalents(rules),
+            concepts=concepts,
             valuesets=valuesets,
             drug_identity=load_drug_identity(fhir / "rxnorm" / "product-ingredients.json"),
             text_matcher=load_text_matcher(fhir / "absolute-text-patterns.yaml"),

@@ -6,7 +6,7 @@ Read once per `cds.knowledge.Knowledge`; nothing here is cached process-wide."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -145,12 +145,36 @@ def _parse(model: type[_M], path: Path) -> Any:
         raise RuleFileError(f"{where}: {err['msg']}", file=str(path)) from exc
 
 
+class Concept(_M):
+    group: Literal["contraindications-and-precautions", "interactions", "data-gaps", "monitoring-and-dosing"]
+    contract: bool = Field(description="A term of the output contract's vocabulary (ASSESSMENT.md)")
+    why: str | None = Field(default=None, description="Why a term outside the contract was added")
+
+    @model_validator(mode="after")
+    def _added_terms_say_why(self) -> Concept:
+        if not self.contract and not self.why:
+            raise ValueError("a concept outside the contract must say why it was added (why: ...)")
+        return self
+
+
+class ConceptVocabulary(_M):
+    concepts: dict[str, Concept]
+
+    def __contains__(self, term: object) -> bool:
+        return term in self.concepts
+
+    def terms(self) -> list[str]:
+        return sorted(self.concepts)
+
+
 # The data files of a rules folder that are not rules, and the model each is read with.
-TABLE_FILES: dict[str, type[_M]] = {
+TABLE_FILES: dict[str, type[_M] | None] = {
     "settings.yaml": Settings,
     "antidepressant-doses.yaml": DoseTable,
     "outcomes.yaml": OutcomeVocabulary,
     "benzodiazepine-equivalents.yaml": BenzodiazepineEquivalents,
+    "concepts.yaml": ConceptVocabulary,
+    "release.yaml": None,  # the release lock (cds/release.py), read by lint only
 }
 
 
@@ -173,4 +197,9 @@ def load_benzodiazepine_equivalents(folder: Path) -> BenzodiazepineEquivalents:
     result: BenzodiazepineEquivalents = _parse(
         BenzodiazepineEquivalents, folder / "benzodiazepine-equivalents.yaml"
     )
+    return result
+
+
+def load_concepts(folder: Path) -> ConceptVocabulary:
+    result: ConceptVocabulary = _parse(ConceptVocabulary, folder / "concepts.yaml")
     return result

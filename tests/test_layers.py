@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data", {"cds.terminology", "cds.ingest", "cds.settings", "cds.synthetic"}),
     ("rules", {"cds.ruleset"}),
     ("engine", {"cds.engine"}),
-    ("knowledge", {"cds.knowledge"}),
+    ("knowledge", {"cds.knowledge", "cds.release"}),
     ("facts", {"cds.facts"}),
     ("assessment", {"cds.assessment"}),
     ("pipeline", {"cds.pipeline", "cds.explain", "cds.catalogue"}),

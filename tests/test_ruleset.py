@@ -104,7 +104,7 @@ def test_lint_fails_on_a_changed_rule_whose_version_was_not_bumped(tmp_path: Pat
     subprocess.run([*git, "commit", "-qm", "rules"], cwd=repo, check=True)
     rule = repo / "rules/precautions/older-adult.yaml"
     rule.write_text(rule.read_text().replace("age_max_years: {ge: 65}", "age_max_years: {ge: 60}"))
-    lint = [sys.executable, "-m", "cds", "rules", "lint", str(repo / "rules")]
+    lint = [sys.executable, "-m", "cds", "rules", "lint", str(repo / "rules"), "--base", "HEAD"]
     bad = subprocess.run(lint, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "precaution.older-adult: changed since HEAD but version 1.1.0 was not bumped" in bad.stderr

@@ -24,59 +24,6 @@ TrialOutcome = Literal["failed", "intolerance", "ongoing", "remission", "unknown
 
 PRODUCTS: tuple[ProductName, ...] = ("esketamine", "ketamine-iv")
 
-# Concept vocabulary (contract): rules may be many, concepts are few and stable.
-CONCEPTS: frozenset[str] = frozenset(
-    {
-        # contraindications and precautions
-        "age-under-18",
-        "aneurysmal-vascular-disease",
-        "arteriovenous-malformation",
-        "intracerebral-hemorrhage",
-        "hypersensitivity",
-        "recent-cardiovascular-event",
-        "cardiovascular-disease",
-        "cerebrovascular-disease",
-        "hypertension",
-        "elevated-blood-pressure",
-        "pregnancy",
-        "breastfeeding",
-        "psychosis",
-        "bipolar-disorder",
-        "substance-use-disorder",
-        "hepatic-impairment",
-        "older-adult",
-        "suicidal-ideation",
-        "respiratory-risk",
-        "cognitive-impairment",
-        "elevated-intracranial-pressure",
-        "ketamine-uropathy",
-        # added: a label precaution no contract term fitted (EU PIL PREC-09; Swiss ketamine label)
-        "hyperthyroidism",
-        # interactions
-        "cns-depressant",
-        "benzodiazepine-efficacy",
-        "psychostimulant",
-        "maoi",
-        "memantine",
-        "theophylline",
-        "lamotrigine",
-        "antihypertensive",
-        # data gaps
-        "blood-pressure",
-        "weight",
-        "pregnancy-status",
-        "treatment-history",
-        "depression-severity",
-        # added: a partial birth date that allows an age under 18 (issue 9 item 5)
-        "birth-date",
-        # monitoring and dosing (added)
-        "post-dose-monitoring",
-        "rems",
-        "driving",
-        "dose-schedule",
-    }
-)
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

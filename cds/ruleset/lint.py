@@ -9,14 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import Any, get_args
 
-from cds.contract.assessment import CONCEPTS
 from cds.contract.facts import FACT_KINDS, engine_fields
 from cds.errors import KnowledgeError
 from cds.ruleset.loader import Ruleset
 from cds.ruleset.operators import NUMERIC
 from cds.ruleset.problems import Problem
 from cds.ruleset.schema import Rule, SettingRef, comparisons, resolve
-from cds.settings import Settings
+from cds.settings import ConceptVocabulary, Settings
 from cds.terminology import ValueSets
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
@@ -51,7 +50,9 @@ def _allowed_values(ann: Any) -> set[Any] | None:
     return literal_values or None
 
 
-def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> list[Problem]:
+def check_rules(
+    ruleset: Ruleset, settings: Settings, valuesets: ValueSets, concepts: ConceptVocabulary
+) -> list[Problem]:
     """What a rule's schema cannot say: facts, fields, value sets, concepts, settings, templates."""
     problems: list[Problem] = []
     for rule in ruleset.rules:
@@ -122,10 +123,10 @@ def check_rules(ruleset: Ruleset, settings: Settings, valuesets: ValueSets) -> l
         out = rule.then
         texts: list[str] = []
         if out.finding:
-            if out.finding.concept not in CONCEPTS:
+            if out.finding.concept not in concepts:
                 bad(
-                    f"concept {out.finding.concept!r} is not in the vocabulary (shared/contract/ASSESSMENT.md)"
-                    + _did_you_mean(out.finding.concept, CONCEPTS),
+                    f"concept {out.finding.concept!r} is not in the vocabulary (rules/concepts.yaml)"
+                    + _did_you_mean(out.finding.concept, concepts.terms()),
                     "concept:",
                 )
             texts = [out.finding.summary, out.finding.detail, out.finding.obtain or ""]
