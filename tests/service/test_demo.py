@@ -281,6 +281,8 @@ def test_feedback_is_stored_and_shown_by_the_cds_audit_command(tmp_path: Path) -
 
 def spec_examples() -> dict[str, dict[str, Any]]:
     """The complete request examples of CDS Hooks 2.0.1 (spec text, and the FHIR-tools IG copy)."""
+    if not SPEC.is_dir():
+        pytest.skip(f"shared spec folder not beside the repository ({SPEC})")
     text = (SPEC / "spec-text" / "cds-hooks-2.0.1-index.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in text.split("```json")[1:]]
     requests = [json.loads(b) for b in blocks if '"hookInstance"' in b]
