@@ -112,6 +112,7 @@ class Report(Base):
 
     __tablename__ = "report"
 
+    # SHA-256 (hex) of the report id, never the id itself (cds.audit.store.report_key).
     report_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     hook_instance: Mapped[str] = mapped_column(String(255), index=True)
     html: Mapped[str] = mapped_column(Text)

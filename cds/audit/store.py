@@ -6,12 +6,13 @@ JWT replay cache. SQLite file by default; PostgreSQL by URL for several workers 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -41,11 +42,8 @@ __all__ = [
     "ReportRecord",
     "RuleOverrideRate",
     "default_database_url",
+    "report_key",
 ]
-
-# 128 bits of randomness is 22 base64url characters (secrets.token_urlsafe(16)); anything shorter
-# could be guessed, and the report URL is the only thing protecting the report.
-MIN_REPORT_ID_CHARS = 22
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -92,7 +90,12 @@ class AuditStore:
 
     # --- decisions and feedback ------------------------------------------------------------------
 
-    def record_hook_call(self, rec: HookCallRecord, report: ReportRecord | None = None) -> None:
+    def ping(self) -> None:
+        """Raise AuditError unless the database answers (the service's readiness check)."""
+        with self._transaction("ping") as session:
+            session.execute(text("SELECT 1"))
+
+    def record_hook_call(self, rec: HookCallRecord) -> None:
         """Store a hook call with its cards, their rule ids and its report (if any) in ONE
         transaction: all rows or none, so no report outlives a decision that was not recorded."""
         call = HookCall(
@@ -117,8 +120,8 @@ class AuditStore:
         )
         with self._transaction("record_hook_call") as session:
             session.add(call)
-            if report is not None:
-                _add_report(session, report.report_id, rec.hook_instance, report.html, report.expires_at)
+            if rec.report is not None:
+                _add_report(session, rec.report, rec.hook_instance)
 
     def card_service(self, uuid: str) -> str | None:
         """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
@@ -212,27 +215,29 @@ class AuditStore:
 
     # --- decision reports ------------------------------------------------------------------------
 
-    def save_report(self, report_id: str, hook_instance: str, html: str, expires_at: datetime) -> None:
-        """Store a report until ``expires_at``; expired reports are deleted on the way."""
-        if len(report_id) < MIN_REPORT_ID_CHARS:
-            raise ValueError(
-                f"report_id must be unguessable: at least {MIN_REPORT_ID_CHARS} random characters"
-            )
-        with self._transaction("save_report") as session:
-            _add_report(session, report_id, hook_instance, html, expires_at)
-
     def get_report(self, report_id: str, now: datetime) -> str | None:
         """The report's HTML, or None if unknown or expired at ``now``."""
         with self._transaction("get_report") as session:
             return session.scalar(
-                select(Report.html).where(Report.report_id == report_id, Report.expires_at > now)
+                select(Report.html).where(Report.report_id == report_key(report_id), Report.expires_at > now)
             )
 
 
-def _add_report(
-    session: Session, report_id: str, hook_instance: str, html: str, expires_at: datetime
-) -> None:
+def report_key(report_id: str) -> str:
+    """What the database keeps of a report id: its SHA-256. A copy of the database (a backup, a
+    read-only replica) then holds no working report URL; 256 random bits need no salt or stretching."""
+    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
+
+
+def _add_report(session: Session, report: ReportRecord, hook_instance: str) -> None:
     """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
-    now = datetime.now(expires_at.tzinfo)
+    now = datetime.now(report.expires_at.tzinfo)
     session.execute(delete(Report).where(Report.expires_at <= now))
-    session.add(Report(report_id=report_id, hook_instance=hook_instance, html=html, expires_at=expires_at))
+    session.add(
+        Report(
+            report_id=report_key(report.report_id),
+            hook_instance=hook_instance,
+            html=report.html,
+            expires_at=report.expires_at,
+        )
+    )

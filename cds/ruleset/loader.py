@@ -18,7 +18,13 @@ from cds.ruleset.schema import Comparison, Rule, SettingRef
 from cds.settings import Settings, load_settings
 
 # Files in rules/ that are data for the rules, not rules.
-NOT_RULES = {"settings.yaml", "antidepressant-doses.yaml", "outcomes.yaml", "benzodiazepine-equivalents.yaml"}
+NOT_RULES = {
+    "settings.yaml",
+    "antidepressant-doses.yaml",
+    "outcomes.yaml",
+    "benzodiazepine-equivalents.yaml",
+    "product-strengths.yaml",
+}
 
 
 @dataclass(frozen=True)

@@ -7,35 +7,64 @@ inside the event loop would stall every other request (shared/notes/DEPENDENCIES
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 import httpx
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from cds.assessment.models import ProductName
+from cds.assessment.models import Assessment, ProductName, Profile
+from cds.assessment.timeline import Timeline
 from cds.errors import InputError
 from cds.service.cards import BuiltCard, CardContext, order_cards, patient_view_cards
-from cds.service.catalog import Service
-from cds.service.engine import Engine, Evaluated
 from cds.service.models import (
     CONTEXT_MODELS,
+    BadRequest,
     HookRequest,
     OrderSelectContext,
     OrderSignContext,
     PatientViewContext,
 )
-from cds.service.orders import DraftOrder, draft_orders, has_prior_use
-from cds.service.prefetch import gather
-from cds.service.settings import Settings
+from cds.service.orders import DraftOrder, Strengths, draft_orders, has_prior_use
+from cds.service.prefetch import FetchPolicy, gather
 
 
-class BadRequest(ValueError):
-    """The request cannot be answered as sent (HTTP 400); the messages say exactly why."""
+class Evaluated(Protocol):
+    """What a hook call needs from an evaluation: the assessment (cards) and the timeline (report)."""
 
-    def __init__(self, messages: list[str]) -> None:
-        self.messages = messages
-        super().__init__("; ".join(messages))
+    @property
+    def assessment(self) -> Assessment: ...
+
+    @property
+    def timeline(self) -> Timeline: ...
+
+
+class Engine(Protocol):
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated: ...
+
+    def ruleset_version(self) -> str: ...
+
+
+class CoreEngine:
+    """`cds.pipeline.evaluate`, the same the command line runs, imported on first use (cheap start).
+
+    `as_of` pins the evaluation date (CDS_AS_OF: demos and replays over fixed records); None is today.
+    """
+
+    def __init__(self, as_of: date | None = None) -> None:
+        self.as_of = as_of
+
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated:
+        from cds.pipeline import evaluate
+
+        result: Evaluated = evaluate(resources, as_of=self.as_of, profile=profile)
+        return result
+
+    def ruleset_version(self) -> str:
+        from cds.pipeline import ruleset_version
+
+        return str(ruleset_version())
 
 
 @dataclass(frozen=True)
@@ -63,35 +92,31 @@ def validation_messages(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
 class HookRunner:
-    def __init__(self, settings: Settings, engine: Engine, transport: httpx.AsyncBaseTransport | None = None):
-        self.settings = settings
-        self.engine = engine
-        self.transport = transport
+    engine: Engine
+    profile: Profile
+    strengths: Strengths
+    transport: httpx.AsyncBaseTransport | None = None
 
-    async def run(self, service: Service, request: HookRequest, context: PatientViewContext) -> HookOutcome:
+    async def run(
+        self, request: HookRequest, context: PatientViewContext, policy: FetchPolicy
+    ) -> HookOutcome:
         orders: list[DraftOrder] = []
         other_drafts: list[dict[str, Any]] = []
         if isinstance(context, OrderSignContext):
             selections = context.selections if isinstance(context, OrderSelectContext) else None
-            orders = draft_orders(context.draftOrders.resources(), selections)
+            drafts = context.draftOrders.resources()
+            orders = draft_orders(drafts, selections, patient_id=context.patientId, strengths=self.strengths)
             if not any(o.product for o in orders):
                 # No ketamine product ordered: nothing to say, and no patient data needed.
                 return HookOutcome([], await run_in_threadpool(self.engine.ruleset_version))
-            other_drafts = _drafts_not_ours(context.draftOrders.resources(), orders)
+            other_drafts = self._drafts_not_ours(drafts, orders, context.patientId)
 
-        gathered = await gather(
-            request,
-            context.patientId,
-            timeout_s=self.settings.fhir_timeout_s,
-            allow_http=self.settings.fhir_allow_http,
-            transport=self.transport,
-        )
+        gathered = await gather(request, context.patientId, policy, transport=self.transport)
         resources = _merge(gathered.resources, other_drafts)
         try:
-            evaluation = await run_in_threadpool(
-                self.engine.evaluate, resources, profile=self.settings.profile
-            )
+            evaluation = await run_in_threadpool(self.engine.evaluate, resources, profile=self.profile)
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
         assessment = evaluation.assessment
@@ -113,14 +138,16 @@ class HookRunner:
             cards = patient_view_cards(assessment, gathered.missing, ctx)
         return HookOutcome(cards, assessment.ruleset.version, evaluation)
 
-
-def _drafts_not_ours(drafts: list[dict[str, Any]], checked: list[DraftOrder]) -> list[dict[str, Any]]:
-    """Other draft orders of the session go into the assessment so interactions see them (e.g. a
-    benzodiazepine ordered alongside esketamine). The ketamine drafts themselves do not: the engine
-    would read the order under review as the patient's own treatment history.
-    """
-    ours = {o.reference for o in checked if o.product}
-    return [o.resource for o in draft_orders(drafts, None) if o.product is None and o.reference not in ours]
+    def _drafts_not_ours(
+        self, drafts: list[dict[str, Any]], checked: list[DraftOrder], patient_id: str
+    ) -> list[dict[str, Any]]:
+        """Other draft orders of the session go into the assessment so interactions see them (e.g. a
+        benzodiazepine ordered alongside esketamine). The ketamine drafts themselves do not: the engine
+        would read the order under review as the patient's own treatment history.
+        """
+        ours = {o.reference for o in checked if o.product}
+        every = draft_orders(drafts, None, patient_id=patient_id, strengths=self.strengths)
+        return [o.resource for o in every if o.product is None and o.reference not in ours]
 
 
 def _merge(stored: list[dict[str, Any]], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,10 +12,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds.audit.db import default_database_url
+from cds.security.issuers import normalise_base
 
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a Synthea-sized prefetch of a long record is a few MB
 DEFAULT_FHIR_TIMEOUT_S = 4.0
 DEFAULT_REPORT_TTL_HOURS = 24.0
+DEFAULT_BODY_TIMEOUT_S = 30.0  # 10 MB at about 350 kB/s
+DEFAULT_KEEP_ALIVE_S = 5
+DEFAULT_FHIR_MAX_RESPONSE_BYTES = 20_000_000  # one FHIR response as sent (compressed or not)
+DEFAULT_FHIR_MAX_DECODED_BYTES = 50_000_000  # the same response decompressed
+# A CSP source list: keywords, schemes and origins only (no ';', which would start a new directive).
+_SOURCE_LIST = re.compile(r"^[A-Za-z0-9'*:/.\- ]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -46,6 +53,20 @@ class Settings(BaseModel):
     report_ttl_hours: float = Field(default=DEFAULT_REPORT_TTL_HOURS, gt=0, le=24 * 366)
     # Pins the evaluation date (demos on fixed example records, replays); None means today.
     as_of: date | None = None
+    # One id per hook by default (every client can call each); on: order-select and order-sign share
+    # one id, so a client implementing "update stale guidance" replaces order-select cards.
+    shared_order_id: bool = False
+    # Slow clients: the whole body must arrive within this time (408); an idle keep-alive connection
+    # is closed after keep_alive_s.
+    body_timeout_s: float = Field(default=DEFAULT_BODY_TIMEOUT_S, gt=0, le=600)
+    keep_alive_s: int = Field(default=DEFAULT_KEEP_ALIVE_S, gt=0, le=600)
+    # With auth off only: the FHIR servers calls may name (normalised base URLs); None: any.
+    # With auth on, each trusted issuer's `fhir_servers` list applies instead.
+    fhir_servers: frozenset[str] | None = None
+    fhir_max_response_bytes: int = Field(default=DEFAULT_FHIR_MAX_RESPONSE_BYTES, gt=0)
+    fhir_max_decoded_bytes: int = Field(default=DEFAULT_FHIR_MAX_DECODED_BYTES, gt=0)
+    # Which pages may show a decision report in a frame (CSP frame-ancestors); default none.
+    report_frame_ancestors: str = Field(default="'none'", pattern=_SOURCE_LIST.pattern)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +96,20 @@ class Settings(BaseModel):
             values["report_ttl_hours"] = _number(env, "CDS_REPORT_TTL_HOURS", float)
         if env.get("CDS_AS_OF", "").strip():
             values["as_of"] = _date(env, "CDS_AS_OF")
+        if "CDS_SHARED_ORDER_ID" in env:
+            values["shared_order_id"] = _switch(env, "CDS_SHARED_ORDER_ID")
+        for name, key, kind in (
+            ("CDS_BODY_TIMEOUT_S", "body_timeout_s", float),
+            ("CDS_KEEP_ALIVE_S", "keep_alive_s", int),
+            ("CDS_FHIR_MAX_RESPONSE_BYTES", "fhir_max_response_bytes", int),
+            ("CDS_FHIR_MAX_DECODED_BYTES", "fhir_max_decoded_bytes", int),
+        ):
+            if name in env:
+                values[key] = _number(env, name, kind)
+        if env.get("CDS_FHIR_SERVERS", "").strip():
+            values["fhir_servers"] = _fhir_servers(env, "CDS_FHIR_SERVERS")
+        if env.get("CDS_REPORT_FRAME_ANCESTORS", "").strip():
+            values["report_frame_ancestors"] = env["CDS_REPORT_FRAME_ANCESTORS"].strip()
         try:
             settings = cls.model_validate(values)
         except ValueError as exc:
@@ -86,6 +121,11 @@ class Settings(BaseModel):
         """Refuse a configuration that would silently run without client authentication."""
         if not self.auth:
             return
+        if self.fhir_servers is not None:
+            raise SettingsError(
+                "CDS_FHIR_SERVERS applies with CDS_AUTH=off only; with auth on, list each issuer's "
+                "fhir_servers in the trusted-issuers file"
+            )
         if self.trusted_issuers is None:
             raise SettingsError(
                 "CDS_AUTH is on but CDS_TRUSTED_ISSUERS (file of trusted JWT issuers) is not set"
@@ -129,3 +169,11 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         return kind(env[name])
     except ValueError:
         raise SettingsError(f"{name} must be a number, not {env[name]!r}") from None
+
+
+def _fhir_servers(env: Mapping[str, str], name: str) -> frozenset[str]:
+    urls = [u.strip() for u in env[name].split(",") if u.strip()]
+    for url in urls:
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{name}: {url!r} is not an absolute http(s) URL")
+    return frozenset(normalise_base(u) for u in urls)

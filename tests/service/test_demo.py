@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SELECT_SERVICE, ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.settings import Settings, SettingsError
 
 from .conftest import ROOT, FhirServer, run_fhir_server
@@ -30,7 +30,11 @@ AS_OF = date(2025, 6, 2)
 PV_TRD = "patient-view-trd.json"
 SIGN_TRD_84 = "order-sign-trd-esketamine-84mg.json"
 SELECT_ANEURYSM = "order-select-aneurysm-esketamine.json"
-SERVICE = {PV_TRD: PATIENT_VIEW_SERVICE, SIGN_TRD_84: ORDER_SERVICE, SELECT_ANEURYSM: ORDER_SERVICE}
+SERVICE = {
+    PV_TRD: PATIENT_VIEW_SERVICE,
+    SIGN_TRD_84: ORDER_SIGN_SERVICE,
+    SELECT_ANEURYSM: ORDER_SELECT_SERVICE,
+}
 SPEC = ROOT.parent / "shared" / "spec" / "cds-hooks"
 
 
@@ -254,7 +258,7 @@ def test_feedback_is_stored_and_shown_by_the_cds_audit_command(tmp_path: Path) -
             },
         ]
     }
-    assert client.post(f"/cds-services/{ORDER_SERVICE}/feedback", json=feedback).status_code == 200
+    assert client.post(f"/cds-services/{ORDER_SIGN_SERVICE}/feedback", json=feedback).status_code == 200
 
     result = subprocess.run(
         [sys.executable, "-m", "cds", "audit", "--database-url", f"sqlite:///{tmp_path / 'demo.sqlite3'}"],
@@ -267,7 +271,7 @@ def test_feedback_is_stored_and_shown_by_the_cds_audit_command(tmp_path: Path) -
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Patient/trd-eligible" in out and ORDER_SERVICE in out and "order-sign" in out
+    assert "Patient/trd-eligible" in out and ORDER_SIGN_SERVICE in out and "order-sign" in out
     assert "[overridden]" in out and "[accepted]" in out
     rates = out[out.index("Override rate per rule") :]
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in rates.splitlines() if "│" in line]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .builders import medication_request, order_request, patient_view_request
 from .conftest import FhirServer
@@ -155,7 +155,7 @@ def test_order_sign_fallback_with_a_synthea_record(fhir_server: FhirServer) -> N
     body = fallback_request(fhir_server, order_request(medication_request(dose_mg=84)), token=None)
     body["context"]["patientId"] = patient_id
     body["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
-    cards = cards_of(h.call(ORDER_SERVICE, body))
+    cards = cards_of(h.call(ORDER_SIGN_SERVICE, body))
     assert [c["summary"] for c in cards] == ["Esketamine 84 mg ordered; start dose (us-fda) is 56 mg"], cards[
         0
     ]["detail"]

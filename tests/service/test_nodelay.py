@@ -11,7 +11,7 @@ from unittest import mock
 import uvicorn
 from uvicorn.server import ServerState
 
-from cds.service.nodelay import NoDelayH11Protocol
+from cds.service.serve import NoDelayH11Protocol
 
 serve_module = importlib.import_module("cds.service.serve")
 
@@ -52,5 +52,5 @@ def test_cds_serve_uses_the_nodelay_protocol(monkeypatch: Any) -> None:
     monkeypatch.setenv("CDS_AUTH", "off")
     with mock.patch.object(serve_module.uvicorn, "run") as run:
         serve_module.serve("127.0.0.1", 8000, 2)
-    assert run.call_args.kwargs["http"] == "cds.service.nodelay:NoDelayH11Protocol"
+    assert run.call_args.kwargs["http"] == "cds.service.serve:NoDelayH11Protocol"
     assert run.call_args.kwargs["workers"] == 2

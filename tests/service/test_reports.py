@@ -14,7 +14,7 @@ import pytest
 from cds.errors import InputError
 from cds.report.html import CSP
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.reports import LINK_LABEL
 
 from .builders import BASE_URL, GOOD_TOKEN, finding, make_assessment, medication_request, order_request
@@ -78,7 +78,7 @@ def test_every_patient_view_card_links_to_one_report_under_the_public_base_url()
 
 def test_order_cards_link_to_the_report_too() -> None:
     harness = Harness(engine=FakeEngine(ASSESSMENT))
-    cards = cards_of(harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=56))))
+    cards = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=56))))
     assert cards and all(report_link(c) for c in cards)
 
 
@@ -109,7 +109,7 @@ def test_report_page_is_served_without_a_jwt_with_the_verdicts_and_safe_headers(
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["content-security-policy"] == CSP
+    assert page.headers["content-security-policy"] == f"{CSP}; frame-ancestors 'none'"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "Contraindicated" in page.text
     assert "Use with caution" in page.text
@@ -194,5 +194,5 @@ def test_rendering_failure_still_issues_the_cards_without_a_link(monkeypatch: py
     harness = Harness(engine=FakeEngine(ASSESSMENT))
     cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, pv_request()))
     assert {c["indicator"] for c in cards} == {"critical", "warning", "info"}
-    assert all("links" not in c for c in cards)
+    assert not [link for c in cards for link in c.get("links", []) if "/reports/" in link["url"]]
     assert harness.audit.calls[0].report is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.settings import Settings, SettingsError
 
 from .builders import BASE_URL, PATIENT_ID, patient_view_request
@@ -27,11 +27,11 @@ def test_hook_call_without_valid_jwt_is_a_bare_401(harness: Harness) -> None:
 
 
 def test_jwt_audience_is_the_endpoint_called(harness: Harness) -> None:
-    harness.call(ORDER_SERVICE, patient_view_request())
-    harness.client.post(f"/cds-services/{ORDER_SERVICE}/feedback", json={"feedback": []})
+    harness.call(ORDER_SIGN_SERVICE, patient_view_request())
+    harness.client.post(f"/cds-services/{ORDER_SIGN_SERVICE}/feedback", json={"feedback": []})
     assert harness.verifier.audiences == [
-        f"{BASE_URL}/cds-services/{ORDER_SERVICE}",
-        f"{BASE_URL}/cds-services/{ORDER_SERVICE}/feedback",
+        f"{BASE_URL}/cds-services/{ORDER_SIGN_SERVICE}",
+        f"{BASE_URL}/cds-services/{ORDER_SIGN_SERVICE}/feedback",
     ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .conftest import ROOT, stop_process
 from .test_demo import HOOKS, PV_TRD, SIGN_TRD_84, free_port
@@ -80,7 +80,7 @@ def test_cds_serve_with_two_workers_starts_both_and_answers_hook_calls(tmp_path:
 
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(3):
-                for name, service in ((PV_TRD, PATIENT_VIEW_SERVICE), (SIGN_TRD_84, ORDER_SERVICE)):
+                for name, service in ((PV_TRD, PATIENT_VIEW_SERVICE), (SIGN_TRD_84, ORDER_SIGN_SERVICE)):
                     body = json.loads((HOOKS / name).read_text())
                     response = client.post(f"/cds-services/{service}", json=body)
                     assert response.status_code == 200, response.text
