@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import selectors
 import shutil
@@ -16,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from .builders import PATIENT_ID
 from .fakes import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +28,51 @@ FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
 @pytest.fixture
 def harness() -> Harness:
     return Harness()
+
+
+# --- no patient id in any log line of the whole run (issue 11, item 6) ---------------------------
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()}")
+
+
+def patient_ids_used() -> set[str]:
+    """The patient ids the service tests send: the builders' and every example patient's."""
+    ids = {PATIENT_ID}
+    for path in (ROOT / "fhir" / "examples").glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        resources = [e.get("resource", {}) for e in data.get("entry", [])] if "entry" in data else [data]
+        ids |= {r["id"] for r in resources if r.get("resourceType") == "Patient" and r.get("id")}
+    return ids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_log() -> Iterator[_Collect]:
+    """Every log record of the service tests, at every level, whoever sets what level: at the end of
+    the run none may name a patient id used (fails as a teardown error, naming the line)."""
+    handler = _Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    # Loggers that tests leave at a higher level still have to be seen: collect from them directly.
+    for name in ("cds.service", "cds.security.jwt", "cds.audit.replay"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    ids = patient_ids_used()
+    leaks = [line for line in handler.lines if any(pid in line for pid in ids)]
+    assert len(handler.lines) > 50, "the service tests log their calls: the check must see them"
+    assert not leaks, f"patient id in the service log: {leaks[:3]}"
 
 
 # --- the real FHIR server -----------------------------------------------------------------------

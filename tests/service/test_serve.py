@@ -16,7 +16,7 @@ import pytest
 
 from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
-from .conftest import ROOT, stop_process
+from .conftest import ROOT, patient_ids_used, stop_process
 from .test_demo import HOOKS, PV_TRD, SIGN_TRD_84, free_port
 
 pytestmark = pytest.mark.slow
@@ -88,8 +88,10 @@ def test_cds_serve_with_two_workers_starts_both_and_answers_hook_calls(tmp_path:
                     assert cards and cards[0]["links"][0]["url"].startswith(f"{base}/reports/")
             report = client.get(cards[0]["links"][0]["url"].removeprefix(base))
             assert report.status_code == 200 and report.headers["cache-control"] == "no-store"
-        # No access log: report URLs (credentials) must not be written anywhere.
-        assert "/reports/" not in log_path.read_text()
+        # No access log: report URLs (credentials) must not be written anywhere; no patient id either.
+        text = log_path.read_text()
+        assert "/reports/" not in text
+        assert "hook call" in text and not [pid for pid in patient_ids_used() if pid in text]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # the group we created above, nothing else
