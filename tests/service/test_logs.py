@@ -50,7 +50,9 @@ def test_a_newline_in_the_url_path_cannot_forge_a_log_line(caplog: pytest.LogCap
     caplog.set_level(logging.INFO)
     harness = Harness()
     response = harness.client.post(
-        "/cds-services/x%0AWARNING%20cds.service%20forged%00", json={}, headers={"Authorization": "Bearer bad"}
+        "/cds-services/x%0AWARNING%20cds.service%20forged%00",
+        json={},
+        headers={"Authorization": "Bearer bad"},
     )
     assert response.status_code == 401
     failures = [r for r in caplog.records if "authentication failed" in r.getMessage()]
@@ -77,7 +79,10 @@ def test_fallback_fetches_log_no_url_and_no_patient_id(caplog: pytest.LogCapture
     prefetch = full_prefetch()
     del prefetch["patient"], prefetch["procedures"]
     harness = Harness(transport=httpx.MockTransport(answer))
-    assert harness.call(PATIENT_VIEW_SERVICE, patient_view_request(prefetch, fhirServer=FHIR_BASE)).status_code == 200
+    assert (
+        harness.call(PATIENT_VIEW_SERVICE, patient_view_request(prefetch, fhirServer=FHIR_BASE)).status_code
+        == 200
+    )
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "FHIR fetch for procedures failed: HTTP 503" in text
     assert PATIENT_ID not in text and "ehr.test" not in text

@@ -27,8 +27,15 @@ def test_esketamine_in_devices_is_converted_at_28_mg_per_device(unit: str) -> No
     """The Sandbox orders SPRAVATO as a count in {pill}: 2 devices = 56 mg (the start dose, no card),
     3 devices = 84 mg (over the day-1 dose: a warning that names 84 mg)."""
     h = harness()
-    assert dose_cards(cards_of(h.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=2, unit=unit))))) == []
-    [card] = dose_cards(cards_of(h.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=3, unit=unit)))))
+    assert (
+        dose_cards(
+            cards_of(h.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=2, unit=unit))))
+        )
+        == []
+    )
+    [card] = dose_cards(
+        cards_of(h.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=3, unit=unit))))
+    )
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("Esketamine 84 mg ordered")
 
