@@ -1,4 +1,8 @@
-"""``cds audit``: recent decisions and override rates per rule, from the audit database."""
+"""``cds audit``: recent decisions and override rates per rule, from the audit database.
+
+SQLAlchemy is imported when the command runs, not when the CLI is built: `cds --help` and every
+other command stay free of it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cds.audit.db import AuditError, default_database_url
 from cds.audit.records import Decision, RuleOverrideRate
 
 app = typer.Typer(help="Show what the CDS service decided and how clinicians responded.")
@@ -70,11 +73,18 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent decisions to show")] = 20,
 ) -> None:
     """Print recent decisions and override rates per rule."""
-    from cds.audit.store import AuditStore  # here, so `cds --help` does not pay for SQLAlchemy
+    from cds.audit.db import AuditError, default_database_url, sqlite_file
+    from cds.audit.store import AuditStore
 
     console = Console()
+    url = database_url or default_database_url()
     try:
-        store = AuditStore(database_url or default_database_url())
+        path = sqlite_file(url)
+        if path is not None and not path.is_file():
+            # Opening would create an empty database (and its folder): a mistyped path would then
+            # look like "no decisions yet". The service creates the file on its first start.
+            raise AuditError(f"no audit database at {path} (check the path or CDS_DATABASE_URL)")
+        store = AuditStore(url)
         try:
             decisions = store.recent_decisions(limit)
             rates = store.override_rates()

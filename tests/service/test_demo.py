@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -330,3 +332,15 @@ def test_spec_extension_example_is_refused_because_it_has_no_patient(tmp_path: P
     )
     assert response.status_code == 400
     assert "context.patientId: Field required" in response.text
+
+
+def test_make_run_takes_a_port_and_prints_curls_for_services_that_exist() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "--port 8123" in out
+    ids = set(re.findall(r"127\.0\.0\.1:8123/cds-services/([\w-]+)", out))
+    assert ids == {PATIENT_VIEW_SERVICE, ORDER_SIGN_SERVICE, ORDER_SELECT_SERVICE}
+    assert ":8000" not in out
