@@ -451,6 +451,7 @@ def dose_card(
             source=_dose_source(assessment, dose_findings),
             suggestions=[suggestion],
             selectionBehavior="at-most-one",
+            overrideReasons=list(OVERRIDE_DOSE) if order.dose_problem else None,
         )
         return BuiltCard(card, tuple(f.rule for f in dose_findings)), {id(f) for f in dose_findings}
     ordered = order.dose_mg

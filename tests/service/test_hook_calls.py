@@ -10,6 +10,7 @@ from cds.errors import InputError
 from cds.service.catalog import ORDER_SELECT_SERVICE, ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .builders import (
+    CITATION,
     PATIENT_ID,
     finding,
     make_assessment,
@@ -425,3 +426,15 @@ def test_esketamine_ordered_while_the_indication_is_unsettled_gets_a_warning_not
     cards = cards_of(with_engine(assessment).call(ORDER_SIGN_SERVICE, order_request(order)))
     assert "warning" in [c["indicator"] for c in cards]
     assert any("cannot be cleared" in c["summary"] for c in cards)
+
+
+def test_citation_links_are_card_links_not_links_in_the_detail(harness: Harness) -> None:
+    """A link in the Markdown detail opens in the client's own frame (the CDS Hooks Sandbox leaves the
+    EHR view); as a card link of type absolute the client opens it as a link."""
+    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, patient_view_request()))
+    assert cards
+    for card in cards:
+        assert "](http" not in card.get("detail", ""), card["summary"]
+    links = [link for card in cards for link in card.get("links", [])]
+    assert {"label": CITATION.label, "url": CITATION.url, "type": "absolute"} in links
+    assert any(CITATION.label in card.get("detail", "") for card in cards)  # the label stays as text
