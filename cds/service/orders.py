@@ -102,7 +102,11 @@ def _check_subject(resource: dict[str, Any], patient_id: str, where: str) -> Non
     ref = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(ref, str):
         raise BadRequest([f"{where}.subject must be a Reference to Patient/{patient_id}"])
+    if ref.startswith(("urn:", "#")):
+        return  # a reference inside the client's bundle: nothing to compare with
     parts = ref.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
     if len(parts) < 2 or parts[-2] != "Patient" or parts[-1] != patient_id:
         raise BadRequest([f"{where}.subject is not the context patient (context.patientId)"])
 
@@ -120,19 +124,24 @@ def _check_dosage_shape(resource: dict[str, Any], where: str) -> None:
         if not isinstance(rates, list) or not all(isinstance(r, dict) for r in rates):
             raise BadRequest([f"{where}.dosageInstruction[{i}].doseAndRate must be a list of objects"])
         for j, rate in enumerate(rates):
-            quantity = rate.get("doseQuantity")
-            at = f"{where}.dosageInstruction[{i}].doseAndRate[{j}].doseQuantity"
-            if quantity is None:
-                continue
-            if not isinstance(quantity, dict):
-                raise BadRequest([f"{at} must be a Quantity object"])
-            value = quantity.get("value")
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest([f"{at}.value must be a number"])
-            if value <= 0:
-                raise BadRequest([f"{at}.value must be greater than zero"])
+            _check_dose(
+                rate.get("doseQuantity"), f"{where}.dosageInstruction[{i}].doseAndRate[{j}].doseQuantity"
+            )
+
+
+def _check_dose(quantity: object, at: str) -> None:
+    """A dose, when given, is a Quantity whose value is a number above zero."""
+    if quantity is None:
+        return
+    if not isinstance(quantity, dict):
+        raise BadRequest([f"{at} must be a Quantity object"])
+    value = quantity.get("value")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest([f"{at}.value must be a number"])
+    if value <= 0:
+        raise BadRequest([f"{at}.value must be greater than zero"])
 
 
 def _read(

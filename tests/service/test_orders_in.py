@@ -123,3 +123,20 @@ def test_malformed_dosage_instruction_is_400_never_500(dosage: Any, field: str) 
     response = harness().call(ORDER_SIGN_SERVICE, order_request(draft))
     assert response.status_code == 400, response.text
     assert field in response.text
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Patient/pat-1", "https://ehr.test/fhir/Patient/pat-1", "Patient/pat-1/_history/2", "urn:uuid:1"],
+)
+def test_a_subject_that_is_the_context_patient_or_cannot_be_compared_is_accepted(reference: str) -> None:
+    draft = {**medication_request(), "subject": {"reference": reference}}
+    assert harness().call(ORDER_SIGN_SERVICE, order_request(draft)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "reference", ["Patient/pat-10", "Group/pat-1", "https://ehr.test/fhir/Patient/other"]
+)
+def test_a_subject_that_is_another_patient_or_not_a_patient_is_refused(reference: str) -> None:
+    draft = {**medication_request(), "subject": {"reference": reference}}
+    assert harness().call(ORDER_SIGN_SERVICE, order_request(draft)).status_code == 400
