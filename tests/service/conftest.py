@@ -34,12 +34,17 @@ def harness() -> Harness:
 
 
 class _Collect(logging.Handler):
+    """Records of the service's own loggers and the libraries it drives, at every level."""
+
+    SOURCES = ("cds", "uvicorn", "httpx", "httpcore", "starlette", "fastapi", "sqlalchemy", "alembic")
+
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.name} {record.getMessage()}")
+        if record.name.split(".")[0] in self.SOURCES:
+            self.lines.append(f"{record.name} {record.getMessage()}")
 
 
 def patient_ids_used() -> set[str]:
@@ -52,26 +57,28 @@ def patient_ids_used() -> set[str]:
     return ids
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def service_log() -> Iterator[_Collect]:
     """Every log record of the service tests, at every level, whoever sets what level: at the end of
-    the run none may name a patient id used (fails as a teardown error, naming the line)."""
+    the run none may name a patient id used (fails as a teardown error, quoting the lines)."""
     handler = _Collect()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    # Loggers that tests leave at a higher level still have to be seen: collect from them directly.
-    for name in ("cds.service", "cds.security.jwt", "cds.audit.replay"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
+    yield handler
     ids = patient_ids_used()
     leaks = [line for line in handler.lines if any(pid in line for pid in ids)]
     assert not leaks, f"patient id in the service log: {leaks[:3]}"
+
+
+@pytest.fixture(autouse=True)
+def _log_everything(service_log: _Collect) -> Iterator[None]:
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(service_log)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(service_log)
+        root.setLevel(previous)
 
 
 # --- the real FHIR server -----------------------------------------------------------------------
