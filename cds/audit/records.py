@@ -29,12 +29,13 @@ class IssuedCard(_Record):
 
 
 class ReportRecord(_Record):
-    """A decision's HTML report, stored with its hook call; the random id is its only credential
-    (the store keeps a hash of it, never the id)."""
+    """A decision's report, stored with its hook call: the assessment and timeline behind it as JSON
+    (`content`), rendered to HTML only when the page is opened (few are). The random id is its only
+    credential; the store keeps a hash of it, never the id."""
 
     # At least 128 random bits (22 base64url characters): a shorter id could be guessed.
     report_id: Annotated[str, StringConstraints(min_length=22, max_length=128)]
-    html: str
+    content: str
     expires_at: AwareDatetime
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cds.audit.db import AuditError, default_database_url, make_engine, safe_url
+from cds.audit.db import AuditError, default_database_url, make_engine, one_writer, safe_url
 from cds.audit.migrate import upgrade_to_head
 from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
 from cds.audit.records import (
@@ -81,14 +81,12 @@ class AuditStore:
     @contextmanager
     def _transaction(self, action: str) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with one_writer(self._engine), self._sessions.begin() as session:
                 yield session
         except IntegrityError as exc:
             raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
         except SQLAlchemyError as exc:
             raise AuditError(f"{action}: database error: {_reason(exc)}") from None
-
-    # --- decisions and feedback ------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise AuditError unless the database answers (the service's readiness check)."""
@@ -216,10 +214,12 @@ class AuditStore:
     # --- decision reports ------------------------------------------------------------------------
 
     def get_report(self, report_id: str, now: datetime) -> str | None:
-        """The report's HTML, or None if unknown or expired at ``now``."""
+        """The report's content (JSON), or None if unknown or expired at ``now``."""
         with self._transaction("get_report") as session:
             return session.scalar(
-                select(Report.html).where(Report.report_id == report_key(report_id), Report.expires_at > now)
+                select(Report.content).where(
+                    Report.report_id == report_key(report_id), Report.expires_at > now
+                )
             )
 
 
@@ -237,7 +237,7 @@ def _add_report(session: Session, report: ReportRecord, hook_instance: str) -> N
         Report(
             report_id=report_key(report.report_id),
             hook_instance=hook_instance,
-            html=report.html,
+            content=report.content,
             expires_at=report.expires_at,
         )
     )

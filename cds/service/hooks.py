@@ -6,10 +6,15 @@ inside the event loop would stall every other request (shared/notes/DEPENDENCIES
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import weakref
+from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any, Protocol
 
+import anyio
+import anyio.to_thread
 import httpx
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -92,12 +97,34 @@ def validation_messages(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return out
 
 
+class _OnePerLoop:
+    """One assessment at a time per worker, first come first served.
+
+    The rules engine holds the GIL: assessments in parallel threads only share one core, each taking
+    as long as all of them together (at 10 concurrent calls every call ended late). Queued one at a
+    time, a call waits for those before it and then runs at full speed, so latency grows with the
+    queue. Limiters are per event loop (tests run one loop per request).
+    """
+
+    def __init__(self) -> None:
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        if loop not in self._limiters:
+            self._limiters[loop] = anyio.CapacityLimiter(1)
+        return self._limiters[loop]
+
+
 @dataclass(frozen=True)
 class HookRunner:
     engine: Engine
     profile: Profile
     strengths: Strengths
     transport: httpx.AsyncBaseTransport | None = None
+    queue: _OnePerLoop = field(default_factory=_OnePerLoop)
 
     async def run(
         self, request: HookRequest, context: PatientViewContext, policy: FetchPolicy
@@ -116,7 +143,8 @@ class HookRunner:
         gathered = await gather(request, context.patientId, policy, transport=self.transport)
         resources = _merge(gathered.resources, other_drafts)
         try:
-            evaluation = await run_in_threadpool(self.engine.evaluate, resources, profile=self.profile)
+            evaluate = partial(self.engine.evaluate, resources, profile=self.profile)
+            evaluation = await anyio.to_thread.run_sync(evaluate, limiter=self.queue.limiter())
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
         assessment = evaluation.assessment

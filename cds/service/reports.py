@@ -15,8 +15,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.responses import Response
 
+from cds.assessment.models import Assessment
+from cds.assessment.timeline import Timeline
 from cds.audit.records import ReportRecord
 from cds.report.html import CSP, render_html
 from cds.service.cards import BuiltCard
@@ -48,6 +51,11 @@ _NOT_FOUND = (
     "</head><body><p>This report does not exist or has expired. Open the patient's chart again for a "
     "new assessment.</p></body></html>\n"
 )
+_UNAVAILABLE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report not available</title>'
+    "</head><body><p>This report cannot be shown. The advice on the cards stands; open the patient's "
+    "chart again for a new assessment.</p></body></html>\n"
+)
 
 
 def new_report_id() -> str:
@@ -58,18 +66,31 @@ def is_report_id(value: str) -> bool:
     return bool(_REPORT_ID.match(value))
 
 
-def render_report(evaluation: Evaluated, *, now: datetime, ttl_hours: float) -> ReportRecord | None:
-    """The report of one evaluation, or None if it cannot be rendered.
-
-    A rendering failure must not withhold the cards (the safety advice); they go out without the
-    link, and the error type (never its message, which may quote patient data) is logged.
-    """
+def stored_report(evaluation: Evaluated, *, now: datetime, ttl_hours: float) -> ReportRecord | None:
+    """What is stored of one evaluation's report: its assessment and timeline as JSON, rendered to
+    HTML only when the page is opened (rendering took about 5 ms a call, 25x the JSON, and few
+    reports are ever opened). None if it cannot be serialised: the cards (the safety advice) then go
+    out without the link, and the error type (never its message, which may quote patient data) is
+    logged."""
     try:
-        html = render_html(evaluation.assessment, evaluation.timeline)
+        content = (
+            f'{{"assessment":{evaluation.assessment.model_dump_json()},'
+            f'"timeline":{evaluation.timeline.model_dump_json()}}}'
+        )
     except Exception as exc:
-        log.error("report rendering failed: %s; cards are issued without a report link", type(exc).__name__)
+        log.error("report not stored: %s; cards are issued without a report link", type(exc).__name__)
         return None
-    return ReportRecord(report_id=new_report_id(), html=html, expires_at=now + timedelta(hours=ttl_hours))
+    return ReportRecord(
+        report_id=new_report_id(), content=content, expires_at=now + timedelta(hours=ttl_hours)
+    )
+
+
+def render_stored(content: str) -> str:
+    """The HTML page of a stored report."""
+    stored = orjson.loads(content)
+    return render_html(
+        Assessment.model_validate(stored["assessment"]), Timeline.model_validate(stored["timeline"])
+    )
 
 
 def with_report_link(cards: list[BuiltCard], base_url: str, report_id: str) -> list[BuiltCard]:
@@ -82,6 +103,15 @@ def with_report_link(cards: list[BuiltCard], base_url: str, report_id: str) -> l
 
 def report_page(html: str, frame_ancestors: str) -> Response:
     return Response(html, media_type="text/html; charset=utf-8", headers=security_headers(frame_ancestors))
+
+
+def report_unavailable(frame_ancestors: str) -> Response:
+    return Response(
+        _UNAVAILABLE,
+        status_code=500,
+        media_type="text/html; charset=utf-8",
+        headers=security_headers(frame_ancestors),
+    )
 
 
 def report_not_found(frame_ancestors: str) -> Response:

@@ -27,7 +27,15 @@ from cds.service.hooks import Engine, HookOutcome, HookRunner, parse_context, va
 from cds.service.models import BadRequest, CdsResponse, Discovery, FeedbackRequest, HookRequest
 from cds.service.outcomes import json_response, operation_outcome
 from cds.service.prefetch import DataUnavailable, FetchPolicy, PrefetchInvalid
-from cds.service.reports import is_report_id, render_report, report_not_found, report_page, with_report_link
+from cds.service.reports import (
+    is_report_id,
+    render_stored,
+    report_not_found,
+    report_page,
+    report_unavailable,
+    stored_report,
+    with_report_link,
+)
 from cds.service.settings import Settings
 
 log = logging.getLogger("cds.service")
@@ -132,7 +140,7 @@ class _Calls:
         if built and outcome.evaluation is not None:
             # Stored with the call record (one transaction), so it exists only if the call does.
             report = await run_in_threadpool(
-                render_report,
+                stored_report,
                 outcome.evaluation,
                 now=datetime.now(UTC),
                 ttl_hours=self.deps.settings.report_ttl_hours,
@@ -288,12 +296,21 @@ def build_router(deps: Deps) -> APIRouter:
         if not is_report_id(report_id):
             return report_not_found(frames)
         try:
-            html = await run_in_threadpool(deps.audit.get_report, report_id, datetime.now(UTC))
+            content = await run_in_threadpool(deps.audit.get_report, report_id, datetime.now(UTC))
         except Exception as exc:
             log.error("report look-up failed: %s", type(exc).__name__)
             return operation_outcome(503, "audit store unavailable")
-        log.info("report fetch status=%d", 404 if html is None else 200)
-        return report_not_found(frames) if html is None else report_page(html, frames)
+        if content is None:
+            log.info("report fetch status=404")
+            return report_not_found(frames)
+        try:
+            html = await run_in_threadpool(render_stored, content)
+        except Exception as exc:
+            # The message may quote patient data: the type only.
+            log.error("report rendering failed: %s", type(exc).__name__)
+            return report_unavailable(frames)
+        log.info("report fetch status=200")
+        return report_page(html, frames)
 
     @router.get("/health", tags=["Operations"], summary="Liveness and ruleset version")
     async def health() -> Response:

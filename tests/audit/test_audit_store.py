@@ -216,7 +216,7 @@ def test_expired_replay_entry_does_not_block_and_is_purged(store: AuditStore, db
 
 
 def with_report(instance: str, report_id: str, html: str, expires_at: datetime) -> HookCallRecord:
-    report = ReportRecord(report_id=report_id, html=html, expires_at=expires_at)
+    report = ReportRecord(report_id=report_id, content=html, expires_at=expires_at)
     return call(instance).model_copy(update={"report": report})
 
 
@@ -251,4 +251,4 @@ def test_expired_reports_are_deleted_when_a_report_is_saved(store: AuditStore, d
 
 def test_guessable_report_id_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least 22"):
-        ReportRecord(report_id="1234", html="<p/>", expires_at=T0)
+        ReportRecord(report_id="1234", content="{}", expires_at=T0)

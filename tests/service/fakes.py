@@ -76,7 +76,7 @@ class FakeAudit:
 
     def get_report(self, report_id: str, now: datetime) -> str | None:
         report = self.reports.get(report_id)
-        return report.html if report is not None and report.expires_at > now else None
+        return report.content if report is not None and report.expires_at > now else None
 
     def record_hook_call(self, call: HookCallRecord) -> None:
         if self.fail:

@@ -13,6 +13,7 @@ import pytest
 
 from cds.errors import InputError
 from cds.report.html import CSP
+from cds.service import reports as reports_module
 from cds.service.app import create_app
 from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.reports import LINK_LABEL
@@ -186,13 +187,45 @@ def _counter_uuid() -> Any:
     return lambda: f"00000000-0000-4000-8000-{next(numbers):012d}"
 
 
-def test_rendering_failure_still_issues_the_cards_without_a_link(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*_: Any) -> str:
+def test_a_report_that_cannot_be_stored_still_issues_the_cards_without_a_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_: Any, **__: Any) -> str:
         raise ValueError("patient detail that must not be logged")
 
-    monkeypatch.setattr("cds.service.reports.render_html", broken)
+    monkeypatch.setattr("cds.assessment.timeline.Timeline.model_dump_json", broken)
     harness = Harness(engine=FakeEngine(ASSESSMENT))
     cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, pv_request()))
     assert {c["indicator"] for c in cards} == {"critical", "warning", "info"}
     assert not [link for c in cards for link in c.get("links", []) if "/reports/" in link["url"]]
     assert harness.audit.calls[0].report is None
+
+
+def test_the_report_is_rendered_when_opened_not_at_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The call stores the assessment; the page is rendered when the link is opened. A page that
+    cannot be rendered then is a 500 page that leaks nothing; the cards already issued stand."""
+    rendered: list[int] = []
+    real = reports_module.render_html
+
+    def counting(*args: Any) -> str:
+        rendered.append(1)
+        return real(*args)
+
+    monkeypatch.setattr("cds.service.reports.render_html", counting)
+    client, _ = store_app(tmp_path)
+    url = report_link(cards_of(client.post(f"/cds-services/{PATIENT_VIEW_SERVICE}", json=pv_request()))[0])
+    assert rendered == []
+    assert client.get(url.removeprefix(BASE_URL)).status_code == 200
+    assert rendered == [1]
+
+    def broken(*_: Any) -> str:
+        raise ValueError("patient detail that must not be logged")
+
+    monkeypatch.setattr("cds.service.reports.render_html", broken)
+    caplog.set_level(logging.ERROR)
+    page = client.get(url.removeprefix(BASE_URL))
+    assert page.status_code == 500 and page.headers["cache-control"] == "no-store"
+    assert "cannot be shown" in page.text and "patient detail" not in page.text
+    assert "patient detail" not in caplog.text and "report rendering failed: ValueError" in caplog.text
