@@ -10,15 +10,15 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import Table, case, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cds.audit.db import AuditError, default_database_url, make_engine, one_writer, safe_url
 from cds.audit.migrate import upgrade_to_head
-from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
+from cds.audit.models import Base, CardRule, Feedback, HookCall, IssuedCardRow, Report
 from cds.audit.records import (
     CardDecision,
     Decision,
@@ -95,29 +95,48 @@ class AuditStore:
 
     def record_hook_call(self, rec: HookCallRecord) -> None:
         """Store a hook call with its cards, their rule ids and its report (if any) in ONE
-        transaction: all rows or none, so no report outlives a decision that was not recorded."""
-        call = HookCall(
-            hook_instance=rec.hook_instance,
-            service_id=rec.service_id,
-            hook=rec.hook,
-            at=rec.at,
-            ruleset_version=rec.ruleset_version,
-            patient_ref=rec.patient_ref,
-            latency_ms=rec.latency_ms,
-            status_code=rec.status_code,
-            cards=[
-                IssuedCardRow(
-                    uuid=card.uuid,
-                    position=position,
-                    indicator=card.indicator,
-                    summary=card.summary,
-                    rules=[CardRule(rule_id=rule_id) for rule_id in dict.fromkeys(card.rule_ids)],
-                )
-                for position, card in enumerate(rec.cards)
-            ],
-        )
+        transaction: all rows or none, so no report outlives a decision that was not recorded.
+
+        Plain INSERTs (one per table, cards and rules as one multi-row statement each) rather than
+        an ORM unit of work: the flush bookkeeping cost more than the writes themselves."""
+        calls, cards, rules = _table(HookCall), _table(IssuedCardRow), _table(CardRule)
         with self._transaction("record_hook_call") as session:
-            session.add(call)
+            connection = session.connection()
+            call_id = connection.execute(
+                insert(calls)
+                .values(
+                    hook_instance=rec.hook_instance,
+                    service_id=rec.service_id,
+                    hook=rec.hook,
+                    at=rec.at,
+                    ruleset_version=rec.ruleset_version,
+                    patient_ref=rec.patient_ref,
+                    latency_ms=rec.latency_ms,
+                    status_code=rec.status_code,
+                )
+                .returning(calls.c.id)
+            ).scalar_one()
+            if rec.cards:
+                connection.execute(
+                    insert(cards),
+                    [
+                        {
+                            "uuid": card.uuid,
+                            "hook_call_id": call_id,
+                            "position": position,
+                            "indicator": card.indicator,
+                            "summary": card.summary,
+                        }
+                        for position, card in enumerate(rec.cards)
+                    ],
+                )
+                card_rules = [
+                    {"card_uuid": card.uuid, "rule_id": rule_id}
+                    for card in rec.cards
+                    for rule_id in dict.fromkeys(card.rule_ids)
+                ]
+                if card_rules:
+                    connection.execute(insert(rules), card_rules)
             if rec.report is not None:
                 _add_report(session, rec.report, rec.hook_instance)
 
@@ -229,12 +248,18 @@ def report_key(report_id: str) -> str:
     return hashlib.sha256(report_id.encode("ascii")).hexdigest()
 
 
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
 def _add_report(session: Session, report: ReportRecord, hook_instance: str) -> None:
     """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
+    reports = _table(Report)
     now = datetime.now(report.expires_at.tzinfo)
-    session.execute(delete(Report).where(Report.expires_at <= now))
-    session.add(
-        Report(
+    connection = session.connection()
+    connection.execute(delete(reports).where(reports.c.expires_at <= now))
+    connection.execute(
+        insert(reports).values(
             report_id=report_key(report.report_id),
             hook_instance=hook_instance,
             content=report.content,
