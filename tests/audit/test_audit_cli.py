@@ -71,6 +71,7 @@ def test_a_database_path_that_does_not_exist_is_an_error_and_nothing_is_created(
 
 def test_importing_the_cli_does_not_import_sqlalchemy() -> None:
     """`cds --help` mounts this command: it must not pay for SQLAlchemy (issue 10, item 7)."""
-    code = "import sys, cds.audit.cli; print('sqlalchemy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    for module in ("cds.audit.cli", "cds.cli"):
+        code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "False", module
