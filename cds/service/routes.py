@@ -112,6 +112,33 @@ def _failure(exc: Exception, call: HookCallRecord) -> Response:
     return operation_outcome(500, "internal error; no advice was produced")
 
 
+def _feedback_records(body: FeedbackRequest, service_id: str) -> list[FeedbackRecord]:
+    received = datetime.now(UTC)
+    return [
+        FeedbackRecord(
+            service_id=service_id,
+            card_uuid=item.card,
+            outcome=item.outcome,
+            accepted_suggestions=[s.id for s in item.acceptedSuggestions or ()],
+            override_reason=item.overrideReason.model_dump(mode="json", exclude_none=True)
+            if item.overrideReason
+            else None,
+            outcome_timestamp=item.outcomeTimestamp,
+            received_at=received,
+        )
+        for item in body.feedback
+    ]
+
+
+async def _not_issued_by(audit: AuditSink, records: list[FeedbackRecord], service_id: str) -> str | None:
+    """The first card this service did not issue: all must be known before anything is stored
+    (no half-applied batch)."""
+    for rec in records:
+        if await run_in_threadpool(audit.card_service, rec.card_uuid) != service_id:
+            return rec.card_uuid
+    return None
+
+
 class _Calls:
     """The hook-call route's steps: answer the call, then record it (no advice off the record)."""
 
@@ -250,28 +277,11 @@ def build_router(deps: Deps) -> APIRouter:
             body: FeedbackRequest = _parse(await request.body(), FeedbackRequest)
         except BadRequest as exc:
             return operation_outcome(400, exc.messages)
-        received = datetime.now(UTC)
-        records = [
-            FeedbackRecord(
-                service_id=service_id,
-                card_uuid=item.card,
-                outcome=item.outcome,
-                accepted_suggestions=[s.id for s in item.acceptedSuggestions or ()],
-                override_reason=item.overrideReason.model_dump(mode="json", exclude_none=True)
-                if item.overrideReason
-                else None,
-                outcome_timestamp=item.outcomeTimestamp,
-                received_at=received,
-            )
-            for item in body.feedback
-        ]
+        records = _feedback_records(body, service_id)
         try:
-            # All cards must be known to this service before anything is stored (no half-applied batch).
-            for rec in records:
-                if await run_in_threadpool(deps.audit.card_service, rec.card_uuid) != service_id:
-                    return operation_outcome(
-                        404, f"card '{rec.card_uuid}' was not issued by service '{service_id}'"
-                    )
+            unknown = await _not_issued_by(deps.audit, records, service_id)
+            if unknown is not None:
+                return operation_outcome(404, f"card '{unknown}' was not issued by service '{service_id}'")
             for rec in records:
                 await run_in_threadpool(deps.audit.record_feedback, rec)
         except Exception as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -72,44 +72,9 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        if "CDS_DATABASE_URL" in env:
-            values["database_url"] = _non_empty(env, "CDS_DATABASE_URL")
-        if "CDS_AUTH" in env:
-            values["auth"] = _switch(env, "CDS_AUTH")
-        if "CDS_AUTH_DISCOVERY" in env:
-            values["auth_discovery"] = _switch(env, "CDS_AUTH_DISCOVERY")
-        if env.get("CDS_TRUSTED_ISSUERS"):
-            values["trusted_issuers"] = Path(env["CDS_TRUSTED_ISSUERS"])
-        if env.get("CDS_PUBLIC_BASE_URL"):
-            values["public_base_url"] = env["CDS_PUBLIC_BASE_URL"].rstrip("/")
-        if env.get("CDS_CORS_ORIGINS"):
-            values["cors_origins"] = tuple(o.strip() for o in env["CDS_CORS_ORIGINS"].split(",") if o.strip())
-        if "CDS_FHIR_TIMEOUT_S" in env:
-            values["fhir_timeout_s"] = _number(env, "CDS_FHIR_TIMEOUT_S", float)
-        if "CDS_FHIR_ALLOW_HTTP" in env:
-            values["fhir_allow_http"] = _switch(env, "CDS_FHIR_ALLOW_HTTP")
-        if "CDS_MAX_BODY_BYTES" in env:
-            values["max_body_bytes"] = _number(env, "CDS_MAX_BODY_BYTES", int)
-        if "CDS_PROFILE" in env:
-            values["profile"] = env["CDS_PROFILE"]
-        if "CDS_REPORT_TTL_HOURS" in env:
-            values["report_ttl_hours"] = _number(env, "CDS_REPORT_TTL_HOURS", float)
-        if env.get("CDS_AS_OF", "").strip():
-            values["as_of"] = _date(env, "CDS_AS_OF")
-        if "CDS_SHARED_ORDER_ID" in env:
-            values["shared_order_id"] = _switch(env, "CDS_SHARED_ORDER_ID")
-        for name, key, kind in (
-            ("CDS_BODY_TIMEOUT_S", "body_timeout_s", float),
-            ("CDS_KEEP_ALIVE_S", "keep_alive_s", int),
-            ("CDS_FHIR_MAX_RESPONSE_BYTES", "fhir_max_response_bytes", int),
-            ("CDS_FHIR_MAX_DECODED_BYTES", "fhir_max_decoded_bytes", int),
-        ):
-            if name in env:
-                values[key] = _number(env, name, kind)
-        if env.get("CDS_FHIR_SERVERS", "").strip():
-            values["fhir_servers"] = _fhir_servers(env, "CDS_FHIR_SERVERS")
-        if env.get("CDS_REPORT_FRAME_ANCESTORS", "").strip():
-            values["report_frame_ancestors"] = env["CDS_REPORT_FRAME_ANCESTORS"].strip()
+        for name, key, read, blank_is_unset in _VARIABLES:
+            if name in env and not (blank_is_unset and not env[name].strip()):
+                values[key] = read(env, name)
         try:
             settings = cls.model_validate(values)
         except ValueError as exc:
@@ -136,6 +101,30 @@ class Settings(BaseModel):
             )
         if not self.public_base_url.startswith(("https://", "http://")):
             raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
+
+
+def _float(env: Mapping[str, str], name: str) -> float:
+    return float(_number(env, name, float))
+
+
+def _int(env: Mapping[str, str], name: str) -> int:
+    return int(_number(env, name, int))
+
+
+def _stripped(env: Mapping[str, str], name: str) -> str:
+    return env[name].strip()
+
+
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    return env[name].strip().rstrip("/")
+
+
+def _path(env: Mapping[str, str], name: str) -> Path:
+    return Path(env[name].strip())
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in env[name].split(",") if o.strip())
 
 
 def _non_empty(env: Mapping[str, str], name: str) -> str:
@@ -177,3 +166,27 @@ def _fhir_servers(env: Mapping[str, str], name: str) -> frozenset[str]:
         if not url.startswith(("https://", "http://")):
             raise SettingsError(f"{name}: {url!r} is not an absolute http(s) URL")
     return frozenset(normalise_base(u) for u in urls)
+
+
+# Variable, field, reader, and whether a blank value means "not set" (otherwise it is an error).
+_VARIABLES: tuple[tuple[str, str, Callable[[Mapping[str, str], str], object], bool], ...] = (
+    ("CDS_DATABASE_URL", "database_url", _non_empty, False),
+    ("CDS_AUTH", "auth", _switch, False),
+    ("CDS_AUTH_DISCOVERY", "auth_discovery", _switch, False),
+    ("CDS_TRUSTED_ISSUERS", "trusted_issuers", _path, True),
+    ("CDS_PUBLIC_BASE_URL", "public_base_url", _base_url, True),
+    ("CDS_CORS_ORIGINS", "cors_origins", _origins, True),
+    ("CDS_FHIR_TIMEOUT_S", "fhir_timeout_s", _float, False),
+    ("CDS_FHIR_ALLOW_HTTP", "fhir_allow_http", _switch, False),
+    ("CDS_FHIR_SERVERS", "fhir_servers", _fhir_servers, True),
+    ("CDS_FHIR_MAX_RESPONSE_BYTES", "fhir_max_response_bytes", _int, False),
+    ("CDS_FHIR_MAX_DECODED_BYTES", "fhir_max_decoded_bytes", _int, False),
+    ("CDS_MAX_BODY_BYTES", "max_body_bytes", _int, False),
+    ("CDS_BODY_TIMEOUT_S", "body_timeout_s", _float, False),
+    ("CDS_KEEP_ALIVE_S", "keep_alive_s", _int, False),
+    ("CDS_PROFILE", "profile", _stripped, False),
+    ("CDS_REPORT_TTL_HOURS", "report_ttl_hours", _float, False),
+    ("CDS_REPORT_FRAME_ANCESTORS", "report_frame_ancestors", _stripped, True),
+    ("CDS_AS_OF", "as_of", _date, True),
+    ("CDS_SHARED_ORDER_ID", "shared_order_id", _switch, False),
+)
