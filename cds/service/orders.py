@@ -25,6 +25,16 @@ INTRAVENOUS_ROUTE_SNOMED = "47625008"
 _RECORD_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 
 
+class Pack(BaseModel):
+    """A pack whose dispensing unit holds several devices (a dose kit): a count is a count of kits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str
+    code: str
+    mg_per_unit: float = Field(gt=0)
+
+
 class ProductStrength(BaseModel):
     """How a count of dispensing units of one product converts to mg (rules/product-strengths.yaml)."""
 
@@ -32,10 +42,25 @@ class ProductStrength(BaseModel):
 
     mg_per_unit: float = Field(gt=0)
     units: tuple[str, ...] = Field(min_length=1)
+    packs: tuple[Pack, ...] = ()
     citation: str
 
-    def mg(self, unit: str, count: float) -> float | None:
-        return count * self.mg_per_unit if unit in {u.lower() for u in self.units} else None
+    def mg(self, unit: str, count: float, concept: dict[str, Any] | None) -> float | None:
+        """The dose in mg, or None when the count cannot be read as devices or known kits."""
+        units = {u.lower() for u in self.units}
+        codings = [c for c in (concept or {}).get("coding") or [] if isinstance(c, dict)]
+        for pack in self.packs:
+            if any(c.get("system") == pack.system and c.get("code") == pack.code for c in codings):
+                return count * pack.mg_per_unit if unit in units | _KIT_UNITS else None
+        words = " ".join(
+            [str((concept or {}).get("text") or "")] + [str(c.get("display") or "") for c in codings]
+        )
+        if unit not in units or "kit" in words.lower():
+            return None  # a kit of unknown size, or not a unit count: not a count of devices
+        return count * self.mg_per_unit
+
+
+_KIT_UNITS = {"{kit}", "{kits}", "kit", "kits"}
 
 
 Strengths = dict[ProductName, ProductStrength]
@@ -148,7 +173,8 @@ def _read(
     resource: dict[str, Any], bundle: list[dict[str, Any]], strengths: Strengths, where: str
 ) -> DraftOrder:
     product = recognise_product(resource, bundle)
-    dose, problem = _dose_mg(resource, strengths.get(product) if product else None)
+    strength = strengths.get(product) if product else None
+    dose, problem = _dose_mg(resource, strength, _medication_concept(resource, bundle))
     return DraftOrder(resource=resource, product=product, dose_mg=dose, dose_problem=problem)
 
 
@@ -220,7 +246,9 @@ def _is_intravenous(resource: dict[str, Any]) -> bool:
     return "intravenous" in words or words.strip() in {"iv", "i.v."}
 
 
-def _dose_mg(resource: dict[str, Any], strength: ProductStrength | None) -> tuple[float | None, str | None]:
+def _dose_mg(
+    resource: dict[str, Any], strength: ProductStrength | None, concept: dict[str, Any] | None
+) -> tuple[float | None, str | None]:
     """The first dose in mg (shape and sign already checked), or why it cannot be read as mg."""
     rates = _first_dosage(resource).get("doseAndRate") or []
     quantity = rates[0].get("doseQuantity") if rates else None
@@ -232,7 +260,7 @@ def _dose_mg(resource: dict[str, Any], strength: ProductStrength | None) -> tupl
         return value, None
     if unit == "g":
         return value * 1000, None
-    converted = strength.mg(unit, value) if strength is not None else None
+    converted = strength.mg(unit, value, concept) if strength is not None else None
     if converted is not None:
         return converted, None
     return None, f"the dose unit is '{unit or 'missing'}', which cannot be converted to mg"

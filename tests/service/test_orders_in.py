@@ -140,3 +140,40 @@ def test_a_subject_that_is_the_context_patient_or_cannot_be_compared_is_accepted
 def test_a_subject_that_is_another_patient_or_not_a_patient_is_refused(reference: str) -> None:
     draft = {**medication_request(), "subject": {"reference": reference}}
     assert harness().call(ORDER_SIGN_SERVICE, order_request(draft)).status_code == 400
+
+
+def _kit(ndc: str | None, display: str, count: float, unit: str) -> dict[str, Any]:
+    draft = medication_request(dose_mg=count, unit=unit, rxnorm=None, text=display)
+    if ndc:
+        draft["medicationCodeableConcept"]["coding"] = [
+            {"system": "http://hl7.org/fhir/sid/ndc", "code": ndc, "display": display}
+        ]
+    draft["medicationCodeableConcept"]["text"] = "esketamine " + display
+    return draft
+
+
+@pytest.mark.parametrize(
+    ("ndc", "count", "unit", "ordered"),
+    [
+        ("50458-028-03", 1, "{kit}", "84 mg ordered"),  # one 84 mg kit on day 1: over the start dose
+        ("50458-028-03", 1, "{each}", "84 mg ordered"),
+        ("50458-028-02", 2, "{pill}", "112 mg ordered"),
+    ],
+)
+def test_a_count_of_dose_kits_is_read_through_the_kit_not_as_devices(
+    ndc: str, count: float, unit: str, ordered: str
+) -> None:
+    """Read as 28 mg devices, one 84 mg kit would look like 28 mg, and the day-1 overdose would go
+    unwarned."""
+    draft = _kit(ndc, "Spravato dose kit", count, unit)
+    [card] = dose_cards(cards_of(harness().call(ORDER_SIGN_SERVICE, order_request(draft))))
+    assert card["indicator"] == "warning" and ordered in card["summary"]
+
+
+def test_a_kit_of_unknown_size_or_a_device_count_in_kits_is_not_converted() -> None:
+    unknown = _kit(None, "Spravato dose kit", 1, "{each}")
+    [card] = dose_cards(cards_of(harness().call(ORDER_SIGN_SERVICE, order_request(unknown))))
+    assert card["indicator"] == "warning" and "cannot be converted to mg" in card["summary"]
+    devices_in_kits = medication_request(dose_mg=1, unit="{kit}")
+    [card] = dose_cards(cards_of(harness().call(ORDER_SIGN_SERVICE, order_request(devices_in_kits))))
+    assert card["indicator"] == "warning" and "cannot be converted to mg" in card["summary"]
