@@ -158,7 +158,7 @@ def test_hardening_settings_from_environment() -> None:
     defaults = Settings.from_env({"CDS_AUTH": "off"})
     assert defaults.shared_order_id is False and defaults.fhir_servers is None
     assert defaults.report_frame_ancestors == "'none'"
-    with pytest.raises(SettingsError, match="CDS_FHIR_SERVERS: 'ehr.example' is not an absolute"):
+    with pytest.raises(SettingsError, match=r"CDS_FHIR_SERVERS: 'ehr\.example' is not an absolute"):
         Settings.from_env({"CDS_AUTH": "off", "CDS_FHIR_SERVERS": "ehr.example"})
     with pytest.raises(SettingsError, match="CDS_FHIR_SERVERS applies with CDS_AUTH=off only"):
         Settings.from_env(
