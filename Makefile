@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11 and make:
 #   make run    start the CDS Hooks service on the example patients (demo) and print curls to try
+#               (make run PORT=8001 for another port)
 #   make test   run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || echo python3)
 VENV   ?= .venv
@@ -18,17 +19,20 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 DEMO_DB := test-artifacts/demo/audit.sqlite3
+PORT ?= 8000
+DEMO_URL := http://127.0.0.1:$(PORT)
 
+# make run PORT=8001   another port when 8000 is taken
 run: $(STAMP)
-	@echo "ketamine-cds demo: CDS Hooks service on http://127.0.0.1:8000 (CDS_AUTH=off, CDS_AS_OF=2025-06-02; local use only)."
+	@echo "ketamine-cds demo: CDS Hooks service on $(DEMO_URL) (CDS_AUTH=off, CDS_AS_OF=2025-06-02; local use only)."
 	@echo "In another terminal, try:"
-	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-patient-view -H 'Content-Type: application/json' -d @fhir/examples/hooks/patient-view-trd.json"
-	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-order -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-sign-trd-esketamine-84mg.json"
-	@echo "  curl -s -X POST localhost:8000/cds-services/ketamine-cds-order -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-select-aneurysm-esketamine.json"
+	@echo "  curl -s -X POST $(DEMO_URL)/cds-services/ketamine-cds-patient-view -H 'Content-Type: application/json' -d @fhir/examples/hooks/patient-view-trd.json"
+	@echo "  curl -s -X POST $(DEMO_URL)/cds-services/ketamine-cds-order-sign -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-sign-trd-esketamine-84mg.json"
+	@echo "  curl -s -X POST $(DEMO_URL)/cds-services/ketamine-cds-order-select -H 'Content-Type: application/json' -d @fhir/examples/hooks/order-select-aneurysm-esketamine.json"
 	@echo "  CDS_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) $(BIN)/cds audit"
 	@echo "Open a card's links[0].url in a browser for the full report. Ctrl-C stops the service."
 	@mkdir -p $(dir $(DEMO_DB))
-	CDS_AUTH=off CDS_AS_OF=2025-06-02 CDS_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) $(BIN)/cds serve --host 127.0.0.1 --port 8000
+	CDS_AUTH=off CDS_AS_OF=2025-06-02 CDS_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) $(BIN)/cds serve --host 127.0.0.1 --port $(PORT)
 
 check-example: $(STAMP)
 	$(BIN)/cds check fhir/examples/trd-eligible.json --as-of 2025-06-02

@@ -175,6 +175,7 @@ TABLE_FILES: dict[str, type[_M] | None] = {
     "benzodiazepine-equivalents.yaml": BenzodiazepineEquivalents,
     "concepts.yaml": ConceptVocabulary,
     "release.yaml": None,  # the release lock (cds/release.py), read by lint only
+    "product-strengths.yaml": None,  # mg per dispensing unit, read by the service (cds/service/orders.py)
 }
 
 

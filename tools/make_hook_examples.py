@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE, PREFETCH, PrefetchQuery
+from cds.service.catalog import (
+    ORDER_SELECT_SERVICE,
+    ORDER_SIGN_SERVICE,
+    PATIENT_VIEW_SERVICE,
+    PREFETCH,
+    PrefetchQuery,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "fhir" / "examples"
@@ -165,8 +171,8 @@ def build() -> dict[str, dict[str, Any]]:
 
 SERVICE_OF = {
     "patient-view-trd.json": PATIENT_VIEW_SERVICE,
-    "order-sign-trd-esketamine-84mg.json": ORDER_SERVICE,
-    "order-select-aneurysm-esketamine.json": ORDER_SERVICE,
+    "order-sign-trd-esketamine-84mg.json": ORDER_SIGN_SERVICE,
+    "order-select-aneurysm-esketamine.json": ORDER_SELECT_SERVICE,
 }
 
 

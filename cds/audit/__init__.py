@@ -1,4 +1,6 @@
 """Audit database: decisions, feedback, decision reports and the JWT replay cache.
 
-from cds.audit.store import AuditStore, HookCallRecord, IssuedCard, FeedbackRecord
+`cds.audit.records` holds the records (pydantic, no database import); `cds.audit.store.AuditStore`
+writes and reads them (SQLAlchemy). Nothing is imported here, so `import cds.audit.records` and the
+`cds audit` command's help stay free of SQLAlchemy.
 """

@@ -1,4 +1,8 @@
-"""``cds audit``: recent decisions and override rates per rule, from the audit database."""
+"""``cds audit``: recent decisions and override rates per rule, from the audit database.
+
+SQLAlchemy is imported when the command runs, not when the CLI is built: `cds --help` and every
+other command stay free of it.
+"""
 
 from __future__ import annotations
 
@@ -71,12 +75,18 @@ def audit(
 ) -> None:
     """Print recent decisions and override rates per rule."""
     # Here, so that `cds --help` and every other command do not pay for SQLAlchemy.
-    from cds.audit.db import AuditError, default_database_url
+    from cds.audit.db import AuditError, default_database_url, sqlite_file
     from cds.audit.store import AuditStore
 
     console = Console()
+    url = database_url or default_database_url()
     try:
-        store = AuditStore(database_url or default_database_url())
+        path = sqlite_file(url)
+        if path is not None and not path.is_file():
+            # Opening would create an empty database (and its folder): a mistyped path would then
+            # look like "no decisions yet". The service creates the file on its first start.
+            raise AuditError(f"no audit database at {path} (check the path or CDS_DATABASE_URL)")
+        store = AuditStore(url)
         try:
             decisions = store.recent_decisions(limit)
             rates = store.override_rates()

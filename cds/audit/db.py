@@ -3,7 +3,11 @@ between SQLite (default, zero set-up) and PostgreSQL (several hosts, several wor
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,16 @@ def _normalise(url: str) -> URL:
     return parsed
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = _normalise(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions start (see _sqlite_on_begin).
     dbapi_connection.isolation_level = None
@@ -81,8 +95,9 @@ def _sqlite_on_begin(connection: Any) -> None:
 def make_engine(url: str) -> Engine:
     parsed = _normalise(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -94,6 +109,27 @@ def make_engine(url: str) -> Engine:
             f"{safe_url(parsed)}: the PostgreSQL driver is not installed "
             "(pip install 'psycopg[binary]>=3.1,<4')"
         ) from None
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def one_writer(engine: Engine) -> Iterator[None]:
+    """On SQLite, one transaction at a time per process, queued on a lock.
+
+    Every transaction here takes SQLite's write lock (BEGIN IMMEDIATE). Threads of one worker that
+    meet it would each wait in SQLite's busy handler, which sleeps in growing steps: at 10 concurrent
+    calls that made the slowest wait over a second while the database sat idle (measured p99 1.7 s
+    against a p50 of 0.19 s). A process lock hands the database to the next thread as soon as it is
+    free; other worker processes still queue on busy_timeout. PostgreSQL needs nothing of this.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+    with lock:
+        yield
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -108,13 +108,15 @@ class SeenToken(Base):
 
 
 class Report(Base):
-    """An HTML report of one decision, served at an unguessable URL until it expires."""
+    """The report of one decision (its assessment and timeline as JSON, rendered to HTML when opened),
+    served at an unguessable URL until it expires."""
 
     __tablename__ = "report"
 
+    # SHA-256 (hex) of the report id, never the id itself (cds.audit.store.report_key).
     report_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     hook_instance: Mapped[str] = mapped_column(String(255), index=True)
-    html: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 

@@ -1,10 +1,14 @@
-"""What the service hands to the audit store, and what the store's reports return."""
+"""What the service hands to the audit store, and what the store's reports return.
+
+`HookCallRecord` is the one record of a hook call, built by the route and written by the store
+(with its cards and, when there is one, its report); `AuditSink` is what the service needs of a store.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -24,6 +28,17 @@ class IssuedCard(_Record):
     summary: Annotated[str, StringConstraints(max_length=140)]  # CDS Hooks: under 140 characters
 
 
+class ReportRecord(_Record):
+    """A decision's report, stored with its hook call: the assessment and timeline behind it as JSON
+    (`content`), rendered to HTML only when the page is opened (few are). The random id is its only
+    credential; the store keeps a hash of it, never the id."""
+
+    # At least 128 random bits (22 base64url characters): a shorter id could be guessed.
+    report_id: Annotated[str, StringConstraints(min_length=22, max_length=128)]
+    content: str
+    expires_at: AwareDatetime
+
+
 class HookCallRecord(_Record):
     hook_instance: Id
     service_id: Id
@@ -34,14 +49,8 @@ class HookCallRecord(_Record):
     cards: list[IssuedCard] = Field(default_factory=list)
     latency_ms: Annotated[float, Field(ge=0)]
     status_code: int
-
-
-class ReportRecord(_Record):
-    """A decision's HTML report, stored with its hook call (see AuditStore.record_hook_call)."""
-
-    report_id: Annotated[str, StringConstraints(min_length=22, max_length=128)]  # MIN_REPORT_ID_CHARS
-    html: str
-    expires_at: AwareDatetime
+    # Written in the same transaction as the call: a call that is not recorded leaves no report.
+    report: ReportRecord | None = None
 
 
 class FeedbackRecord(_Record):
@@ -89,3 +98,17 @@ class RuleOverrideRate:
     def rate(self) -> float | None:
         """Overridden / feedback received; None when no feedback came back for this rule's cards."""
         return self.overridden_count / self.feedback_count if self.feedback_count else None
+
+
+class AuditSink(Protocol):
+    """The audit store as the service uses it (`cds.audit.store.AuditStore`; a fake in tests)."""
+
+    def record_hook_call(self, rec: HookCallRecord) -> None: ...
+
+    def card_service(self, uuid: str) -> str | None: ...
+
+    def record_feedback(self, rec: FeedbackRecord) -> None: ...
+
+    def get_report(self, report_id: str, now: datetime) -> str | None: ...
+
+    def ping(self) -> None: ...

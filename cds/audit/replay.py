@@ -11,7 +11,7 @@ from sqlalchemy import Engine, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.audit.db import AuditError
+from cds.audit.db import AuditError, one_writer
 from cds.audit.models import SeenToken
 from cds.security.replay import utc_now
 
@@ -56,7 +56,7 @@ class DatabaseReplayCache:
             )
         returning = stmt.returning(table.c.jti)
         try:
-            with self._engine.begin() as connection:
+            with one_writer(self._engine), self._engine.begin() as connection:
                 recorded = connection.execute(returning).first() is not None
         except SQLAlchemyError as exc:
             raise AuditError(f"replay cache unavailable: {type(exc).__name__}") from exc
@@ -70,7 +70,7 @@ class DatabaseReplayCache:
         self._last_purge = now
         table = _table()
         try:
-            with self._engine.begin() as connection:
+            with one_writer(self._engine), self._engine.begin() as connection:
                 connection.execute(delete(table).where(table.c.expires_at <= now))
         except SQLAlchemyError as exc:
             log.warning("replay cache purge failed (will retry later): %s", type(exc).__name__)

@@ -6,18 +6,19 @@ JWT replay cache. SQLite file by default; PostgreSQL by URL for several workers 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Table, case, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cds.audit.db import AuditError, default_database_url, make_engine, safe_url
+from cds.audit.db import AuditError, default_database_url, make_engine, one_writer, safe_url
 from cds.audit.migrate import upgrade_to_head
-from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
+from cds.audit.models import Base, CardRule, Feedback, HookCall, IssuedCardRow, Report
 from cds.audit.records import (
     CardDecision,
     Decision,
@@ -41,11 +42,8 @@ __all__ = [
     "ReportRecord",
     "RuleOverrideRate",
     "default_database_url",
+    "report_key",
 ]
-
-# 128 bits of randomness is 22 base64url characters (secrets.token_urlsafe(16)); anything shorter
-# could be guessed, and the report URL is the only thing protecting the report.
-MIN_REPORT_ID_CHARS = 22
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -83,42 +81,64 @@ class AuditStore:
     @contextmanager
     def _transaction(self, action: str) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with one_writer(self._engine), self._sessions.begin() as session:
                 yield session
         except IntegrityError as exc:
             raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
         except SQLAlchemyError as exc:
             raise AuditError(f"{action}: database error: {_reason(exc)}") from None
 
-    # --- decisions and feedback ------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise AuditError unless the database answers (the service's readiness check)."""
+        with self._transaction("ping") as session:
+            session.execute(text("SELECT 1"))
 
-    def record_hook_call(self, rec: HookCallRecord, report: ReportRecord | None = None) -> None:
+    def record_hook_call(self, rec: HookCallRecord) -> None:
         """Store a hook call with its cards, their rule ids and its report (if any) in ONE
-        transaction: all rows or none, so no report outlives a decision that was not recorded."""
-        call = HookCall(
-            hook_instance=rec.hook_instance,
-            service_id=rec.service_id,
-            hook=rec.hook,
-            at=rec.at,
-            ruleset_version=rec.ruleset_version,
-            patient_ref=rec.patient_ref,
-            latency_ms=rec.latency_ms,
-            status_code=rec.status_code,
-            cards=[
-                IssuedCardRow(
-                    uuid=card.uuid,
-                    position=position,
-                    indicator=card.indicator,
-                    summary=card.summary,
-                    rules=[CardRule(rule_id=rule_id) for rule_id in dict.fromkeys(card.rule_ids)],
-                )
-                for position, card in enumerate(rec.cards)
-            ],
-        )
+        transaction: all rows or none, so no report outlives a decision that was not recorded.
+
+        Plain INSERTs (one per table, cards and rules as one multi-row statement each) rather than
+        an ORM unit of work: the flush bookkeeping cost more than the writes themselves."""
+        calls, cards, rules = _table(HookCall), _table(IssuedCardRow), _table(CardRule)
         with self._transaction("record_hook_call") as session:
-            session.add(call)
-            if report is not None:
-                _add_report(session, report.report_id, rec.hook_instance, report.html, report.expires_at)
+            connection = session.connection()
+            call_id = connection.execute(
+                insert(calls)
+                .values(
+                    hook_instance=rec.hook_instance,
+                    service_id=rec.service_id,
+                    hook=rec.hook,
+                    at=rec.at,
+                    ruleset_version=rec.ruleset_version,
+                    patient_ref=rec.patient_ref,
+                    latency_ms=rec.latency_ms,
+                    status_code=rec.status_code,
+                )
+                .returning(calls.c.id)
+            ).scalar_one()
+            if rec.cards:
+                connection.execute(
+                    insert(cards),
+                    [
+                        {
+                            "uuid": card.uuid,
+                            "hook_call_id": call_id,
+                            "position": position,
+                            "indicator": card.indicator,
+                            "summary": card.summary,
+                        }
+                        for position, card in enumerate(rec.cards)
+                    ],
+                )
+                card_rules = [
+                    {"card_uuid": card.uuid, "rule_id": rule_id}
+                    for card in rec.cards
+                    for rule_id in dict.fromkeys(card.rule_ids)
+                ]
+                if card_rules:
+                    connection.execute(insert(rules), card_rules)
+            if rec.report is not None:
+                _add_report(session, rec.report, rec.hook_instance)
 
     def card_service(self, uuid: str) -> str | None:
         """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
@@ -212,27 +232,37 @@ class AuditStore:
 
     # --- decision reports ------------------------------------------------------------------------
 
-    def save_report(self, report_id: str, hook_instance: str, html: str, expires_at: datetime) -> None:
-        """Store a report until ``expires_at``; expired reports are deleted on the way."""
-        if len(report_id) < MIN_REPORT_ID_CHARS:
-            raise ValueError(
-                f"report_id must be unguessable: at least {MIN_REPORT_ID_CHARS} random characters"
-            )
-        with self._transaction("save_report") as session:
-            _add_report(session, report_id, hook_instance, html, expires_at)
-
     def get_report(self, report_id: str, now: datetime) -> str | None:
-        """The report's HTML, or None if unknown or expired at ``now``."""
+        """The report's content (JSON), or None if unknown or expired at ``now``."""
         with self._transaction("get_report") as session:
             return session.scalar(
-                select(Report.html).where(Report.report_id == report_id, Report.expires_at > now)
+                select(Report.content).where(
+                    Report.report_id == report_key(report_id), Report.expires_at > now
+                )
             )
 
 
-def _add_report(
-    session: Session, report_id: str, hook_instance: str, html: str, expires_at: datetime
-) -> None:
+def report_key(report_id: str) -> str:
+    """What the database keeps of a report id: its SHA-256. A copy of the database (a backup, a
+    read-only replica) then holds no working report URL; 256 random bits need no salt or stretching."""
+    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _add_report(session: Session, report: ReportRecord, hook_instance: str) -> None:
     """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
-    now = datetime.now(expires_at.tzinfo)
-    session.execute(delete(Report).where(Report.expires_at <= now))
-    session.add(Report(report_id=report_id, hook_instance=hook_instance, html=html, expires_at=expires_at))
+    reports = _table(Report)
+    now = datetime.now(report.expires_at.tzinfo)
+    connection = session.connection()
+    connection.execute(delete(reports).where(reports.c.expires_at <= now))
+    connection.execute(
+        insert(reports).values(
+            report_id=report_key(report.report_id),
+            hook_instance=hook_instance,
+            content=report.content,
+            expires_at=report.expires_at,
+        )
+    )

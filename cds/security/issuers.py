@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from cds.errors import CdsError
 
@@ -33,14 +33,42 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def normalise_base(url: str) -> str:
+    """A FHIR base URL in one spelling: lower-case scheme and host, no default port, no trailing '/'."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port is not None and parts.port != default else ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+
+def _fhir_base(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"fhir_servers: {url!r} is not an absolute http(s) URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"fhir_servers: {url!r} must be a base URL (no user info, query or fragment)")
+    parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    return normalise_base(url)
+
+
 class TrustedIssuer(BaseModel):
-    """One CDS client we trust: its ``iss`` and exactly one source of its JWK Set."""
+    """One CDS client we trust: its ``iss``, exactly one source of its JWK Set, and the FHIR servers
+    its calls may name as ``fhirServer`` (none listed: the service fetches nothing for it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     iss: str
     jwks_file: Path | None = None
     jwks_url: str | None = None
+    fhir_servers: tuple[str, ...] = ()
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _bases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_fhir_base(u) for u in value)
 
     @model_validator(mode="after")
     def _one_source(self) -> TrustedIssuer:
@@ -61,7 +89,7 @@ class TrustedIssuer(BaseModel):
 
 
 def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
-    """Read a YAML or JSON list of ``{iss, jwks_file | jwks_url}``.
+    """Read a YAML or JSON list of ``{iss, jwks_file | jwks_url, fhir_servers}``.
 
     Relative ``jwks_file`` paths resolve against the folder of ``path`` (so the file and its pinned
     key sets can be moved together). Raises TrustConfigError naming the file and entry on any problem.

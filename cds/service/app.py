@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -14,14 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from cds._version import __version__
-from cds.service.audit import AuditSink, StoreSink
-from cds.service.engine import CoreEngine, Engine
-from cds.service.hooks import HookRunner
-from cds.service.limits import BodySizeLimit
+from cds.audit.records import AuditSink
+from cds.paths import rules_dir
+from cds.service import logs
+from cds.service.catalog import services
+from cds.service.guard import Authenticator, Guard, Verifier
+from cds.service.hooks import CoreEngine, Engine, HookRunner
 from cds.service.models import FeedbackRequest, HookRequest
+from cds.service.orders import load_strengths
 from cds.service.outcomes import operation_outcome, unauthorized
 from cds.service.routes import Deps, build_router
-from cds.service.security import Authenticator, Verifier, build_verifier
 from cds.service.settings import Settings
 
 log = logging.getLogger("cds.service")
@@ -33,17 +36,22 @@ def create_app(
     engine: Engine | None = None,
     audit: AuditSink | None = None,
     verifier: Verifier | None = None,
+    issuer_fhir_servers: Mapping[str, frozenset[str]] | None = None,
     fhir_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the service. The keyword arguments replace the real engine, audit store, JWT verifier
-    or HTTP transport (tests); by default they come from `settings`.
+    (with the FHIR servers of its issuers) or HTTP transport (tests); by default they come from
+    `settings`.
     """
     settings.check()
+    logs.install()
     if audit is None:
-        sink = StoreSink.open(settings.database_url)
-        audit = sink
+        from cds.audit.store import AuditStore
+
+        store = AuditStore(settings.database_url)
+        audit = store
         if settings.auth and verifier is None:
-            verifier = build_verifier(settings, sink.replay_cache())
+            verifier, issuer_fhir_servers = _jwt_verifier(settings, store)
     if settings.auth and verifier is None:
         raise ValueError("authentication is on but no JWT verifier was given")
     if not settings.auth:
@@ -61,12 +69,18 @@ def create_app(
         )
 
     engine = engine or CoreEngine(as_of=settings.as_of)
+    auth = Authenticator(
+        verifier, settings.public_base_url, dict(issuer_fhir_servers or {}), settings.fhir_servers
+    )
     deps = Deps(
         settings=settings,
         engine=engine,
         audit=audit,
-        auth=Authenticator(verifier, settings.public_base_url),
-        runner=HookRunner(settings, engine, fhir_transport),
+        auth=auth,
+        runner=HookRunner(
+            engine, settings.profile, load_strengths(rules_dir() / "product-strengths.yaml"), fhir_transport
+        ),
+        services=services(shared_order_id=settings.shared_order_id),
     )
     app = FastAPI(
         title="ketamine-cds CDS Hooks service",
@@ -74,12 +88,20 @@ def create_app(
         description="CDS Hooks 2.0.1 services for ketamine and esketamine in treatment-resistant depression.",
         docs_url="/docs",
         redoc_url=None,
+        # A redirect for a trailing slash would be built from the request's Host header.
+        redirect_slashes=False,
     )
     app.include_router(build_router(deps))
     _install_error_handlers(app)
     _install_openapi(app)
-    # Middleware added last runs first: CORS outermost so that a 413 still reaches a browser client.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Middleware added last runs first: CORS outermost so that a 401/413 still reaches a browser client.
+    app.add_middleware(
+        Guard,
+        auth=auth,
+        auth_discovery=settings.auth_discovery,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -90,6 +112,16 @@ def create_app(
             max_age=600,
         )
     return app
+
+
+def _jwt_verifier(settings: Settings, store: Any) -> tuple[Verifier, dict[str, frozenset[str]]]:
+    """The JWT verifier for the configured trusted issuers, and the FHIR servers of each."""
+    from cds.security.jwt import JwtVerifier, load_trusted_issuers
+
+    assert settings.trusted_issuers is not None  # Settings.check() guarantees it when auth is on
+    issuers = load_trusted_issuers(settings.trusted_issuers)
+    verifier: Verifier = JwtVerifier(issuers, store.replay_cache())
+    return verifier, {i.iss: frozenset(i.fhir_servers) for i in issuers}
 
 
 def app_from_env() -> FastAPI:

@@ -13,6 +13,7 @@ Rules this module keeps (checked by tests/service/conformance.py):
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from cds.contract.assessment import (
     Product,
     ProductName,
 )
-from cds.service.models import INDICATOR_RANK, Action, Card, Coding, Indicator, Source, Suggestion
+from cds.service.models import INDICATOR_RANK, Action, Card, Coding, Indicator, Link, Source, Suggestion
 from cds.service.orders import DraftOrder, with_dose
 from cds.service.prefetch import KeyResult
 
@@ -119,7 +120,35 @@ class _Deck:
         self.cards[key] = built
 
     def sorted(self) -> list[BuiltCard]:
-        return sorted(self.cards.values(), key=lambda c: INDICATOR_RANK[c.card.indicator])
+        cards = sorted(self.cards.values(), key=lambda c: INDICATOR_RANK[c.card.indicator])
+        return [BuiltCard(links_out_of_detail(b.card), b.rule_ids) for b in cards]
+
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+def links_out_of_detail(card: Card) -> Card:
+    """Citation links move from the Markdown detail to the card's `links`: a client such as the CDS
+    Hooks Sandbox opens a link in the detail in its own frame, leaving the EHR; `links` of type
+    `absolute` are opened by the client as links. The detail keeps the label, as plain text."""
+    if not card.detail:
+        return card
+    found = _MD_LINK.findall(card.detail)
+    if not found:
+        return card
+    detail = _MD_LINK.sub(lambda m: m.group(1), card.detail)
+    links = list(card.links or [])
+    known = {link.url for link in links}
+    for label, url in found:
+        if url not in known:
+            known.add(url)
+            links.append(Link(label=_plain(label), url=url, type="absolute"))
+    return card.model_copy(update={"detail": detail, "links": links})
+
+
+def _plain(markdown: str) -> str:
+    markdown = markdown.replace("&lt;", "<").replace("&gt;", ">")
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>])", r"\1", markdown)
 
 
 # --- entry points -------------------------------------------------------------------------------
@@ -417,10 +446,12 @@ def dose_card(
             uuid=_uuid(),
             summary=clip(summary),
             detail=_dose_detail(dosing, basis, dose_findings, assessment),
-            indicator="info",
+            # A dose given in a unit that cannot be read as mg is a signed order nobody checked.
+            indicator="warning" if order.dose_problem else "info",
             source=_dose_source(assessment, dose_findings),
             suggestions=[suggestion],
             selectionBehavior="at-most-one",
+            overrideReasons=list(OVERRIDE_DOSE) if order.dose_problem else None,
         )
         return BuiltCard(card, tuple(f.rule for f in dose_findings)), {id(f) for f in dose_findings}
     ordered = order.dose_mg

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -10,6 +9,9 @@ from urllib.parse import quote
 from cds.service.models import HookName, ServiceDescription
 
 PATIENT_VIEW_SERVICE = "ketamine-cds-patient-view"
+ORDER_SELECT_SERVICE = "ketamine-cds-order-select"
+ORDER_SIGN_SERVICE = "ketamine-cds-order-sign"
+# Both order hooks under one id (CDS_SHARED_ORDER_ID=on): order-sign cards replace order-select's.
 ORDER_SERVICE = "ketamine-cds-order"
 RULESET_EXTENSION = "org.ketamine-cds.ruleset-version"
 PROFILE_EXTENSION = "org.ketamine-cds.profile"
@@ -89,7 +91,6 @@ PREFETCH: tuple[PrefetchQuery, ...] = (
         "procedures", "Procedure?patient={{context.patientId}}", "search", False, "procedures (e.g. ECT)"
     ),
 )
-PREFETCH_BY_KEY: dict[str, PrefetchQuery] = {q.key: q for q in PREFETCH}
 
 _USAGE = (
     "Needs the patient's Patient, Condition, MedicationRequest and AllergyIntolerance data, either "
@@ -107,35 +108,46 @@ class Service:
     description: str
 
 
-SERVICES: tuple[Service, ...] = (
-    Service(
-        PATIENT_VIEW_SERVICE,
-        ("patient-view",),
-        "Ketamine/esketamine eligibility and safety summary",
-        "When a chart is opened: whether the patient meets the treatment-resistant depression indication "
-        "for esketamine (intranasal) or off-label IV ketamine, with contraindications, precautions, "
-        "interactions and missing data to obtain.",
-    ),
-    Service(
-        ORDER_SERVICE,
-        ("order-select", "order-sign"),
-        "Ketamine/esketamine order check",
-        "When esketamine or IV ketamine is ordered: contraindications, precautions and interactions for "
-        "the ordered product and a check of the ordered dose against the computed dose. Guidance at "
-        "order-sign replaces guidance given at order-select.",
-    ),
+_PATIENT_VIEW = Service(
+    PATIENT_VIEW_SERVICE,
+    ("patient-view",),
+    "Ketamine/esketamine eligibility and safety summary",
+    "When a chart is opened: whether the patient meets the treatment-resistant depression indication "
+    "for esketamine (intranasal) or off-label IV ketamine, with contraindications, precautions, "
+    "interactions and missing data to obtain.",
 )
-SERVICES_BY_ID: dict[str, Service] = {s.id: s for s in SERVICES}
+_ORDER_TITLE = "Ketamine/esketamine order check"
+_ORDER_TEXT = (
+    "When esketamine or IV ketamine is ordered: contraindications, precautions and interactions for "
+    "the ordered product and a check of the ordered dose against the computed dose."
+)
 
-_TOKEN = re.compile(r"\{\{([^}]*)\}\}")
 
-
-def describe(ruleset_version: str, profile: str) -> list[ServiceDescription]:
-    """Discovery entries: one per (service, hook); the order service appears once per order hook.
-
-    Two entries with one id is how CDS Hooks 2.0.1 ("update stale guidance") lets a client replace
-    the order-select cards of this service by its order-sign cards.
+def services(*, shared_order_id: bool = False) -> dict[str, Service]:
+    """The services by id. By default one id per hook, which every CDS client can call (the CDS Hooks
+    Sandbox keys services by id and never calls a second entry with the same id). With
+    `shared_order_id`, order-select and order-sign share one id, so that a client implementing the
+    spec's "update stale guidance" replaces the order-select cards by the order-sign cards.
     """
+    if shared_order_id:
+        orders = [
+            Service(
+                ORDER_SERVICE,
+                ("order-select", "order-sign"),
+                _ORDER_TITLE,
+                _ORDER_TEXT + " Guidance at order-sign replaces guidance given at order-select.",
+            )
+        ]
+    else:
+        orders = [
+            Service(ORDER_SELECT_SERVICE, ("order-select",), _ORDER_TITLE + " (order selected)", _ORDER_TEXT),
+            Service(ORDER_SIGN_SERVICE, ("order-sign",), _ORDER_TITLE + " (order signed)", _ORDER_TEXT),
+        ]
+    return {s.id: s for s in (_PATIENT_VIEW, *orders)}
+
+
+def describe(catalogue: dict[str, Service], ruleset_version: str, profile: str) -> list[ServiceDescription]:
+    """Discovery entries: one per (service, hook); a shared order id appears once per order hook."""
     prefetch = {q.key: q.template for q in PREFETCH}
     extension = {RULESET_EXTENSION: ruleset_version, PROFILE_EXTENSION: profile}
     return [
@@ -148,10 +160,6 @@ def describe(ruleset_version: str, profile: str) -> list[ServiceDescription]:
             usageRequirements=_USAGE,
             extension=extension,
         )
-        for service in SERVICES
+        for service in catalogue.values()
         for hook in service.hooks
     ]
-
-
-def template_tokens(template: str) -> list[str]:
-    return _TOKEN.findall(template)

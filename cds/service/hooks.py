@@ -6,36 +6,70 @@ inside the event loop would stall every other request (shared/notes/DEPENDENCIES
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
+from typing import Any, Protocol
 
+import anyio
+import anyio.to_thread
 import httpx
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from cds.contract.assessment import ProductName
+from cds.contract.assessment import Assessment, ProductName, Profile
+from cds.contract.timeline import Timeline
 from cds.errors import InputError
 from cds.service.cards import BuiltCard, CardContext, order_cards, patient_view_cards
-from cds.service.catalog import Service
-from cds.service.engine import Engine, Evaluated
 from cds.service.models import (
     CONTEXT_MODELS,
+    BadRequest,
     HookRequest,
     OrderSelectContext,
     OrderSignContext,
     PatientViewContext,
 )
-from cds.service.orders import DraftOrder, draft_orders, has_prior_use
-from cds.service.prefetch import gather
-from cds.service.settings import Settings
+from cds.service.orders import DraftOrder, Strengths, draft_orders, has_prior_use
+from cds.service.prefetch import FetchPolicy, gather
 
 
-class BadRequest(ValueError):
-    """The request cannot be answered as sent (HTTP 400); the messages say exactly why."""
+class Evaluated(Protocol):
+    """What a hook call needs from an evaluation: the assessment (cards) and the timeline (report)."""
 
-    def __init__(self, messages: list[str]) -> None:
-        self.messages = messages
-        super().__init__("; ".join(messages))
+    @property
+    def assessment(self) -> Assessment: ...
+
+    @property
+    def timeline(self) -> Timeline: ...
+
+
+class Engine(Protocol):
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated: ...
+
+    def ruleset_version(self) -> str: ...
+
+
+class CoreEngine:
+    """`cds.pipeline.evaluate`, the same the command line runs, imported on first use (cheap start).
+
+    `as_of` pins the evaluation date (CDS_AS_OF: demos and replays over fixed records); None is today.
+    """
+
+    def __init__(self, as_of: date | None = None) -> None:
+        self.as_of = as_of
+
+    def evaluate(self, resources: list[dict[str, Any]], *, profile: Profile) -> Evaluated:
+        from cds.pipeline import evaluate
+
+        result: Evaluated = evaluate(resources, as_of=self.as_of, profile=profile)
+        return result
+
+    def ruleset_version(self) -> str:
+        from cds.knowledge import default_knowledge
+
+        return default_knowledge().stamp
 
 
 @dataclass(frozen=True)
@@ -63,35 +97,54 @@ def validation_messages(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return out
 
 
-class HookRunner:
-    def __init__(self, settings: Settings, engine: Engine, transport: httpx.AsyncBaseTransport | None = None):
-        self.settings = settings
-        self.engine = engine
-        self.transport = transport
+class _OnePerLoop:
+    """One assessment at a time per worker, first come first served.
 
-    async def run(self, service: Service, request: HookRequest, context: PatientViewContext) -> HookOutcome:
+    The rules engine holds the GIL: assessments in parallel threads only share one core, each taking
+    as long as all of them together (at 10 concurrent calls every call ended late). Queued one at a
+    time, a call waits for those before it and then runs at full speed, so latency grows with the
+    queue. Limiters are per event loop (tests run one loop per request).
+    """
+
+    def __init__(self) -> None:
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        if loop not in self._limiters:
+            self._limiters[loop] = anyio.CapacityLimiter(1)
+        return self._limiters[loop]
+
+
+@dataclass(frozen=True)
+class HookRunner:
+    engine: Engine
+    profile: Profile
+    strengths: Strengths
+    transport: httpx.AsyncBaseTransport | None = None
+    queue: _OnePerLoop = field(default_factory=_OnePerLoop)
+
+    async def run(
+        self, request: HookRequest, context: PatientViewContext, policy: FetchPolicy
+    ) -> HookOutcome:
         orders: list[DraftOrder] = []
         other_drafts: list[dict[str, Any]] = []
         if isinstance(context, OrderSignContext):
             selections = context.selections if isinstance(context, OrderSelectContext) else None
-            orders = draft_orders(context.draftOrders.resources(), selections)
+            drafts = context.draftOrders.resources()
+            orders = draft_orders(drafts, selections, patient_id=context.patientId, strengths=self.strengths)
             if not any(o.product for o in orders):
                 # No ketamine product ordered: nothing to say, and no patient data needed.
                 return HookOutcome([], await run_in_threadpool(self.engine.ruleset_version))
-            other_drafts = _drafts_not_ours(context.draftOrders.resources(), orders)
+            other_drafts = self._drafts_not_ours(drafts, orders, context.patientId)
 
-        gathered = await gather(
-            request,
-            context.patientId,
-            timeout_s=self.settings.fhir_timeout_s,
-            allow_http=self.settings.fhir_allow_http,
-            transport=self.transport,
-        )
+        gathered = await gather(request, context.patientId, policy, transport=self.transport)
         resources = _merge(gathered.resources, other_drafts)
         try:
-            evaluation = await run_in_threadpool(
-                self.engine.evaluate, resources, profile=self.settings.profile
-            )
+            evaluate = partial(self.engine.evaluate, resources, profile=self.profile)
+            evaluation = await anyio.to_thread.run_sync(evaluate, limiter=self.queue.limiter())
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
         assessment = evaluation.assessment
@@ -113,14 +166,16 @@ class HookRunner:
             cards = patient_view_cards(assessment, gathered.missing, ctx)
         return HookOutcome(cards, assessment.ruleset.version, evaluation)
 
-
-def _drafts_not_ours(drafts: list[dict[str, Any]], checked: list[DraftOrder]) -> list[dict[str, Any]]:
-    """Other draft orders of the session go into the assessment so interactions see them (e.g. a
-    benzodiazepine ordered alongside esketamine). The ketamine drafts themselves do not: the engine
-    would read the order under review as the patient's own treatment history.
-    """
-    ours = {o.reference for o in checked if o.product}
-    return [o.resource for o in draft_orders(drafts, None) if o.product is None and o.reference not in ours]
+    def _drafts_not_ours(
+        self, drafts: list[dict[str, Any]], checked: list[DraftOrder], patient_id: str
+    ) -> list[dict[str, Any]]:
+        """Other draft orders of the session go into the assessment so interactions see them (e.g. a
+        benzodiazepine ordered alongside esketamine). The ketamine drafts themselves do not: the engine
+        would read the order under review as the patient's own treatment history.
+        """
+        ours = {o.reference for o in checked if o.product}
+        every = draft_orders(drafts, None, patient_id=patient_id, strengths=self.strengths)
+        return [o.resource for o in every if o.product is None and o.reference not in ours]
 
 
 def _merge(stored: list[dict[str, Any]], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -23,6 +23,14 @@ Indicator = Literal["info", "warning", "critical"]
 INDICATOR_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
 
+class BadRequest(ValueError):
+    """The request cannot be answered as sent (HTTP 400); the messages say exactly why."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("; ".join(messages))
+
+
 class _In(BaseModel):
     # Clients may add fields (extensions, newer spec versions): tolerate, never echo.
     model_config = ConfigDict(extra="allow", frozen=True)

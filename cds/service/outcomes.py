@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -12,11 +13,17 @@ _ISSUE_CODE: dict[int, str] = {
     400: "invalid",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "incomplete",
     413: "too-costly",
+    415: "not-supported",
     500: "exception",
     503: "transient",
 }
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
 def operation_outcome(status: int, messages: str | Sequence[str], *, code: str | None = None) -> Response:

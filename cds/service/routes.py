@@ -1,8 +1,9 @@
-"""HTTP routes: discovery, hook calls, feedback, decision reports, health.
+"""HTTP routes: discovery, hook calls, feedback, decision reports, liveness and readiness.
 
-Bodies are parsed here (not by FastAPI's body binding) so that the order of checks is the safe
-one: client authentication, then the service id (404), then the body (400), and so that every
-validation error is a 400 with a specific message rather than FastAPI's 422.
+Authentication, the Content-Type and the body's size and arrival time are checked before any
+route runs (`cds.service.guard`). Bodies are parsed here (not by FastAPI's body binding) so that
+the service id is checked first (404), then the body (400), and so that every validation error is
+a 400 with a specific message rather than FastAPI's 422.
 """
 
 from __future__ import annotations
@@ -19,22 +20,22 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from cds.service.audit import AuditSink, CardIssued, Feedback, HookCall, StoredReport
-from cds.service.catalog import SERVICES_BY_ID, describe
-from cds.service.engine import Engine
-from cds.service.hooks import BadRequest, HookRunner, parse_context, validation_messages
-from cds.service.models import CdsResponse, Discovery, FeedbackRequest, HookRequest
-from cds.service.outcomes import operation_outcome, unauthorized
-from cds.service.prefetch import DataUnavailable, PrefetchInvalid
+from cds.audit.records import AuditSink, FeedbackRecord, HookCallRecord, IssuedCard
+from cds.service.catalog import Service, describe
+from cds.service.guard import Authenticator, Client
+from cds.service.hooks import Engine, HookOutcome, HookRunner, parse_context, validation_messages
+from cds.service.models import BadRequest, CdsResponse, Discovery, FeedbackRequest, HookRequest
+from cds.service.outcomes import json_response, operation_outcome
+from cds.service.prefetch import DataUnavailable, FetchPolicy, PrefetchInvalid
 from cds.service.reports import (
     is_report_id,
-    render_report,
+    render_stored,
     report_not_found,
     report_page,
-    report_url,
+    report_unavailable,
+    stored_report,
     with_report_link,
 )
-from cds.service.security import Authenticator
 from cds.service.settings import Settings
 
 log = logging.getLogger("cds.service")
@@ -43,8 +44,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (OperationOutcome names the field and the problem)"},
     401: {"description": "Missing or invalid client JWT (empty body)"},
     404: {"description": "Unknown service id or card uuid (OperationOutcome)"},
-    413: {"description": "Request body over CDS_MAX_BODY_BYTES (OperationOutcome)"},
+    408: {"description": "Request body not received in time (OperationOutcome)"},
+    413: {"description": "Request body over the size limit (OperationOutcome)"},
+    415: {"description": "Content-Type is not JSON (OperationOutcome)"},
+    503: {"description": "Audit store unavailable: no advice issued (OperationOutcome)"},
 }
+
+
+def _body_schema(model: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 @dataclass(frozen=True)
@@ -54,44 +63,174 @@ class Deps:
     audit: AuditSink
     auth: Authenticator
     runner: HookRunner
+    services: dict[str, Service]
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-def _body(raw: bytes) -> Any:
+def _parse(raw: bytes, model: type[HookRequest] | type[FeedbackRequest]) -> Any:
     try:
-        return orjson.loads(raw)
+        return model.model_validate(orjson.loads(raw))
     except orjson.JSONDecodeError:
         raise BadRequest(["request body is not valid JSON"]) from None
+    except ValidationError as exc:
+        raise BadRequest(validation_messages(exc)) from None
 
 
-def _public_base(settings: Settings, request: Request) -> str:
-    """Where clients reach this service: the configured URL, else (auth off, local use) the request's."""
-    return settings.public_base_url or str(request.base_url).rstrip("/")
+def _hook_request(raw: bytes, service: Service) -> HookRequest:
+    hook_request: HookRequest = _parse(raw, HookRequest)
+    if hook_request.hook not in service.hooks:
+        raise BadRequest(
+            [
+                f"service '{service.id}' does not answer hook '{hook_request.hook}' "
+                f"(it answers {', '.join(service.hooks)})"
+            ]
+        )
+    return hook_request
 
 
-async def _ruleset_version_or_unknown(engine: Engine) -> str:
-    """For the audit record of a failed call: the version in force, if the ruleset loads at all."""
-    try:
-        return await run_in_threadpool(engine.ruleset_version)
-    except Exception:
-        return "unknown"
+def _policy(settings: Settings, request: Request) -> FetchPolicy:
+    client: Client | None = request.state.client
+    return FetchPolicy(
+        timeout_s=settings.fhir_timeout_s,
+        allow_http=settings.fhir_allow_http,
+        fhir_servers=client.fhir_servers if client is not None else frozenset(),
+        max_response_bytes=settings.fhir_max_response_bytes,
+        max_decoded_bytes=settings.fhir_max_decoded_bytes,
+    )
+
+
+def _failure(exc: Exception, call: HookCallRecord) -> Response:
+    """The answer to a call that produced no advice."""
+    if isinstance(exc, BadRequest):
+        return operation_outcome(400, exc.messages)
+    if isinstance(exc, PrefetchInvalid):
+        return operation_outcome(400, str(exc))
+    if isinstance(exc, DataUnavailable):
+        reasons = [f"{q.key} ({q.what}): {reason}" for q, reason in exc.missing]
+        return operation_outcome(412, reasons, code="incomplete")
+    # The message may quote patient data: log the type only, answer without a traceback.
+    log.error("hook call %s on %s failed: %s", call.hook_instance, call.service_id, type(exc).__name__)
+    return operation_outcome(500, "internal error; no advice was produced")
+
+
+def _feedback_records(body: FeedbackRequest, service_id: str) -> list[FeedbackRecord]:
+    received = datetime.now(UTC)
+    return [
+        FeedbackRecord(
+            service_id=service_id,
+            card_uuid=item.card,
+            outcome=item.outcome,
+            accepted_suggestions=[s.id for s in item.acceptedSuggestions or ()],
+            override_reason=item.overrideReason.model_dump(mode="json", exclude_none=True)
+            if item.overrideReason
+            else None,
+            outcome_timestamp=item.outcomeTimestamp,
+            received_at=received,
+        )
+        for item in body.feedback
+    ]
+
+
+async def _not_issued_by(audit: AuditSink, records: list[FeedbackRecord], service_id: str) -> str | None:
+    """The first card this service did not issue: all must be known before anything is stored
+    (no half-applied batch)."""
+    for rec in records:
+        if await run_in_threadpool(audit.card_service, rec.card_uuid) != service_id:
+            return rec.card_uuid
+    return None
+
+
+class _Calls:
+    """The hook-call route's steps: answer the call, then record it (no advice off the record)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def answer(
+        self, hook_request: HookRequest, call: HookCallRecord, request: Request
+    ) -> tuple[Response, HookCallRecord]:
+        try:
+            context = parse_context(hook_request)
+            call = call.model_copy(update={"patient_ref": f"Patient/{context.patientId}"})
+            outcome = await self.deps.runner.run(hook_request, context, _policy(self.deps.settings, request))
+            return await self._advice(outcome, call, request)
+        except Exception as exc:
+            response = _failure(exc, call)
+            version = await self._ruleset_version_or_unknown()
+            return response, call.model_copy(
+                update={"status_code": response.status_code, "ruleset_version": version}
+            )
+
+    async def _advice(
+        self, outcome: HookOutcome, call: HookCallRecord, request: Request
+    ) -> tuple[Response, HookCallRecord]:
+        built, report = outcome.cards, None
+        if built and outcome.evaluation is not None:
+            # Stored with the call record (one transaction), so it exists only if the call does.
+            report = await run_in_threadpool(
+                stored_report,
+                outcome.evaluation,
+                now=datetime.now(UTC),
+                ttl_hours=self.deps.settings.report_ttl_hours,
+            )
+            if report is not None:
+                built = with_report_link(built, self._public_base(request), report.report_id)
+        cards = [
+            IssuedCard(
+                uuid=c.card.uuid,
+                rule_ids=list(c.rule_ids),
+                indicator=c.card.indicator,
+                summary=c.card.summary,
+            )
+            for c in built
+        ]
+        update = {
+            "status_code": 200,
+            "ruleset_version": outcome.ruleset_version,
+            "cards": cards,
+            "report": report,
+        }
+        return json_response({"cards": [c.card.to_json() for c in built]}), call.model_copy(update=update)
+
+    async def record(self, response: Response, call: HookCallRecord) -> Response:
+        try:
+            await run_in_threadpool(self.deps.audit.record_hook_call, call)
+        except Exception as exc:
+            log.error("audit write failed for hook call %s: %s", call.hook_instance, type(exc).__name__)
+            if call.status_code == 200:
+                # Advice that is not on the audit record is not issued.
+                return operation_outcome(503, "audit store unavailable; no advice was issued")
+        log.info(
+            "hook call %s service=%s hook=%s status=%d cards=%d latency_ms=%d",
+            call.hook_instance,
+            call.service_id,
+            call.hook,
+            call.status_code,
+            len(call.cards),
+            call.latency_ms,
+        )
+        return response
+
+    def _public_base(self, request: Request) -> str:
+        """Where clients reach this service: the configured URL, else (auth off, local use) the request's."""
+        return self.deps.settings.public_base_url or str(request.base_url).rstrip("/")
+
+    async def _ruleset_version_or_unknown(self) -> str:
+        """For the audit record of a failed call: the version in force, if the ruleset loads at all."""
+        try:
+            return await run_in_threadpool(self.deps.engine.ruleset_version)
+        except Exception:
+            return "unknown"
 
 
 def build_router(deps: Deps) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(redirect_slashes=False)
+    calls = _Calls(deps)
 
     @router.get("/cds-services", response_model=Discovery, tags=["CDS Hooks"], summary="Discovery")
-    async def discovery(request: Request) -> Response:
-        if deps.settings.auth_discovery and not await deps.auth.check(
-            request.headers.get("authorization"), "/cds-services"
-        ):
-            return unauthorized()
+    async def discovery() -> Response:
         version = await run_in_threadpool(deps.engine.ruleset_version)
-        services = describe(version, deps.settings.profile)
-        return _json(Discovery(services=services).to_json())
+        services = describe(deps.services, version, deps.settings.profile)
+        return json_response(Discovery(services=services).to_json())
 
     @router.post(
         "/cds-services/{service_id}",
@@ -99,160 +238,56 @@ def build_router(deps: Deps) -> APIRouter:
         tags=["CDS Hooks"],
         summary="Call a CDS service (patient-view, order-select, order-sign)",
         responses={**_ERRORS, 412: {"description": "Required FHIR data could not be had (OperationOutcome)"}},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HookRequest"}}},
-            }
-        },
+        openapi_extra=_body_schema("HookRequest"),
     )
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.monotonic()
-        if not await deps.auth.check(request.headers.get("authorization"), f"/cds-services/{service_id}"):
-            return unauthorized()
-        service = SERVICES_BY_ID.get(service_id)
+        service = deps.services.get(service_id)
         if service is None:
             return operation_outcome(404, f"no CDS service with id '{service_id}'")
         try:
-            hook_request = HookRequest.model_validate(_body(await request.body()))
+            hook_request = _hook_request(await request.body(), service)
         except BadRequest as exc:
             return operation_outcome(400, exc.messages)
-        except ValidationError as exc:
-            return operation_outcome(400, validation_messages(exc))
-        if hook_request.hook not in service.hooks:
-            return operation_outcome(
-                400,
-                f"service '{service.id}' does not answer hook '{hook_request.hook}' "
-                f"(it answers {', '.join(service.hooks)})",
-            )
-
-        patient_ref: str | None = None
-        status = 500
-        cards: list[CardIssued] = []
-        version = ""
-        report: StoredReport | None = None
-        response: Response
-        try:
-            context = parse_context(hook_request)
-            patient_ref = f"Patient/{context.patientId}"
-            outcome = await deps.runner.run(service, hook_request, context)
-            version = outcome.ruleset_version
-            built = outcome.cards
-            if built and outcome.evaluation is not None:
-                # Stored with the call record below (one transaction), so it exists only if the call does.
-                report = await run_in_threadpool(
-                    render_report,
-                    outcome.evaluation,
-                    now=datetime.now(UTC),
-                    ttl_hours=deps.settings.report_ttl_hours,
-                )
-                if report is not None:
-                    built = with_report_link(
-                        built, report_url(_public_base(deps.settings, request), report.report_id)
-                    )
-            cards = [CardIssued(c.card.uuid, c.rule_ids, c.card.indicator, c.card.summary) for c in built]
-            response = _json({"cards": [c.card.to_json() for c in built]})
-            status = 200
-        except BadRequest as exc:
-            status, response = 400, operation_outcome(400, exc.messages)
-        except PrefetchInvalid as exc:
-            status, response = 400, operation_outcome(400, str(exc))
-        except DataUnavailable as exc:
-            status = 412
-            response = operation_outcome(
-                412, [f"{q.key} ({q.what}): {reason}" for q, reason in exc.missing], code="incomplete"
-            )
-        except Exception as exc:
-            # The message may quote patient data: log the type only, answer without a traceback.
-            log.error(
-                "hook call %s on %s failed: %s", hook_request.hookInstance, service.id, type(exc).__name__
-            )
-            status, response = 500, operation_outcome(500, "internal error; no advice was produced")
-
-        if not version:
-            version = await _ruleset_version_or_unknown(deps.engine)
-        latency_ms = int((time.monotonic() - started) * 1000)
-        record = HookCall(
+        call = HookCallRecord(
             hook_instance=hook_request.hookInstance,
             service_id=service.id,
             hook=hook_request.hook,
             at=datetime.now(UTC),
-            ruleset_version=version,
-            patient_ref=patient_ref,
-            cards=tuple(cards),
-            latency_ms=latency_ms,
-            status_code=status,
-            report=report if status == 200 else None,
+            ruleset_version="unknown",
+            patient_ref=None,
+            latency_ms=0,
+            status_code=500,
         )
-        try:
-            await run_in_threadpool(deps.audit.record_hook_call, record)
-        except Exception as exc:
-            log.error(
-                "audit write failed for hook call %s: %s", hook_request.hookInstance, type(exc).__name__
-            )
-            if status == 200:
-                # Advice that is not on the audit record is not issued.
-                return operation_outcome(503, "audit store unavailable; no advice was issued")
-        log.info(
-            "hook call %s service=%s hook=%s status=%d cards=%d latency_ms=%d",
-            hook_request.hookInstance,
-            service.id,
-            hook_request.hook,
-            status,
-            len(cards),
-            latency_ms,
-        )
-        return response
+        response, call = await calls.answer(hook_request, call, request)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return await calls.record(response, call.model_copy(update={"latency_ms": latency_ms}))
 
     @router.post(
         "/cds-services/{service_id}/feedback",
         tags=["CDS Hooks"],
         summary="Feedback on cards (accepted / overridden)",
         responses={200: {"description": "Feedback stored (empty body)"}, **_ERRORS},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}},
-            }
-        },
+        openapi_extra=_body_schema("FeedbackRequest"),
     )
     async def feedback(service_id: str, request: Request) -> Response:
-        path = f"/cds-services/{service_id}/feedback"
-        if not await deps.auth.check(request.headers.get("authorization"), path):
-            return unauthorized()
-        if service_id not in SERVICES_BY_ID:
+        if service_id not in deps.services:
             return operation_outcome(404, f"no CDS service with id '{service_id}'")
         try:
-            body = FeedbackRequest.model_validate(_body(await request.body()))
+            body: FeedbackRequest = _parse(await request.body(), FeedbackRequest)
         except BadRequest as exc:
             return operation_outcome(400, exc.messages)
-        except ValidationError as exc:
-            return operation_outcome(400, validation_messages(exc))
-
-        # All cards must be known to this service before anything is stored (no half-applied batch).
-        for item in body.feedback:
-            issuer = await run_in_threadpool(deps.audit.card_service, item.card)
-            if issuer != service_id:
-                return operation_outcome(404, f"card '{item.card}' was not issued by service '{service_id}'")
-        received = datetime.now(UTC)
-        for item in body.feedback:
-            record = Feedback(
-                service_id=service_id,
-                card_uuid=item.card,
-                outcome=item.outcome,
-                accepted_suggestions=tuple(s.id for s in item.acceptedSuggestions or ()),
-                override_reason=item.overrideReason.model_dump(mode="json", exclude_none=True)
-                if item.overrideReason
-                else None,
-                outcome_timestamp=item.outcomeTimestamp,
-                received_at=received,
-            )
-            try:
-                await run_in_threadpool(deps.audit.record_feedback, record)
-            except Exception as exc:
-                log.error("audit write failed for feedback on %s: %s", service_id, type(exc).__name__)
-                return operation_outcome(503, "audit store unavailable; feedback not stored")
-        log.info("feedback service=%s items=%d", service_id, len(body.feedback))
+        records = _feedback_records(body, service_id)
+        try:
+            unknown = await _not_issued_by(deps.audit, records, service_id)
+            if unknown is not None:
+                return operation_outcome(404, f"card '{unknown}' was not issued by service '{service_id}'")
+            for rec in records:
+                await run_in_threadpool(deps.audit.record_feedback, rec)
+        except Exception as exc:
+            log.error("audit store failed for feedback on %s: %s", service_id, type(exc).__name__)
+            return operation_outcome(503, "audit store unavailable; feedback not stored")
+        log.info("feedback service=%s items=%d", service_id, len(records))
         return Response(status_code=200)
 
     @router.get(
@@ -267,18 +302,25 @@ def build_router(deps: Deps) -> APIRouter:
     )
     async def get_report(report_id: str) -> Response:
         # No client JWT here: a browser opens the link from the EHR. Never log the id (a credential).
+        frames = deps.settings.report_frame_ancestors
         if not is_report_id(report_id):
-            return report_not_found()
+            return report_not_found(frames)
         try:
-            html = await run_in_threadpool(deps.audit.get_report, report_id, datetime.now(UTC))
+            content = await run_in_threadpool(deps.audit.get_report, report_id, datetime.now(UTC))
         except Exception as exc:
             log.error("report look-up failed: %s", type(exc).__name__)
             return operation_outcome(503, "audit store unavailable")
-        if html is None:
+        if content is None:
             log.info("report fetch status=404")
-            return report_not_found()
+            return report_not_found(frames)
+        try:
+            html = await run_in_threadpool(render_stored, content)
+        except Exception as exc:
+            # The message may quote patient data: the type only.
+            log.error("report rendering failed: %s", type(exc).__name__)
+            return report_unavailable(frames)
         log.info("report fetch status=200")
-        return report_page(html)
+        return report_page(html, frames)
 
     @router.get("/health", tags=["Operations"], summary="Liveness and ruleset version")
     async def health() -> Response:
@@ -286,10 +328,25 @@ def build_router(deps: Deps) -> APIRouter:
             version = await run_in_threadpool(deps.engine.ruleset_version)
         except Exception as exc:
             log.error("health check: ruleset unavailable: %s", type(exc).__name__)
-            return _json({"status": "unavailable"}, status=503)
+            return json_response({"status": "unavailable"}, status=503)
         body: dict[str, Any] = {"status": "ok", "ruleset": version, "auth": deps.auth.enabled}
         if deps.settings.as_of is not None:
             body["asOf"] = deps.settings.as_of.isoformat()  # a pinned date must be visible to operators
-        return _json(body)
+        return json_response(body)
+
+    @router.get("/ready", tags=["Operations"], summary="Readiness: the ruleset and the audit database")
+    async def ready() -> Response:
+        checks: dict[str, str] = {}
+        for name, probe in (("ruleset", deps.engine.ruleset_version), ("database", deps.audit.ping)):
+            try:
+                await run_in_threadpool(probe)
+                checks[name] = "ok"
+            except Exception as exc:
+                log.error("readiness: %s unavailable: %s", name, type(exc).__name__)
+                checks[name] = "unavailable"
+        ok = all(v == "ok" for v in checks.values())
+        return json_response(
+            {"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503
+        )
 
     return router

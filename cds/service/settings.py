@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -12,10 +12,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds.audit.db import default_database_url
+from cds.security.issuers import normalise_base
 
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a Synthea-sized prefetch of a long record is a few MB
 DEFAULT_FHIR_TIMEOUT_S = 4.0
 DEFAULT_REPORT_TTL_HOURS = 24.0
+DEFAULT_BODY_TIMEOUT_S = 30.0  # 10 MB at about 350 kB/s
+DEFAULT_KEEP_ALIVE_S = 5
+DEFAULT_FHIR_MAX_RESPONSE_BYTES = 20_000_000  # one FHIR response as sent (compressed or not)
+DEFAULT_FHIR_MAX_DECODED_BYTES = 50_000_000  # the same response decompressed
+# A CSP source list: keywords, schemes and origins only (no ';', which would start a new directive).
+_SOURCE_LIST = re.compile(r"^[A-Za-z0-9'*:/.\- ]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -46,35 +53,28 @@ class Settings(BaseModel):
     report_ttl_hours: float = Field(default=DEFAULT_REPORT_TTL_HOURS, gt=0, le=24 * 366)
     # Pins the evaluation date (demos on fixed example records, replays); None means today.
     as_of: date | None = None
+    # One id per hook by default (every client can call each); on: order-select and order-sign share
+    # one id, so a client implementing "update stale guidance" replaces order-select cards.
+    shared_order_id: bool = False
+    # Slow clients: the whole body must arrive within this time (408); an idle keep-alive connection
+    # is closed after keep_alive_s.
+    body_timeout_s: float = Field(default=DEFAULT_BODY_TIMEOUT_S, gt=0, le=600)
+    keep_alive_s: int = Field(default=DEFAULT_KEEP_ALIVE_S, gt=0, le=600)
+    # With auth off only: the FHIR servers calls may name (normalised base URLs); None: any.
+    # With auth on, each trusted issuer's `fhir_servers` list applies instead.
+    fhir_servers: frozenset[str] | None = None
+    fhir_max_response_bytes: int = Field(default=DEFAULT_FHIR_MAX_RESPONSE_BYTES, gt=0)
+    fhir_max_decoded_bytes: int = Field(default=DEFAULT_FHIR_MAX_DECODED_BYTES, gt=0)
+    # Which pages may show a decision report in a frame (CSP frame-ancestors); default none.
+    report_frame_ancestors: str = Field(default="'none'", pattern=_SOURCE_LIST.pattern)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        if "CDS_DATABASE_URL" in env:
-            values["database_url"] = _non_empty(env, "CDS_DATABASE_URL")
-        if "CDS_AUTH" in env:
-            values["auth"] = _switch(env, "CDS_AUTH")
-        if "CDS_AUTH_DISCOVERY" in env:
-            values["auth_discovery"] = _switch(env, "CDS_AUTH_DISCOVERY")
-        if env.get("CDS_TRUSTED_ISSUERS"):
-            values["trusted_issuers"] = Path(env["CDS_TRUSTED_ISSUERS"])
-        if env.get("CDS_PUBLIC_BASE_URL"):
-            values["public_base_url"] = env["CDS_PUBLIC_BASE_URL"].rstrip("/")
-        if env.get("CDS_CORS_ORIGINS"):
-            values["cors_origins"] = tuple(o.strip() for o in env["CDS_CORS_ORIGINS"].split(",") if o.strip())
-        if "CDS_FHIR_TIMEOUT_S" in env:
-            values["fhir_timeout_s"] = _number(env, "CDS_FHIR_TIMEOUT_S", float)
-        if "CDS_FHIR_ALLOW_HTTP" in env:
-            values["fhir_allow_http"] = _switch(env, "CDS_FHIR_ALLOW_HTTP")
-        if "CDS_MAX_BODY_BYTES" in env:
-            values["max_body_bytes"] = _number(env, "CDS_MAX_BODY_BYTES", int)
-        if "CDS_PROFILE" in env:
-            values["profile"] = env["CDS_PROFILE"]
-        if "CDS_REPORT_TTL_HOURS" in env:
-            values["report_ttl_hours"] = _number(env, "CDS_REPORT_TTL_HOURS", float)
-        if env.get("CDS_AS_OF", "").strip():
-            values["as_of"] = _date(env, "CDS_AS_OF")
+        for name, key, read, blank_is_unset in _VARIABLES:
+            if name in env and not (blank_is_unset and not env[name].strip()):
+                values[key] = read(env, name)
         try:
             settings = cls.model_validate(values)
         except ValueError as exc:
@@ -86,6 +86,11 @@ class Settings(BaseModel):
         """Refuse a configuration that would silently run without client authentication."""
         if not self.auth:
             return
+        if self.fhir_servers is not None:
+            raise SettingsError(
+                "CDS_FHIR_SERVERS applies with CDS_AUTH=off only; with auth on, list each issuer's "
+                "fhir_servers in the trusted-issuers file"
+            )
         if self.trusted_issuers is None:
             raise SettingsError(
                 "CDS_AUTH is on but CDS_TRUSTED_ISSUERS (file of trusted JWT issuers) is not set"
@@ -96,6 +101,30 @@ class Settings(BaseModel):
             )
         if not self.public_base_url.startswith(("https://", "http://")):
             raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
+
+
+def _float(env: Mapping[str, str], name: str) -> float:
+    return float(_number(env, name, float))
+
+
+def _int(env: Mapping[str, str], name: str) -> int:
+    return int(_number(env, name, int))
+
+
+def _stripped(env: Mapping[str, str], name: str) -> str:
+    return env[name].strip()
+
+
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    return env[name].strip().rstrip("/")
+
+
+def _path(env: Mapping[str, str], name: str) -> Path:
+    return Path(env[name].strip())
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in env[name].split(",") if o.strip())
 
 
 def _non_empty(env: Mapping[str, str], name: str) -> str:
@@ -129,3 +158,35 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         return kind(env[name])
     except ValueError:
         raise SettingsError(f"{name} must be a number, not {env[name]!r}") from None
+
+
+def _fhir_servers(env: Mapping[str, str], name: str) -> frozenset[str]:
+    urls = [u.strip() for u in env[name].split(",") if u.strip()]
+    for url in urls:
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{name}: {url!r} is not an absolute http(s) URL")
+    return frozenset(normalise_base(u) for u in urls)
+
+
+# Variable, field, reader, and whether a blank value means "not set" (otherwise it is an error).
+_VARIABLES: tuple[tuple[str, str, Callable[[Mapping[str, str], str], object], bool], ...] = (
+    ("CDS_DATABASE_URL", "database_url", _non_empty, False),
+    ("CDS_AUTH", "auth", _switch, False),
+    ("CDS_AUTH_DISCOVERY", "auth_discovery", _switch, False),
+    ("CDS_TRUSTED_ISSUERS", "trusted_issuers", _path, True),
+    ("CDS_PUBLIC_BASE_URL", "public_base_url", _base_url, True),
+    ("CDS_CORS_ORIGINS", "cors_origins", _origins, True),
+    ("CDS_FHIR_TIMEOUT_S", "fhir_timeout_s", _float, False),
+    ("CDS_FHIR_ALLOW_HTTP", "fhir_allow_http", _switch, False),
+    ("CDS_FHIR_SERVERS", "fhir_servers", _fhir_servers, True),
+    ("CDS_FHIR_MAX_RESPONSE_BYTES", "fhir_max_response_bytes", _int, False),
+    ("CDS_FHIR_MAX_DECODED_BYTES", "fhir_max_decoded_bytes", _int, False),
+    ("CDS_MAX_BODY_BYTES", "max_body_bytes", _int, False),
+    ("CDS_BODY_TIMEOUT_S", "body_timeout_s", _float, False),
+    ("CDS_KEEP_ALIVE_S", "keep_alive_s", _int, False),
+    ("CDS_PROFILE", "profile", _stripped, False),
+    ("CDS_REPORT_TTL_HOURS", "report_ttl_hours", _float, False),
+    ("CDS_REPORT_FRAME_ANCESTORS", "report_frame_ancestors", _stripped, True),
+    ("CDS_AS_OF", "as_of", _date, True),
+    ("CDS_SHARED_ORDER_ID", "shared_order_id", _switch, False),
+)

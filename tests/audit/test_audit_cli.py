@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -45,6 +48,7 @@ def test_prints_decisions_and_override_rates(db_url: str) -> None:
 
 
 def test_empty_database_says_so(db_url: str) -> None:
+    AuditStore(db_url).close()  # the service created it and recorded nothing yet
     result = CliRunner().invoke(app, ["--database-url", db_url])
     assert result.exit_code == 0
     assert "No decisions recorded yet." in result.output
@@ -55,3 +59,19 @@ def test_bad_database_url_is_one_line_not_a_traceback() -> None:
     assert result.exit_code == 1
     assert "only SQLite and PostgreSQL are supported" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_database_path_that_does_not_exist_is_an_error_and_nothing_is_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "audit.sqlite3"
+    result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{missing}"])
+    assert result.exit_code == 1
+    assert f"no audit database at {missing}" in " ".join(result.output.split())
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_importing_the_cli_does_not_import_sqlalchemy() -> None:
+    """`cds --help` mounts this command: it must not pay for SQLAlchemy (issue 10, item 7)."""
+    for module in ("cds.audit.cli", "cds.cli"):
+        code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "False", module

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import create_engine, func, select, text
 
 from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
+from cds.audit.records import ReportRecord
 from cds.audit.store import AuditError, AuditStore, FeedbackRecord, HookCallRecord, IssuedCard
 
 T0 = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
@@ -213,22 +215,40 @@ def test_expired_replay_entry_does_not_block_and_is_purged(store: AuditStore, db
 # --- reports ---------------------------------------------------------------------------------------
 
 
+def with_report(instance: str, report_id: str, html: str, expires_at: datetime) -> HookCallRecord:
+    report = ReportRecord(report_id=report_id, content=html, expires_at=expires_at)
+    return call(instance).model_copy(update={"report": report})
+
+
 def test_report_is_served_until_it_expires(store: AuditStore) -> None:
     rid = "Zq3v9yXo1bQw8rT2mN5kP7sA"
-    store.save_report(rid, "h1", "<h1>Decision</h1>", expires_at=T0 + timedelta(hours=1))
+    store.record_hook_call(with_report("h1", rid, "<h1>Decision</h1>", T0 + timedelta(hours=1)))
     assert store.get_report(rid, now=T0) == "<h1>Decision</h1>"
     assert store.get_report(rid, now=T0 + timedelta(minutes=59)) == "<h1>Decision</h1>"
     assert store.get_report(rid, now=T0 + timedelta(hours=1)) is None
     assert store.get_report("X" * 24, now=T0) is None
 
 
+def test_report_id_is_stored_hashed_never_as_sent(store: AuditStore, db_url: str) -> None:
+    """A copy of the database (backup, replica) must not hold working report URLs."""
+    rid = "Zq3v9yXo1bQw8rT2mN5kP7sA"
+    store.record_hook_call(with_report("h1", rid, "<p>r</p>", T0 + timedelta(hours=1)))
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        [key] = connection.execute(text("SELECT report_id FROM report")).scalars()
+    engine.dispose()
+    assert key != rid and rid not in key
+    assert key == hashlib.sha256(rid.encode()).hexdigest()
+    assert store.get_report(key, now=T0) is None  # the stored key is not itself a credential
+
+
 def test_expired_reports_are_deleted_when_a_report_is_saved(store: AuditStore, db_url: str) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=1)
-    store.save_report("a" * 24, "h1", "<p>old</p>", expires_at=long_ago)
-    store.save_report("b" * 24, "h2", "<p>new</p>", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    store.record_hook_call(with_report("h1", "a" * 24, "<p>old</p>", long_ago))
+    store.record_hook_call(with_report("h2", "b" * 24, "<p>new</p>", datetime.now(UTC) + timedelta(hours=1)))
     assert count(db_url, Report) == 1
 
 
-def test_guessable_report_id_is_refused(store: AuditStore) -> None:
-    with pytest.raises(ValueError, match="unguessable"):
-        store.save_report("1234", "h1", "<p/>", expires_at=T0)
+def test_guessable_report_id_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 22"):
+        ReportRecord(report_id="1234", content="{}", expires_at=T0)

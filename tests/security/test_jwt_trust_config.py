@@ -157,3 +157,33 @@ def test_symmetric_key_in_jwks_cannot_verify_hmac_token(tmp_path: Path) -> None:
     token = signing_input + "." + b64(hmac.new(b"secret", signing_input.encode(), hashlib.sha384).digest())
     with pytest.raises(AuthError, match="alg not allowed"):
         verifier.verify(f"Bearer {token}", AUD)
+
+
+def test_each_issuer_lists_the_fhir_servers_its_calls_may_name(tmp_path: Path, jwks_file: Path) -> None:
+    path = tmp_path / "issuers.yaml"
+    path.write_text(
+        f"- iss: {ISS}\n  jwks_file: {jwks_file.name}\n"
+        "  fhir_servers: ['https://EHR.example:443/fhir/R4/', 'http://127.0.0.1:8080/fhir']\n"
+        "- iss: https://sandbox.cds-hooks.org\n  jwks_file: " + jwks_file.name + "\n"
+    )
+    ehr, sandbox = load_trusted_issuers(path)
+    assert ehr.fhir_servers == ("https://ehr.example/fhir/R4", "http://127.0.0.1:8080/fhir")
+    assert sandbox.fhir_servers == ()  # none listed: the service fetches nothing for this client
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "ftp://ehr.example/fhir",
+        "ehr.example/fhir",
+        "https://user:pw@ehr.example/fhir",
+        "https://ehr.example/fhir?x=1",
+    ],
+)
+def test_a_fhir_server_that_is_not_a_base_url_stops_start_up(
+    tmp_path: Path, jwks_file: Path, server: str
+) -> None:
+    path = tmp_path / "issuers.yaml"
+    path.write_text(f"- iss: {ISS}\n  jwks_file: {jwks_file.name}\n  fhir_servers: ['{server}']\n")
+    with pytest.raises(TrustConfigError, match=r"entry 1: .*fhir_servers"):
+        load_trusted_issuers(path)

@@ -23,6 +23,7 @@ from cds.contract.assessment import (
 
 PATIENT_ID = "pat-1"
 BASE_URL = "https://cds.test"
+FHIR_BASE = "https://ehr.test/fhir"  # the FHIR server the test client may name (its allow-list)
 GOOD_TOKEN = "Bearer good-token"
 RULESET = "test-ruleset-1"
 CITATION = Citation(label="SPRAVATO prescribing information", url="https://example.org/spravato-pi")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import selectors
 import shutil
@@ -16,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from .builders import PATIENT_ID
 from .fakes import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +28,57 @@ FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
 @pytest.fixture
 def harness() -> Harness:
     return Harness()
+
+
+# --- no patient id in any log line of the whole run (issue 11, item 6) ---------------------------
+
+
+class _Collect(logging.Handler):
+    """Records of the service's own loggers and the libraries it drives, at every level."""
+
+    SOURCES = ("cds", "uvicorn", "httpx", "httpcore", "starlette", "fastapi", "sqlalchemy", "alembic")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in self.SOURCES:
+            self.lines.append(f"{record.name} {record.getMessage()}")
+
+
+def patient_ids_used() -> set[str]:
+    """The patient ids the service tests send: the builders' and every example patient's."""
+    ids = {PATIENT_ID}
+    for path in (ROOT / "fhir" / "examples").glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        resources = [e.get("resource", {}) for e in data.get("entry", [])] if "entry" in data else [data]
+        ids |= {r["id"] for r in resources if r.get("resourceType") == "Patient" and r.get("id")}
+    return ids
+
+
+@pytest.fixture(scope="session")
+def service_log() -> Iterator[_Collect]:
+    """Every log record of the service tests, at every level, whoever sets what level: at the end of
+    the run none may name a patient id used (fails as a teardown error, quoting the lines)."""
+    handler = _Collect()
+    yield handler
+    ids = patient_ids_used()
+    leaks = [line for line in handler.lines if any(pid in line for pid in ids)]
+    assert not leaks, f"patient id in the service log: {leaks[:3]}"
+
+
+@pytest.fixture(autouse=True)
+def _log_everything(service_log: _Collect) -> Iterator[None]:
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(service_log)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(service_log)
+        root.setLevel(previous)
 
 
 # --- the real FHIR server -----------------------------------------------------------------------

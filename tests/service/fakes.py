@@ -11,13 +11,16 @@ from typing import Any
 
 import httpx
 
+from cds.audit.records import FeedbackRecord, HookCallRecord, ReportRecord
 from cds.contract.assessment import Assessment
 from cds.contract.timeline import Timeline
+from cds.security.jwt import AuthError
 from cds.service.app import create_app
-from cds.service.audit import Feedback, HookCall, StoredReport
 from cds.service.settings import Settings
 
-from .builders import BASE_URL, GOOD_TOKEN, RULESET, make_assessment
+from .builders import BASE_URL, FHIR_BASE, GOOD_TOKEN, RULESET, make_assessment
+
+ISSUER = "https://ehr.test"
 
 # --- fakes --------------------------------------------------------------------------------------
 
@@ -59,19 +62,23 @@ class FakeEngine:
 
 class FakeAudit:
     def __init__(self) -> None:
-        self.calls: list[HookCall] = []
-        self.feedback: list[Feedback] = []
+        self.calls: list[HookCallRecord] = []
+        self.feedback: list[FeedbackRecord] = []
         self.fail = False
 
+    def ping(self) -> None:
+        if self.fail:
+            raise RuntimeError("database down")
+
     @property
-    def reports(self) -> dict[str, StoredReport]:
+    def reports(self) -> dict[str, ReportRecord]:
         return {c.report.report_id: c.report for c in self.calls if c.report is not None}
 
     def get_report(self, report_id: str, now: datetime) -> str | None:
         report = self.reports.get(report_id)
-        return report.html if report is not None and report.expires_at > now else None
+        return report.content if report is not None and report.expires_at > now else None
 
-    def record_hook_call(self, call: HookCall) -> None:
+    def record_hook_call(self, call: HookCallRecord) -> None:
         if self.fail:
             raise RuntimeError("database down")
         self.calls.append(call)
@@ -82,14 +89,10 @@ class FakeAudit:
                 return call.service_id
         return None
 
-    def record_feedback(self, feedback: Feedback) -> None:
+    def record_feedback(self, feedback: FeedbackRecord) -> None:
         if self.fail:
             raise RuntimeError("database down")
         self.feedback.append(feedback)
-
-
-class AuthError(Exception):
-    """Stands for cds.security.jwt.AuthError (same class name: the service logs it as a refusal)."""
 
 
 class FakeVerifier:
@@ -100,7 +103,7 @@ class FakeVerifier:
         self.audiences.append(audience)
         if authorization != GOOD_TOKEN:
             raise AuthError("bad token")
-        return {"iss": "https://ehr.test"}
+        return {"iss": ISSUER}
 
 
 def service_settings(**overrides: Any) -> Settings:
@@ -155,6 +158,7 @@ class Harness:
         settings: Settings | None = None,
         engine: FakeEngine | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        fhir_servers: frozenset[str] = frozenset({FHIR_BASE}),
     ) -> None:
         self.engine = engine or FakeEngine()
         self.audit = FakeAudit()
@@ -164,6 +168,7 @@ class Harness:
             engine=self.engine,
             audit=self.audit,
             verifier=self.verifier,
+            issuer_fhir_servers={ISSUER: fhir_servers},
             fhir_transport=transport,
         )
         self.client = AppClient(self.app, headers={"Authorization": GOOD_TOKEN})

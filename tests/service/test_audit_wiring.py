@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .builders import (
     PATIENT_ID,
@@ -34,7 +34,7 @@ def test_hook_call_is_recorded_with_cards_and_rule_ids() -> None:
     assert [c.uuid for c in call.cards] == [c["uuid"] for c in cards]
     by_uuid = {c.uuid: c for c in call.cards}
     hypertension = next(c for c in cards if c["source"]["topic"]["code"] == "hypertension")
-    assert by_uuid[hypertension["uuid"]].rule_ids == ("precaution.hypertension",)
+    assert by_uuid[hypertension["uuid"]].rule_ids == ["precaution.hypertension"]
     assert call.latency_ms >= 0 and call.at.tzinfo is not None
 
 
@@ -42,13 +42,13 @@ def test_412_is_recorded_without_cards() -> None:
     harness = Harness()
     assert harness.call(PATIENT_VIEW_SERVICE, patient_view_request({})).status_code == 412
     [call] = harness.audit.calls
-    assert call.status_code == 412 and call.cards == () and call.ruleset_version == RULESET
+    assert call.status_code == 412 and call.cards == [] and call.ruleset_version == RULESET
 
 
 def test_audit_failure_withholds_the_advice() -> None:
     harness = Harness()
     harness.audit.fail = True
-    response = harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=84)))
+    response = harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=84)))
     assert response.status_code == 503
     assert "cards" not in response.text
 
@@ -65,7 +65,7 @@ def test_real_audit_store_round_trip(tmp_path: Path) -> None:
     )
     client = AppClient(app, headers={"Authorization": "Bearer good-token"})
     response = client.post(
-        f"/cds-services/{ORDER_SERVICE}", json=order_request(medication_request(dose_mg=84))
+        f"/cds-services/{ORDER_SIGN_SERVICE}", json=order_request(medication_request(dose_mg=84))
     )
     card = cards_of(response)[0]
     feedback = {
@@ -78,14 +78,14 @@ def test_real_audit_store_round_trip(tmp_path: Path) -> None:
             }
         ]
     }
-    assert client.post(f"/cds-services/{ORDER_SERVICE}/feedback", json=feedback).status_code == 200
+    assert client.post(f"/cds-services/{ORDER_SIGN_SERVICE}/feedback", json=feedback).status_code == 200
     unknown = {"feedback": [{**feedback["feedback"][0], "card": "9368d37b-283f-44a0-93ea-547cebab93ed"}]}
-    assert client.post(f"/cds-services/{ORDER_SERVICE}/feedback", json=unknown).status_code == 404
+    assert client.post(f"/cds-services/{ORDER_SIGN_SERVICE}/feedback", json=unknown).status_code == 404
 
     store = AuditStore(url)
     try:
         [decision] = store.recent_decisions()
-        assert decision.service_id == ORDER_SERVICE and decision.status_code == 200
+        assert decision.service_id == ORDER_SIGN_SERVICE and decision.status_code == 200
         assert [c.uuid for c in decision.cards] == [card["uuid"]]
         assert decision.cards[0].outcome == "overridden"
     finally:

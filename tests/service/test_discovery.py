@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE, PREFETCH, RULESET_EXTENSION
+from cds.service.catalog import (
+    ORDER_SELECT_SERVICE,
+    ORDER_SERVICE,
+    ORDER_SIGN_SERVICE,
+    PATIENT_VIEW_SERVICE,
+    PREFETCH,
+    RULESET_EXTENSION,
+)
 
-from .builders import RULESET
+from .builders import RULESET, order_request
 from .conformance import check_discovery
-from .fakes import Harness
+from .fakes import Harness, service_settings
 
 
-def test_discovery_conforms_and_lists_the_three_hooks(harness: Harness) -> None:
+def test_discovery_conforms_and_lists_one_id_per_hook_by_default(harness: Harness) -> None:
+    """A client that keys services by id (the CDS Hooks Sandbox) can call every hook."""
     response = harness.client.get("/cds-services")
     assert response.status_code == 200
     body = response.json()
     assert check_discovery(body) == []
-    pairs = {(s["id"], s["hook"]) for s in body["services"]}
-    assert pairs == {
-        (PATIENT_VIEW_SERVICE, "patient-view"),
-        (ORDER_SERVICE, "order-select"),
-        (ORDER_SERVICE, "order-sign"),
-    }
+    pairs = [(s["id"], s["hook"]) for s in body["services"]]
+    assert sorted(pairs) == sorted(
+        [
+            (PATIENT_VIEW_SERVICE, "patient-view"),
+            (ORDER_SELECT_SERVICE, "order-select"),
+            (ORDER_SIGN_SERVICE, "order-sign"),
+        ]
+    )
+    assert len({s["id"] for s in body["services"]}) == 3
+    # Each id answers its own hook and no other; the shared id does not exist.
+    assert harness.call(ORDER_SELECT_SERVICE, order_request(hook="order-sign")).status_code == 400
+    assert harness.call(ORDER_SERVICE, order_request()).status_code == 404
 
 
-def test_order_service_uses_one_id_for_select_and_sign_so_sign_guidance_replaces_select(
-    harness: Harness,
-) -> None:
-    services = harness.client.get("/cds-services").json()["services"]
-    order = [s for s in services if s["id"] == ORDER_SERVICE]
+def test_shared_order_id_setting_puts_select_and_sign_under_one_id() -> None:
+    """For clients implementing "update stale guidance": order-sign cards replace order-select's."""
+    harness = Harness(settings=service_settings(shared_order_id=True))
+    body = harness.client.get("/cds-services").json()
+    assert check_discovery(body) == []
+    order = [s for s in body["services"] if s["id"] == ORDER_SERVICE]
     assert sorted(s["hook"] for s in order) == ["order-select", "order-sign"]
+    assert {s["id"] for s in body["services"]} == {PATIENT_VIEW_SERVICE, ORDER_SERVICE}
 
 
 def test_every_service_advertises_ruleset_version_prefetch_and_usage(harness: Harness) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .builders import make_assessment, medication_request, order_request
 from .conformance import check_feedback_request
@@ -14,7 +14,7 @@ from .fakes import FakeEngine, Harness
 
 
 def issued_card(harness: Harness) -> dict[str, Any]:
-    response = harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=84)))
+    response = harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=84)))
     card: dict[str, Any] = response.json()["cards"][0]
     return card
 
@@ -43,11 +43,11 @@ def test_accepted_and_overridden_feedback_is_stored() -> None:
         ]
     }
     assert check_feedback_request(body) == []
-    response = post(harness, ORDER_SERVICE, body)
+    response = post(harness, ORDER_SIGN_SERVICE, body)
     assert response.status_code == 200
     first, second = harness.audit.feedback
-    assert first.card_uuid == card["uuid"] and first.service_id == ORDER_SERVICE
-    assert first.accepted_suggestions == (card["suggestions"][0]["uuid"],)
+    assert first.card_uuid == card["uuid"] and first.service_id == ORDER_SIGN_SERVICE
+    assert first.accepted_suggestions == [card["suggestions"][0]["uuid"]]
     assert second.outcome == "overridden"
     assert second.override_reason == {"reason": card["overrideReasons"][0], "userComment": "titrating"}
 
@@ -64,7 +64,7 @@ def test_unknown_card_is_404_and_nothing_is_stored(harness: Harness) -> None:
             },
         ]
     }
-    response = post(harness, ORDER_SERVICE, body)
+    response = post(harness, ORDER_SIGN_SERVICE, body)
     assert response.status_code == 404
     assert harness.audit.feedback == []
 
@@ -95,11 +95,11 @@ def test_card_of_another_service_is_404(harness: Harness) -> None:
 )
 def test_invalid_feedback_is_400(harness: Harness, item: dict[str, Any], message: str) -> None:
     card = issued_card(harness)
-    response = post(harness, ORDER_SERVICE, {"feedback": [{"card": card["uuid"], **item}]})
+    response = post(harness, ORDER_SIGN_SERVICE, {"feedback": [{"card": card["uuid"], **item}]})
     assert response.status_code == 400
     assert message in " ".join(i["diagnostics"] for i in response.json()["issue"])
     assert harness.audit.feedback == []
 
 
 def test_empty_feedback_array_is_400(harness: Harness) -> None:
-    assert post(harness, ORDER_SERVICE, {"feedback": []}).status_code == 400
+    assert post(harness, ORDER_SIGN_SERVICE, {"feedback": []}).status_code == 400

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from cds.errors import InputError
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SELECT_SERVICE, ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
 from .builders import (
+    CITATION,
     PATIENT_ID,
     finding,
     make_assessment,
@@ -55,7 +56,9 @@ def test_invalid_requests_get_400_with_a_specific_message(
 ) -> None:
     body = patient_view_request()
     mutate(body)
-    service = ORDER_SERVICE if body["hook"] == "order-sign" else PATIENT_VIEW_SERVICE
+    service = {"order-sign": ORDER_SIGN_SERVICE, "order-select": ORDER_SELECT_SERVICE}.get(
+        body["hook"], PATIENT_VIEW_SERVICE
+    )
     response = harness.call(service, body)
     assert response.status_code == 400
     outcome = response.json()
@@ -221,7 +224,7 @@ def test_esketamine_for_contraindicated_patient_is_a_critical_card_suggesting_re
         ],
     )
     cards = cards_of(
-        with_engine(assessment).call(ORDER_SERVICE, order_request(medication_request(dose_mg=84)))
+        with_engine(assessment).call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=84)))
     )
     assert cards[0]["indicator"] == "critical"
     assert "contraindicated" in cards[0]["summary"] and "aneurysmal vascular disease" in cards[0]["summary"]
@@ -238,7 +241,7 @@ def test_esketamine_for_contraindicated_patient_is_a_critical_card_suggesting_re
 def test_esketamine_84_mg_on_day_one_gets_a_warning_with_the_corrected_order() -> None:
     harness = with_engine(make_assessment(start_dose_mg=56))
     draft = medication_request("esk-7", dose_mg=84)
-    cards = cards_of(harness.call(ORDER_SERVICE, order_request(draft)))
+    cards = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(draft)))
     [card] = cards
     assert card["indicator"] == "warning"
     assert card["summary"] == "Esketamine 84 mg ordered; start dose (us-fda) is 56 mg"
@@ -259,7 +262,7 @@ def test_esketamine_84_mg_on_day_one_gets_a_warning_with_the_corrected_order() -
 
 def test_eu_profile_start_dose_28_flags_a_56_mg_order() -> None:
     harness = with_engine(make_assessment(start_dose_mg=28, profile="eu-smpc"))
-    [card] = cards_of(harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=56))))
+    [card] = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=56))))
     assert card["summary"] == "Esketamine 56 mg ordered; start dose (eu-smpc) is 28 mg"
     dose = card["suggestions"][0]["actions"][0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]
     assert dose["doseQuantity"]["value"] == 28
@@ -267,7 +270,7 @@ def test_eu_profile_start_dose_28_flags_a_56_mg_order() -> None:
 
 def test_correct_start_dose_gives_no_dose_card() -> None:
     harness = with_engine(make_assessment(start_dose_mg=56))
-    assert cards_of(harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=56)))) == []
+    assert cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=56)))) == []
 
 
 def test_84_mg_is_accepted_once_esketamine_has_been_given_before() -> None:
@@ -282,12 +285,12 @@ def test_84_mg_is_accepted_once_esketamine_has_been_given_before() -> None:
     harness = with_engine(make_assessment(start_dose_mg=56))
     assert (
         cards_of(
-            harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=84), prefetch=prefetch))
+            harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=84), prefetch=prefetch))
         )
         == []
     )
     too_much = cards_of(
-        harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=112), prefetch=prefetch))
+        harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=112), prefetch=prefetch))
     )
     assert too_much[0]["summary"].startswith("Esketamine 112 mg ordered; labelled dose")
     assert (
@@ -301,7 +304,7 @@ def test_84_mg_is_accepted_once_esketamine_has_been_given_before() -> None:
 def test_iv_ketamine_dose_is_checked_against_the_weight_based_dose() -> None:
     harness = with_engine(make_assessment(iv_dose_mg=34.0))
     ketamine = medication_request("ket-1", rxnorm="6130", display="ketamine", dose_mg=50, route="iv")
-    [card] = cards_of(harness.call(ORDER_SERVICE, order_request(ketamine)))
+    [card] = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(ketamine)))
     assert card["summary"].startswith("IV ketamine 50 mg ordered; computed dose is 0.5 mg/kg")
     assert (
         card["suggestions"][0]["actions"][0]["resource"]["dosageInstruction"][0]["doseAndRate"][0][
@@ -312,13 +315,13 @@ def test_iv_ketamine_dose_is_checked_against_the_weight_based_dose() -> None:
     within_rounding = medication_request(
         "ket-1", rxnorm=None, text="Ketamine HCl 50 mg/mL", dose_mg=35, route="iv"
     )
-    assert cards_of(harness.call(ORDER_SERVICE, order_request(within_rounding))) == []
+    assert cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(within_rounding))) == []
 
 
 def test_ketamine_ordered_without_a_route_is_checked_as_iv_ketamine() -> None:
     harness = with_engine(make_assessment(iv_dose_mg=34.0))
     no_route = medication_request("ket-2", rxnorm="6130", display="ketamine", dose_mg=50)
-    [card] = cards_of(harness.call(ORDER_SERVICE, order_request(no_route)))
+    [card] = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(no_route)))
     assert card["summary"].startswith("IV ketamine 50 mg ordered")
 
 
@@ -327,7 +330,7 @@ def test_drafts_for_other_drugs_get_no_cards_and_no_data_is_fetched() -> None:
     sertraline = medication_request("ser-1", rxnorm="36437", display="sertraline")
     ketamine_im = medication_request("ket-im", rxnorm="6130", display="ketamine", route="Intramuscular")
     body = order_request(sertraline, ketamine_im, prefetch={})
-    response = harness.call(ORDER_SERVICE, body)
+    response = harness.call(ORDER_SIGN_SERVICE, body)
     assert response.status_code == 200  # no prefetch and no fhirServer, yet no 412: nothing to check
     assert response.json() == {"cards": []}
     assert harness.engine.calls == []
@@ -344,7 +347,7 @@ def test_sandbox_shaped_draft_orders_are_accepted() -> None:
         ]
     }
     body = order_request(draft, hook="order-select", bundle_type=None)
-    cards = cards_of(Harness().call(ORDER_SERVICE, body))
+    cards = cards_of(Harness().call(ORDER_SELECT_SERVICE, body))
     corrected = cards[0]["suggestions"][0]["actions"][0]["resource"]
     assert isinstance(corrected["category"], list)  # repaired to R4's shape
 
@@ -354,15 +357,15 @@ def test_order_select_checks_only_the_selected_orders() -> None:
     esk = medication_request("esk-1", dose_mg=84)
     other = medication_request("ser-1", rxnorm="36437", display="sertraline")
     body = order_request(esk, other, hook="order-select", selections=["MedicationRequest/ser-1"])
-    assert cards_of(harness.call(ORDER_SERVICE, body)) == []
+    assert cards_of(harness.call(ORDER_SELECT_SERVICE, body)) == []
     body = order_request(esk, other, hook="order-select", selections=["MedicationRequest/esk-1"])
-    assert len(cards_of(harness.call(ORDER_SERVICE, body))) == 1
+    assert len(cards_of(harness.call(ORDER_SELECT_SERVICE, body))) == 1
 
 
 def test_other_draft_orders_reach_the_engine_but_the_ketamine_order_does_not() -> None:
     harness = Harness()
     lorazepam = medication_request("lor-1", rxnorm="6470", display="lorazepam 1 MG Oral Tablet")
-    harness.call(ORDER_SERVICE, order_request(medication_request("esk-1"), lorazepam))
+    harness.call(ORDER_SIGN_SERVICE, order_request(medication_request("esk-1"), lorazepam))
     [resources] = harness.engine.calls
     ids = {(r["resourceType"], r.get("id")) for r in resources}
     assert ("MedicationRequest", "lor-1") in ids
@@ -376,26 +379,28 @@ def test_order_findings_are_limited_to_the_ordered_product() -> None:
             finding("interaction.maoi", "maoi", category="interaction", applies_to=("esketamine",)),
         ]
     )
-    cards = cards_of(with_engine(assessment).call(ORDER_SERVICE, order_request(medication_request())))
+    cards = cards_of(with_engine(assessment).call(ORDER_SIGN_SERVICE, order_request(medication_request())))
     assert [c["source"]["topic"]["code"] for c in cards] == ["maoi"]
 
 
 def test_not_indicated_order_is_a_warning() -> None:
     assessment = make_assessment(status="not-eligible", trials=1, esketamine="not-indicated")
-    [card] = cards_of(with_engine(assessment).call(ORDER_SERVICE, order_request(medication_request())))
+    [card] = cards_of(with_engine(assessment).call(ORDER_SIGN_SERVICE, order_request(medication_request())))
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("Esketamine ordered but the indication is not met")
 
 
 def test_order_sign_without_a_dose_offers_the_computed_dose() -> None:
     harness = with_engine(make_assessment(start_dose_mg=56))
-    [card] = cards_of(harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=None))))
+    [card] = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=None))))
     assert card["indicator"] == "info"
     assert "no dose is given" in card["summary"]
     # at order-select details may still be missing: no card
     assert (
         cards_of(
-            harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=None), hook="order-select"))
+            harness.call(
+                ORDER_SELECT_SERVICE, order_request(medication_request(dose_mg=None), hook="order-select")
+            )
         )
         == []
     )
@@ -418,6 +423,18 @@ def test_esketamine_ordered_while_the_indication_is_unsettled_gets_a_warning_not
         ],
     )
     order = medication_request("esk-9", rxnorm="2201625", display="Spravato", dose_mg=56)
-    cards = cards_of(with_engine(assessment).call(ORDER_SERVICE, order_request(order)))
+    cards = cards_of(with_engine(assessment).call(ORDER_SIGN_SERVICE, order_request(order)))
     assert "warning" in [c["indicator"] for c in cards]
     assert any("cannot be cleared" in c["summary"] for c in cards)
+
+
+def test_citation_links_are_card_links_not_links_in_the_detail(harness: Harness) -> None:
+    """A link in the Markdown detail opens in the client's own frame (the CDS Hooks Sandbox leaves the
+    EHR view); as a card link of type absolute the client opens it as a link."""
+    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, patient_view_request()))
+    assert cards
+    for card in cards:
+        assert "](http" not in card.get("detail", ""), card["summary"]
+    links = [link for card in cards for link in card.get("links", [])]
+    assert {"label": CITATION.label, "url": CITATION.url, "type": "absolute"} in links
+    assert any(CITATION.label in card.get("detail", "") for card in cards)  # the label stays as text

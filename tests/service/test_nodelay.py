@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import socket
+import time
 from typing import Any
 from unittest import mock
 
 import uvicorn
 from uvicorn.server import ServerState
 
-from cds.service.nodelay import NoDelayH11Protocol
+from cds.service.serve import NoDelayH11Protocol
 
 serve_module = importlib.import_module("cds.service.serve")
 
@@ -52,5 +53,75 @@ def test_cds_serve_uses_the_nodelay_protocol(monkeypatch: Any) -> None:
     monkeypatch.setenv("CDS_AUTH", "off")
     with mock.patch.object(serve_module.uvicorn, "run") as run:
         serve_module.serve("127.0.0.1", 8000, 2)
-    assert run.call_args.kwargs["http"] == "cds.service.nodelay:NoDelayH11Protocol"
+    assert run.call_args.kwargs["http"] == "cds.service.serve:NoDelayH11Protocol"
     assert run.call_args.kwargs["workers"] == 2
+
+
+def _serve_in_thread(timeout_s: int) -> tuple[uvicorn.Server, int, Any]:
+    import threading
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=NoDelayH11Protocol,
+        timeout_keep_alive=timeout_s,
+        log_level="error",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:  # bounded: 10 s
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    return server, port, thread
+
+
+def _closed_within(conn: socket.socket, seconds: float, trickle: bytes = b"") -> float:
+    """Seconds until the server closed the connection, sending `trickle` one byte per 0.2 s."""
+    started = time.monotonic()
+    conn.settimeout(0.2)
+    sent = 0
+    while time.monotonic() - started < seconds:
+        try:
+            if conn.recv(1024) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            pass
+        if sent < len(trickle):
+            try:
+                conn.sendall(trickle[sent : sent + 1])
+            except OSError:
+                return time.monotonic() - started
+            sent += 1
+    return float("inf")
+
+
+def test_idle_and_trickling_connections_are_closed_after_the_request_head_deadline() -> None:
+    server, port, thread = _serve_in_thread(timeout_s=1)
+    try:
+        idle = socket.create_connection(("127.0.0.1", port))
+        assert _closed_within(idle, 4) < 3
+        slow = socket.create_connection(("127.0.0.1", port))
+        headers = b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 100
+        assert _closed_within(slow, 4, trickle=headers) < 3  # one byte per 0.2 s: cut after ~1 s
+        ok = socket.create_connection(("127.0.0.1", port))
+        ok.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        ok.settimeout(2)
+        assert ok.recv(1024).startswith(b"HTTP/1.1 200")
+        for s in (idle, slow, ok):
+            s.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

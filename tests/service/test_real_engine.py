@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
-from cds.service.engine import CoreEngine
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.hooks import CoreEngine
 
 from .builders import medication_request, order_request, patient_view_request, searchset
 from .fakes import Harness, service_settings
@@ -73,13 +73,13 @@ def test_examples_give_conformant_cards_on_every_hook(name: str) -> None:
     cards_of(harness.call(PATIENT_VIEW_SERVICE, for_patient(patient_view_request(prefetch), pid)))
     for hook in ("order-select", "order-sign"):
         body = for_patient(order_request(medication_request(dose_mg=84), hook=hook, prefetch=prefetch), pid)
-        cards_of(harness.call(ORDER_SERVICE, body))
+        cards_of(harness.call(f"ketamine-cds-{hook}", body))
 
 
 def test_aneurysm_esketamine_order_is_critical() -> None:
     pid, prefetch = example("aneurysm")
     body = for_patient(order_request(medication_request(dose_mg=56), prefetch=prefetch), pid)
-    cards = cards_of(real().call(ORDER_SERVICE, body))
+    cards = cards_of(real().call(ORDER_SIGN_SERVICE, body))
     assert cards[0]["indicator"] == "critical"
     assert "contraindication.aneurysmal-vascular-disease" in cards[0]["source"]["label"]
     # no REMS, monitoring or dose cards for a product that must not be started
@@ -97,7 +97,7 @@ def test_no_recent_blood_pressure_suggests_measuring_it() -> None:
 def test_eu_older_adult_56_mg_order_is_corrected_to_28() -> None:
     pid, prefetch = example("older-adult")
     body = for_patient(order_request(medication_request(dose_mg=56), prefetch=prefetch), pid)
-    cards = cards_of(real("eu-smpc").call(ORDER_SERVICE, body))
+    cards = cards_of(real("eu-smpc").call(ORDER_SIGN_SERVICE, body))
     dose = next(c for c in cards if c["summary"].startswith("Esketamine 56 mg ordered"))
     assert dose["indicator"] == "warning"
     assert (

@@ -136,3 +136,50 @@ def test_missing_or_malformed_authorization_header_is_401(
 ) -> None:
     response = call(client, None, authorization)
     assert response.status_code == 401 and response.content == b""
+
+
+def test_audit_database_down_is_503_not_401(signers: dict[str, Signer], tmp_path: Path) -> None:
+    """The replay-cache write is the first database write of a call: when it fails the client is not
+    at fault (401 would send it looking for a key problem); the answer is 503 and no advice."""
+    import sqlite3
+
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n")
+    db = tmp_path / "a.sqlite3"
+    engine = FakeEngine()
+    client = AppClient(
+        create_app(service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{db}"), engine=engine)
+    )
+    with sqlite3.connect(db) as connection:  # the store breaks under the running service
+        connection.execute("DROP TABLE seen_token")
+    response = call(client, signers["ES384"].token())
+    assert response.status_code == 503
+    assert engine.calls == []
+
+
+def test_the_issuers_fhir_servers_decide_where_the_service_may_fetch(
+    signers: dict[str, Signer], tmp_path: Path
+) -> None:
+    import httpx
+
+    from .builders import PATIENT_ID, full_prefetch
+
+    seen: list[str] = []
+
+    def fhir(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n  fhir_servers: [https://ehr.test/fhir]\n")
+    settings = service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    client = AppClient(create_app(settings, engine=FakeEngine(), fhir_transport=httpx.MockTransport(fhir)))
+    prefetch = full_prefetch()
+    del prefetch["conditions"]
+    for server, status in (("https://ehr.test/fhir", 200), ("https://169.254.169.254/fhir", 412)):
+        body = patient_view_request(prefetch, fhirServer=server)
+        headers = {"Authorization": f"Bearer {signers['ES384'].token()}"}
+        assert client.post(URL, json=body, headers=headers).status_code == status, server
+    assert seen == [f"https://ehr.test/fhir/Condition?patient=Patient/{PATIENT_ID}"]

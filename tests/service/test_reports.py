@@ -13,8 +13,9 @@ import pytest
 
 from cds.errors import InputError
 from cds.report.html import CSP
+from cds.service import reports as reports_module
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.reports import LINK_LABEL
 
 from .builders import BASE_URL, GOOD_TOKEN, finding, make_assessment, medication_request, order_request
@@ -78,7 +79,7 @@ def test_every_patient_view_card_links_to_one_report_under_the_public_base_url()
 
 def test_order_cards_link_to_the_report_too() -> None:
     harness = Harness(engine=FakeEngine(ASSESSMENT))
-    cards = cards_of(harness.call(ORDER_SERVICE, order_request(medication_request(dose_mg=56))))
+    cards = cards_of(harness.call(ORDER_SIGN_SERVICE, order_request(medication_request(dose_mg=56))))
     assert cards and all(report_link(c) for c in cards)
 
 
@@ -109,7 +110,7 @@ def test_report_page_is_served_without_a_jwt_with_the_verdicts_and_safe_headers(
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["content-security-policy"] == CSP
+    assert page.headers["content-security-policy"] == f"{CSP}; frame-ancestors 'none'"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "Contraindicated" in page.text
     assert "Use with caution" in page.text
@@ -186,13 +187,45 @@ def _counter_uuid() -> Any:
     return lambda: f"00000000-0000-4000-8000-{next(numbers):012d}"
 
 
-def test_rendering_failure_still_issues_the_cards_without_a_link(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_report_that_cannot_be_stored_still_issues_the_cards_without_a_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_: Any, **__: Any) -> str:
+        raise ValueError("patient detail that must not be logged")
+
+    monkeypatch.setattr("cds.contract.timeline.Timeline.model_dump_json", broken)
+    harness = Harness(engine=FakeEngine(ASSESSMENT))
+    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, pv_request()))
+    assert {c["indicator"] for c in cards} == {"critical", "warning", "info"}
+    assert not [link for c in cards for link in c.get("links", []) if "/reports/" in link["url"]]
+    assert harness.audit.calls[0].report is None
+
+
+def test_the_report_is_rendered_when_opened_not_at_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The call stores the assessment; the page is rendered when the link is opened. A page that
+    cannot be rendered then is a 500 page that leaks nothing; the cards already issued stand."""
+    rendered: list[int] = []
+    real = reports_module.render_html
+
+    def counting(*args: Any) -> str:
+        rendered.append(1)
+        return real(*args)
+
+    monkeypatch.setattr("cds.service.reports.render_html", counting)
+    client, _ = store_app(tmp_path)
+    url = report_link(cards_of(client.post(f"/cds-services/{PATIENT_VIEW_SERVICE}", json=pv_request()))[0])
+    assert rendered == []
+    assert client.get(url.removeprefix(BASE_URL)).status_code == 200
+    assert rendered == [1]
+
     def broken(*_: Any) -> str:
         raise ValueError("patient detail that must not be logged")
 
     monkeypatch.setattr("cds.service.reports.render_html", broken)
-    harness = Harness(engine=FakeEngine(ASSESSMENT))
-    cards = cards_of(harness.call(PATIENT_VIEW_SERVICE, pv_request()))
-    assert {c["indicator"] for c in cards} == {"critical", "warning", "info"}
-    assert all("links" not in c for c in cards)
-    assert harness.audit.calls[0].report is None
+    caplog.set_level(logging.ERROR)
+    page = client.get(url.removeprefix(BASE_URL))
+    assert page.status_code == 500 and page.headers["cache-control"] == "no-store"
+    assert "cannot be shown" in page.text and "patient detail" not in page.text
+    assert "patient detail" not in caplog.text and "report rendering failed: ValueError" in caplog.text

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cds.service.app import create_app
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 from cds.service.settings import Settings, SettingsError
 
 from .builders import BASE_URL, PATIENT_ID, patient_view_request
@@ -27,11 +27,11 @@ def test_hook_call_without_valid_jwt_is_a_bare_401(harness: Harness) -> None:
 
 
 def test_jwt_audience_is_the_endpoint_called(harness: Harness) -> None:
-    harness.call(ORDER_SERVICE, patient_view_request())
-    harness.client.post(f"/cds-services/{ORDER_SERVICE}/feedback", json={"feedback": []})
+    harness.call(ORDER_SIGN_SERVICE, patient_view_request())
+    harness.client.post(f"/cds-services/{ORDER_SIGN_SERVICE}/feedback", json={"feedback": []})
     assert harness.verifier.audiences == [
-        f"{BASE_URL}/cds-services/{ORDER_SERVICE}",
-        f"{BASE_URL}/cds-services/{ORDER_SERVICE}/feedback",
+        f"{BASE_URL}/cds-services/{ORDER_SIGN_SERVICE}",
+        f"{BASE_URL}/cds-services/{ORDER_SIGN_SERVICE}/feedback",
     ]
 
 
@@ -135,3 +135,36 @@ def test_health_and_openapi_docs(harness: Harness) -> None:
     schema = harness.client.get("/openapi.json").json()
     assert "HookRequest" in schema["components"]["schemas"]
     assert harness.client.get("/docs").status_code == 200
+
+
+def test_hardening_settings_from_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CDS_AUTH": "off",
+            "CDS_SHARED_ORDER_ID": "on",
+            "CDS_BODY_TIMEOUT_S": "12.5",
+            "CDS_KEEP_ALIVE_S": "7",
+            "CDS_FHIR_SERVERS": "https://EHR.example:443/fhir/, http://127.0.0.1:8080/fhir",
+            "CDS_FHIR_MAX_RESPONSE_BYTES": "1000",
+            "CDS_FHIR_MAX_DECODED_BYTES": "2000",
+            "CDS_REPORT_FRAME_ANCESTORS": "https://ehr.example",
+        }
+    )
+    assert settings.shared_order_id is True
+    assert settings.body_timeout_s == 12.5 and settings.keep_alive_s == 7
+    assert settings.fhir_servers == frozenset({"https://ehr.example/fhir", "http://127.0.0.1:8080/fhir"})
+    assert (settings.fhir_max_response_bytes, settings.fhir_max_decoded_bytes) == (1000, 2000)
+    assert settings.report_frame_ancestors == "https://ehr.example"
+    defaults = Settings.from_env({"CDS_AUTH": "off"})
+    assert defaults.shared_order_id is False and defaults.fhir_servers is None
+    assert defaults.report_frame_ancestors == "'none'"
+    with pytest.raises(SettingsError, match=r"CDS_FHIR_SERVERS: 'ehr\.example' is not an absolute"):
+        Settings.from_env({"CDS_AUTH": "off", "CDS_FHIR_SERVERS": "ehr.example"})
+    with pytest.raises(SettingsError, match="CDS_FHIR_SERVERS applies with CDS_AUTH=off only"):
+        Settings.from_env(
+            {
+                "CDS_TRUSTED_ISSUERS": "/etc/i.yaml",
+                "CDS_PUBLIC_BASE_URL": "https://cds.example.org",
+                "CDS_FHIR_SERVERS": "https://ehr.example/fhir",
+            }
+        )

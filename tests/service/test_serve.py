@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cds.service.catalog import ORDER_SERVICE, PATIENT_VIEW_SERVICE
+from cds.service.catalog import ORDER_SIGN_SERVICE, PATIENT_VIEW_SERVICE
 
-from .conftest import ROOT, stop_process
+from .conftest import ROOT, patient_ids_used, stop_process
 from .test_demo import HOOKS, PV_TRD, SIGN_TRD_84, free_port
 
 pytestmark = pytest.mark.slow
@@ -80,7 +80,7 @@ def test_cds_serve_with_two_workers_starts_both_and_answers_hook_calls(tmp_path:
 
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(3):
-                for name, service in ((PV_TRD, PATIENT_VIEW_SERVICE), (SIGN_TRD_84, ORDER_SERVICE)):
+                for name, service in ((PV_TRD, PATIENT_VIEW_SERVICE), (SIGN_TRD_84, ORDER_SIGN_SERVICE)):
                     body = json.loads((HOOKS / name).read_text())
                     response = client.post(f"/cds-services/{service}", json=body)
                     assert response.status_code == 200, response.text
@@ -88,8 +88,10 @@ def test_cds_serve_with_two_workers_starts_both_and_answers_hook_calls(tmp_path:
                     assert cards and cards[0]["links"][0]["url"].startswith(f"{base}/reports/")
             report = client.get(cards[0]["links"][0]["url"].removeprefix(base))
             assert report.status_code == 200 and report.headers["cache-control"] == "no-store"
-        # No access log: report URLs (credentials) must not be written anywhere.
-        assert "/reports/" not in log_path.read_text()
+        # No access log: report URLs (credentials) must not be written anywhere; no patient id either.
+        text = log_path.read_text()
+        assert "/reports/" not in text
+        assert "hook call" in text and not [pid for pid in patient_ids_used() if pid in text]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # the group we created above, nothing else
