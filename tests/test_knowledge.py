@@ -114,3 +114,33 @@ def test_thresholds_have_one_source_facts_and_rules_read_the_same_settings(
     assert six_weeks.indication.status != "eligible"
     assert four_weeks.indication.status == "eligible"
     assert four_weeks.ruleset.hash == four.hash
+
+
+def test_one_exception_tree_and_one_status_table() -> None:
+    """Every error a user can act on is a CdsError, and its HTTP status comes from one table."""
+    from cds.audit.db import AuditError
+    from cds.errors import CdsError, http_status
+    from cds.ruleset.compile import UnsafeRuleError
+    from cds.ruleset.loader import RulesetError
+    from cds.security.jwks import JwksError
+    from cds.security.jwt import AuthError
+    from cds.service.models import BadRequest
+    from cds.service.prefetch import DataUnavailable, PrefetchInvalid
+    from cds.service.settings import SettingsError
+
+    expected = {
+        BadRequest(["x"]): 400,
+        PrefetchInvalid("x"): 400,
+        AuthError("x"): 401,
+        DataUnavailable([]): 412,
+        AuditError("x"): 503,
+        SettingsError("x"): 500,
+        JwksError("x"): 500,
+        RulesetError([__import__("cds.ruleset.problems", fromlist=["Problem"]).Problem("f", 1, "m")]): 500,
+        UnsafeRuleError("x"): 500,
+        ValueError("a bug"): 500,
+    }
+    for exc, status in expected.items():
+        assert http_status(exc) == status, type(exc).__name__
+        if not isinstance(exc, ValueError) or isinstance(exc, CdsError):
+            assert isinstance(exc, CdsError), f"{type(exc).__name__} is outside the tree"

@@ -17,13 +17,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.types import TypeDecorator
 
-from cds.errors import CdsError
+from cds.errors import ServiceUnavailable
 
 DATABASE_URL_ENV = "CDS_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class AuditError(CdsError):
+class AuditError(ServiceUnavailable):
     """The audit database cannot be used (bad URL, unreachable, or a write was refused)."""
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from cds.errors import ConfigError
 from cds.security.issuers import TrustConfigError, TrustedIssuer
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MIN_RSA_BITS = 2048
 MAX_JWKS_BYTES = 256 * 1024
 
 
-class JwksError(Exception):
+class JwksError(ConfigError):
     """A key set could not be read or fetched; the message is for logs."""
 
 

@@ -36,6 +36,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from cds import errors
 from cds.security.issuers import TrustConfigError, TrustedIssuer, load_trusted_issuers
 from cds.security.jwks import ALLOWED_ALGORITHMS, JwksError, KeySource, key_source_for
 from cds.security.replay import MemoryReplayCache, ReplayCache, utc_now
@@ -70,7 +71,7 @@ _MAX_JTI_CHARS = 255  # the audit database's column width
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-class AuthError(Exception):
+class AuthError(errors.AuthError):
     """The caller is not an authenticated, trusted CDS client. Answer 401; the message is for logs."""
 
 

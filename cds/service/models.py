@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cds.errors import InputError
+
 # FHIR id (R4 `id` datatype); also keeps the patient id safe to place in a FHIR query URL.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # Hook library invariant ord-1 for userId: "{type}/{id}".
@@ -23,7 +25,7 @@ Indicator = Literal["info", "warning", "critical"]
 INDICATOR_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
 
-class BadRequest(ValueError):
+class BadRequest(InputError):
     """The request cannot be answered as sent (HTTP 400); the messages say exactly why."""
 
     def __init__(self, messages: list[str]) -> None:

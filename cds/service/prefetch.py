@@ -25,6 +25,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import httpx
 import orjson
 
+from cds import errors
+from cds.errors import InputError
 from cds.security.issuers import normalise_base
 from cds.service.catalog import PREFETCH, PrefetchQuery
 from cds.service.models import HookRequest
@@ -38,7 +40,7 @@ log = logging.getLogger("cds.service")
 KeyStatus = Literal["prefetched", "fetched", "absent", "missing"]
 
 
-class DataUnavailable(Exception):
+class DataUnavailable(errors.DataUnavailable):
     """Required data could not be had: no safe answer can be given (HTTP 412)."""
 
     def __init__(self, missing: list[tuple[PrefetchQuery, str]]) -> None:
@@ -46,7 +48,7 @@ class DataUnavailable(Exception):
         super().__init__("; ".join(f"{q.key}: {reason}" for q, reason in missing))
 
 
-class PrefetchInvalid(ValueError):
+class PrefetchInvalid(InputError):
     """Prefetched data that contradicts the request (wrong resource type, another patient): HTTP 400."""
 
 

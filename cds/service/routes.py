@@ -21,12 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from cds.audit.records import AuditSink, FeedbackRecord, HookCallRecord, IssuedCard
+from cds.errors import InputError, ServiceUnavailable, http_status
 from cds.service.catalog import Service, describe
 from cds.service.guard import Authenticator, Client
 from cds.service.hooks import Engine, HookOutcome, HookRunner, parse_context, validation_messages
 from cds.service.models import BadRequest, CdsResponse, Discovery, FeedbackRequest, HookRequest
 from cds.service.outcomes import json_response, operation_outcome
-from cds.service.prefetch import DataUnavailable, FetchPolicy, PrefetchInvalid
+from cds.service.prefetch import DataUnavailable, FetchPolicy
 from cds.service.reports import (
     is_report_id,
     render_stored,
@@ -99,14 +100,15 @@ def _policy(settings: Settings, request: Request) -> FetchPolicy:
 
 
 def _failure(exc: Exception, call: HookCallRecord) -> Response:
-    """The answer to a call that produced no advice."""
+    """The answer to a call that produced no advice; the status from the one table (cds.errors)."""
+    status = http_status(exc)
     if isinstance(exc, BadRequest):
-        return operation_outcome(400, exc.messages)
-    if isinstance(exc, PrefetchInvalid):
-        return operation_outcome(400, str(exc))
+        return operation_outcome(status, exc.messages)
     if isinstance(exc, DataUnavailable):
         reasons = [f"{q.key} ({q.what}): {reason}" for q, reason in exc.missing]
-        return operation_outcome(412, reasons, code="incomplete")
+        return operation_outcome(status, reasons, code="incomplete")
+    if isinstance(exc, InputError | ServiceUnavailable):
+        return operation_outcome(status, str(exc))
     # The message may quote patient data: log the type only, answer without a traceback.
     log.error("hook call %s on %s failed: %s", call.hook_instance, call.service_id, type(exc).__name__)
     return operation_outcome(500, "internal error; no advice was produced")

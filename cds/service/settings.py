@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds.audit.db import default_database_url
+from cds.errors import ConfigError
 from cds.security.issuers import normalise_base
 
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a Synthea-sized prefetch of a long record is a few MB
@@ -26,7 +27,7 @@ _SOURCE_LIST = re.compile(r"^[A-Za-z0-9'*:/.\- ]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """A setting that is missing or malformed: the message names the variable."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cds.errors import KnowledgeError
 from cds.terminology.valuesets import EXT_BASE
 
 SYSTEMS = {
@@ -94,7 +95,7 @@ class Source:
         return f"{self.title} ({self.url}|{self.version}, expansion {self.identifier}, {self.timestamp[:10]})"
 
 
-class BuildError(Exception):
+class BuildError(KnowledgeError):
     """A recipe or source problem, with the file it concerns."""
 
 
