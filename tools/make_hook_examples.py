@@ -17,8 +17,8 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
+from cds.ingest.search import search
 from cds.service.catalog import (
     ORDER_SELECT_SERVICE,
     ORDER_SIGN_SERVICE,
@@ -46,38 +46,8 @@ def load(name: str) -> list[dict[str, Any]]:
 # --- prefetch: the catalog's templates answered over one patient's resources ---------------------
 
 
-def _references_patient(resource: dict[str, Any], patient_id: str) -> bool:
-    ref = (resource.get("subject") or resource.get("patient") or {}).get("reference")
-    return ref == f"Patient/{patient_id}"
-
-
-def _token_matches(resource: dict[str, Any], element: str, values: str) -> bool:
-    """FHIR token search over a CodeableConcept (or a list of them): `code` or `system|code`, OR-ed."""
-    concepts = resource.get(element)
-    concepts = concepts if isinstance(concepts, list) else [concepts] if concepts else []
-    codings = [(c.get("system"), c.get("code")) for concept in concepts for c in concept.get("coding", [])]
-    for wanted in values.split(","):
-        system, _, code = wanted.rpartition("|")
-        if any(code == c and (not system or system == s) for s, c in codings):
-            return True
-    return False
-
-
 def _search(query: PrefetchQuery, resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any]:
-    resource_type, _, params = query.template.partition("?")
-    matches = []
-    for resource in resources:
-        if resource.get("resourceType") != resource_type or not _references_patient(resource, patient_id):
-            continue
-        ok = True
-        for name, value in parse_qsl(params):
-            if name == "patient":
-                continue
-            if name not in ("category", "code"):
-                raise SystemExit(f"prefetch {query.key}: search parameter {name!r} is not emulated here")
-            ok = ok and _token_matches(resource, name, value)
-        if ok:
-            matches.append(resource)
+    matches = search(query.template, resources, patient_id)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
     if matches:  # CDS Hooks: no empty arrays
         bundle["entry"] = [

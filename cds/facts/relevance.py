@@ -6,25 +6,17 @@ most of a real record (Synthea's labs and vitals), and validating it cost more t
 
 from __future__ import annotations
 
-from cds.facts.conditions import CONDITION_VALUESETS
-from cds.facts.observations import OBSERVATION_VALUESETS, PROCEDURE_VALUESETS
-from cds.facts.unplaced import PROCEDURE_IMPLIES, worth_reading
+from cds.facts.requirements import CODED_READS
+from cds.facts.unplaced import worth_reading
 from cds.ingest.load import RawResource
 from cds.knowledge import Knowledge
 
-_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "Observation": tuple(OBSERVATION_VALUESETS),
-    "Condition": tuple(CONDITION_VALUESETS),
-    "Procedure": (*PROCEDURE_VALUESETS, *PROCEDURE_IMPLIES),
-}
-
 
 def may_become_fact(res: RawResource, knowledge: Knowledge) -> bool:
-    valuesets = knowledge.valuesets
-    vs_ids = _BY_TYPE.get(res.type)
-    if vs_ids is None:
+    coded = CODED_READS.get(res.type)
+    if coded is None:
         return True  # other types are judged by their own builders
-    if valuesets.match_concept_in(vs_ids, res.data.get("code")):
+    if knowledge.valuesets.match_concept_in(coded.valuesets, res.data.get("code")):
         return True
     # Uncoded or unplaced Conditions and Procedures: their words are read (cds/facts/unplaced.py).
-    return res.type in ("Condition", "Procedure") and worth_reading(res, knowledge.text_matcher)
+    return coded.words and worth_reading(res, knowledge.text_matcher)

@@ -18,10 +18,28 @@ from typing import Literal
 from cds.facts.conditions import CONDITION_VALUESETS
 from cds.facts.medications import MED_TYPES
 from cds.facts.observations import OBSERVATION_VALUESETS, PROCEDURE_VALUESETS
+from cds.facts.unplaced import PROCEDURE_IMPLIES
 from cds.ingest.lean import READS
 from cds.knowledge import Knowledge
 
 PATIENT = "{{context.patientId}}"
+
+
+@dataclass(frozen=True)
+class CodedRead:
+    """What the builders read of a coded resource type: resources whose `code` is in one of these
+    value sets, and (`words`) uncoded or unplaced ones whose wording reads like an absolute concept
+    (cds/facts/unplaced.py). The pre-validation filter (relevance.py) and the queries both use it."""
+
+    valuesets: tuple[str, ...]
+    words: bool
+
+
+CODED_READS: dict[str, CodedRead] = {
+    "Observation": CodedRead(tuple(OBSERVATION_VALUESETS), words=False),
+    "Condition": CodedRead(tuple(CONDITION_VALUESETS), words=True),
+    "Procedure": CodedRead((*PROCEDURE_VALUESETS, *PROCEDURE_IMPLIES), words=True),
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +52,10 @@ class DataRequirement:
     required: bool
     what: str  # plain words for cards and OperationOutcomes
     valuesets: tuple[str, ...] = ()  # the builder reads only resources whose code is in these
-    include: tuple[str, ...] = ()  # _include parameters (referenced resources the builder reads)
+    # _include parameters. None today: CDS Hooks recommends prefetch templates without them, so a
+    # Medication referenced by an order is read when the record carries it (contained, bundled);
+    # otherwise the medication is "unidentified" and never counts as an adequate trial.
+    include: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()  # codes narrowing the search, when the value sets allow it
 
     def template(self) -> str:
@@ -49,17 +70,18 @@ class DataRequirement:
         return query
 
 
-# What each builder reads: (key, type, required, what, value sets of Resource.code, _include).
+# What each builder reads: (key, type, required, what, unused, _include); the codes of coded types
+# come from CODED_READS.
 _DECLARED: tuple[tuple[str, str, bool, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("patient", "Patient", True, "patient demographics", (), ()),
-    ("conditions", "Condition", True, "conditions", CONDITION_VALUESETS, ()),
+    ("conditions", "Condition", True, "conditions", (), ()),
     (
         "medicationRequests",
         "MedicationRequest",
         True,
         "medication orders",
         (),
-        ("MedicationRequest:medication",),
+        (),
     ),
     ("allergies", "AllergyIntolerance", True, "allergies", (), ()),
     (
@@ -68,7 +90,7 @@ _DECLARED: tuple[tuple[str, str, bool, str, tuple[str, ...], tuple[str, ...]], .
         False,
         "medication statements",
         (),
-        ("MedicationStatement:medication",),
+        (),
     ),
     (
         "medicationDispenses",
@@ -76,7 +98,7 @@ _DECLARED: tuple[tuple[str, str, bool, str, tuple[str, ...], tuple[str, ...]], .
         False,
         "medication dispenses",
         (),
-        ("MedicationDispense:medication",),
+        (),
     ),
     (
         "medicationAdministrations",
@@ -84,25 +106,27 @@ _DECLARED: tuple[tuple[str, str, bool, str, tuple[str, ...], tuple[str, ...]], .
         False,
         "medication administrations",
         (),
-        ("MedicationAdministration:medication",),
+        (),
     ),
     (
         "observations",
         "Observation",
         False,
         "observations (blood pressure, weight, PHQ-9, pregnancy status and tests, suicide risk, liver labs)",
-        tuple(OBSERVATION_VALUESETS),
+        (),
         (),
     ),
-    ("procedures", "Procedure", False, "procedures (e.g. ECT)", tuple(PROCEDURE_VALUESETS), ()),
+    ("procedures", "Procedure", False, "procedures (ECT, aneurysm repair)", (), ()),
 )
 
 
 def data_requirements(knowledge: Knowledge) -> tuple[DataRequirement, ...]:
     out = []
-    for key, rtype, required, what, valuesets, include in _DECLARED:
+    for key, rtype, required, what, _, include in _DECLARED:
         codes: tuple[str, ...] = ()
-        if valuesets:
+        coded = CODED_READS.get(rtype)
+        valuesets = coded.valuesets if coded else ()
+        if coded and not coded.words:  # entries read by their words cannot be narrowed by code
             codes = tuple(knowledge.valuesets.enumerate_codes(valuesets) or ())
         out.append(
             DataRequirement(

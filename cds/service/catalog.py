@@ -16,11 +16,6 @@ ORDER_SERVICE = "ketamine-cds-order"
 RULESET_EXTENSION = "org.ketamine-cds.ruleset-version"
 PROFILE_EXTENSION = "org.ketamine-cds.profile"
 
-# PHQ-9 total, pregnancy status, urine and serum hCG, suicide risk level (shared/clinical/codes.md).
-_SCREENING_CODES = ",".join(
-    f"http://loinc.org|{code}" for code in ("44261-6", "82810-3", "2106-3", "2118-8", "93374-7")
-)
-
 
 @dataclass(frozen=True)
 class PrefetchQuery:
@@ -46,51 +41,20 @@ class PrefetchQuery:
         return query
 
 
-PREFETCH: tuple[PrefetchQuery, ...] = (
-    PrefetchQuery("patient", "Patient/{{context.patientId}}", "read", True, "patient demographics"),
-    PrefetchQuery("conditions", "Condition?patient={{context.patientId}}", "search", True, "conditions"),
-    PrefetchQuery(
-        "medicationRequests",
-        "MedicationRequest?patient={{context.patientId}}",
-        "search",
-        True,
-        "medication orders",
-    ),
-    PrefetchQuery(
-        "allergies", "AllergyIntolerance?patient={{context.patientId}}", "search", True, "allergies"
-    ),
-    PrefetchQuery(
-        "medicationStatements",
-        "MedicationStatement?patient={{context.patientId}}",
-        "search",
-        False,
-        "medication statements",
-    ),
-    PrefetchQuery(
-        "medicationDispenses",
-        "MedicationDispense?patient={{context.patientId}}",
-        "search",
-        False,
-        "medication dispenses",
-    ),
-    PrefetchQuery(
-        "vitalSigns",
-        "Observation?patient={{context.patientId}}&category=vital-signs",
-        "search",
-        False,
-        "vital signs (blood pressure, weight)",
-    ),
-    PrefetchQuery(
-        "screening",
-        "Observation?patient={{context.patientId}}&code=" + _SCREENING_CODES,
-        "search",
-        False,
-        "PHQ-9, pregnancy status and suicide-risk observations",
-    ),
-    PrefetchQuery(
-        "procedures", "Procedure?patient={{context.patientId}}", "search", False, "procedures (e.g. ECT)"
-    ),
-)
+def prefetch_queries() -> tuple[PrefetchQuery, ...]:
+    """The prefetch templates and fallback queries, generated from what the facts read
+    (cds/facts/requirements.py) under the loaded knowledge: never listed by hand, so the service
+    asks for exactly what `cds check` reads from a whole record."""
+    from cds.facts.requirements import data_requirements
+    from cds.knowledge import default_knowledge
+
+    return tuple(
+        PrefetchQuery(r.key, r.template(), r.kind, r.required, r.what)
+        for r in data_requirements(default_knowledge())
+    )
+
+
+PREFETCH: tuple[PrefetchQuery, ...] = prefetch_queries()
 
 _USAGE = (
     "Needs the patient's Patient, Condition, MedicationRequest and AllergyIntolerance data, either "

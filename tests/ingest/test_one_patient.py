@@ -142,7 +142,7 @@ def test_service_answers_400_naming_the_resource_of_another_patient() -> None:
     from tests.service.test_real_engine import example, for_patient, real
 
     pid, prefetch = example("trd-eligible")
-    obs = prefetch["vitalSigns"]["entry"][0]["resource"]
+    obs = prefetch["observations"]["entry"][0]["resource"]
     obs["subject"] = {"reference": "Patient/someone-else"}
     response = real().call(PATIENT_VIEW_SERVICE, for_patient(patient_view_request(prefetch), pid))
     # The service's prefetch check answers first (naming the prefetch entry); the pipeline check

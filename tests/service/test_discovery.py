@@ -52,10 +52,11 @@ def test_every_service_advertises_ruleset_version_prefetch_and_usage(harness: Ha
         assert service["usageRequirements"]
         assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         assert set(service["prefetch"]) == {q.key for q in PREFETCH}
-        assert (
-            service["prefetch"]["vitalSigns"]
-            == "Observation?patient={{context.patientId}}&category=vital-signs"
-        )
+        # Generated from what the facts read: the liver labs (Child-Pugh) are asked for too.
+        observations = service["prefetch"]["observations"]
+        assert observations.startswith("Observation?patient={{context.patientId}}&code=")
+        codes = observations.split("&code=")[1].split(",")
+        assert {"85354-9", "44261-6", "1975-2", "1751-7", "6301-6"} <= set(codes)  # BP, PHQ-9, bili, alb, INR
 
 
 def test_discovery_needs_no_token_by_default_but_can_require_one() -> None:

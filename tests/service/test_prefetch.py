@@ -25,6 +25,7 @@ from .builders import (
 from .fakes import FakeEngine, Harness, service_settings
 from .test_hook_calls import cards_of
 
+OBSERVATION_CODES = next(q for q in PREFETCH if q.key == "observations").template.split("&code=")[1]
 FHIR = FHIR_BASE
 
 
@@ -77,7 +78,7 @@ def test_missing_keys_are_fetched_with_the_bearer_token_and_patient_reference_fo
     )
     harness = harness_with(fhir)
     prefetch = full_prefetch()
-    del prefetch["conditions"], prefetch["vitalSigns"]
+    del prefetch["conditions"], prefetch["observations"]
     body = patient_view_request(
         prefetch,
         fhirServer=FHIR,
@@ -93,7 +94,7 @@ def test_missing_keys_are_fetched_with_the_bearer_token_and_patient_reference_fo
     urls = sorted(str(r.url) for r in fhir.requests)
     assert urls == [
         f"{FHIR}/Condition?patient=Patient/{PATIENT_ID}",
-        f"{FHIR}/Observation?patient=Patient/{PATIENT_ID}&category=vital-signs",
+        f"{FHIR}/Observation?patient=Patient/{PATIENT_ID}&code={OBSERVATION_CODES}",
     ]
     assert all(r.headers["authorization"] == "Bearer secret-token" for r in fhir.requests)
     assert ("Condition", "c9") in {(r["resourceType"], r.get("id")) for r in harness.engine.calls[0]}
@@ -212,7 +213,8 @@ def test_missing_optional_data_gives_cards_that_say_what_was_not_checked() -> No
     gap = next(c for c in cards if c["source"]["topic"]["code"] == "data-access")
     assert gap["indicator"] == "warning"
     assert (
-        gap["summary"] == "Checks incomplete: could not retrieve medication statements, procedures (e.g. ECT)"
+        gap["summary"]
+        == "Checks incomplete: could not retrieve medication statements, procedures (ECT, aneurysm repair)"
     )
     # Which status the server answered is not told to the caller (it would map the network).
     assert "HTTP" not in gap["detail"] and "could not be read from fhirServer" in gap["detail"]

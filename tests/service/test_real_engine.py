@@ -24,8 +24,9 @@ _KEYS = {
     "MedicationRequest": "medicationRequests",
     "MedicationStatement": "medicationStatements",
     "MedicationDispense": "medicationDispenses",
+    "MedicationAdministration": "medicationAdministrations",
     "AllergyIntolerance": "allergies",
-    "Observation": "vitalSigns",
+    "Observation": "observations",
     "Procedure": "procedures",
 }
 
@@ -38,7 +39,7 @@ def example(name: str) -> tuple[str, dict[str, Any]]:
     bundle = json.loads(path.read_text())
     resources = [e["resource"] for e in bundle["entry"]]
     patient = next(r for r in resources if r["resourceType"] == "Patient")
-    prefetch: dict[str, Any] = {key: searchset() for key in set(_KEYS.values()) | {"screening"}}
+    prefetch: dict[str, Any] = {key: searchset() for key in set(_KEYS.values())}
     prefetch["patient"] = patient
     for r in resources:
         key = _KEYS.get(r["resourceType"])
