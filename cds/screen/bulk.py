@@ -182,14 +182,16 @@ def scan(chunk: Chunk, reading: Reading, seen: Scan) -> Iterator[Record | tuple[
 
 
 def only_of_type(data: bytes, rtype: str) -> bool:
-    """Every line of `data` starts `{"resourceType":"<rtype>"` and names no other resource type,
-    checked without parsing. False (read it line by line) on anything else, blank lines included."""
-    head = b'{"resourceType":"' + rtype.encode() + b'"'
-    if not data.startswith(head):
-        return False
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    starts = 1 + data.count(b"\n" + head)
-    return starts == lines and data.count(_RESOURCE_TYPE) == lines
+    """Every line of `data` starts `{"resourceType":"<rtype>"` (compact, or with a space after the
+    colon) and names no other resource type, checked without parsing. False (read it line by
+    line) on anything else, blank lines included."""
+    for sep in (b":", b": "):
+        head = b'{"resourceType"' + sep + b'"' + rtype.encode() + b'"'
+        if data.startswith(head):
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            starts = 1 + data.count(b"\n" + head)
+            return starts == lines and data.count(_RESOURCE_TYPE) == lines
+    return False
 
 
 def _read_line(

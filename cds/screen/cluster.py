@@ -54,7 +54,7 @@ def connect(target: Dask) -> Iterator[Any]:
 
     try:
         if target.scheduler:
-            with Client(target.scheduler, timeout="30s") as client:
+            with Client(target.scheduler, timeout=f"{target.connect_timeout_s}s") as client:
                 yield client
             return
     except OSError as exc:

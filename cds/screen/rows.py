@@ -98,6 +98,7 @@ class Summary(BaseModel):
     run_incomplete: int = Field(default=0, description="Unreadable input lines that name no patient")
     unreadable: list[str] = Field(default_factory=list, description="The first unreadable input lines")
     skipped: list[str] = Field(default_factory=list, description="Input files that are not patient records")
+    not_parsed: int = Field(default=0, description="Bulk lines of resource types no fact reads: never parsed")
 
     @property
     def unusable(self) -> bool:
@@ -145,6 +146,8 @@ class Summary(BaseModel):
             )
         if self.unreadable:
             out.append(f"unreadable input, e.g. {self.unreadable[0]}")
+        if self.not_parsed:
+            out.append(f"{self.not_parsed} lines of resource types no fact reads, not parsed")
         if self.skipped:
             out.append(
                 f"{len(self.skipped)} files skipped, not patient records: {', '.join(self.skipped[:5])}"

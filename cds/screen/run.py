@@ -42,6 +42,7 @@ class Dask:
 
     scheduler: str | None = None
     workers: int | None = None
+    connect_timeout_s: float = 20.0
 
 
 def classify(paths: Iterable[Path]) -> Inputs:
@@ -151,6 +152,7 @@ def after_scan(scan: bulk.Scan, settings: Settings, summary: Summary, medication
     """Record what pass 1 found; the settings pass 2 runs with (a run-level gap makes every row incomplete)."""
     summary.unreadable = scan.reported
     summary.run_incomplete = scan.unattributed
+    summary.not_parsed = scan.not_parsed
     run_incomplete = (
         f"{scan.unattributed} unreadable input lines name no patient (e.g. {scan.reported[0]})"
         if scan.unattributed
