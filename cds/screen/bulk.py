@@ -140,22 +140,27 @@ def bucket_of(patient: str, buckets: int) -> int:
 
 
 def chunks(files: list[Path], reading: Reading, size: int = CHUNK_BYTES) -> list[Chunk]:
-    """Byte ranges of about `size`, each starting at the beginning of a line."""
+    """Byte ranges of about `size` (CHUNK_BYTES for files only checked), each starting at the
+    beginning of a line."""
     out: list[Chunk] = []
     for f in files:
         rtype = declared_type(f, reading.known)
         skip = rtype if rtype is not None and rtype not in reading.used else None
-        end = f.stat().st_size
-        with f.open("rb") as fh:
-            start = 0
-            while start < end:
-                fh.seek(min(start + size, end))
-                if fh.tell() < end:
-                    fh.readline()  # move to the start of the next line
-                stop = fh.tell()
-                out.append(Chunk(str(f), start, stop, skip))
-                start = stop
+        out.extend(_ranges(f, skip, CHUNK_BYTES if skip else size))
     return out
+
+
+def _ranges(f: Path, skip: str | None, size: int) -> Iterator[Chunk]:
+    end = f.stat().st_size
+    with f.open("rb") as fh:
+        start = 0
+        while start < end:
+            fh.seek(min(start + size, end))
+            if fh.tell() < end:
+                fh.readline()  # move to the start of the next line
+            stop = fh.tell()
+            yield Chunk(str(f), start, stop, skip)
+            start = stop
 
 
 def scan(chunk: Chunk, reading: Reading, seen: Scan) -> Iterator[Record | tuple[str, bytes]]:
@@ -332,13 +337,24 @@ MEDICATION_KEY = -1
 SCAN_KEY = -2
 
 
-def partition_records(chunks_: list[Chunk], reading: Reading, buckets: int) -> list[tuple[int, object]]:
-    """Pass 1 over some chunks, in memory: (bucket, [Record]) per bucket touched, plus
-    (MEDICATION_KEY, [(origin, body)]) and (SCAN_KEY, Scan)."""
+def deal(chunks_: list[Chunk], parts: int) -> list[bytes]:
+    """`chunks_` dealt round-robin into `parts` tasks, the parsed ones first (even work per task),
+    each encoded as JSON bytes: Dask's graph would take nested containers of dataclasses apart."""
+    ordered = sorted(chunks_, key=lambda c: c.skip_type is not None)
+    return [
+        orjson.dumps([[c.path, c.start, c.end, c.skip_type] for c in ordered[i::parts]])
+        for i in range(parts)
+        if ordered[i::parts]
+    ]
+
+
+def partition_records(part: bytes, reading: Reading, buckets: int) -> list[tuple[int, object]]:
+    """Pass 1 over the chunks of one dealt part, in memory: (bucket, [Record]) per bucket touched,
+    plus (MEDICATION_KEY, [(origin, body)]) and (SCAN_KEY, Scan)."""
     seen = Scan()
     by_bucket: dict[int, list[Record]] = {}
     meds: list[tuple[str, bytes]] = []
-    for chunk in chunks_:
+    for chunk in (Chunk(*c) for c in orjson.loads(part)):
         for item in scan(chunk, reading, seen):
             if isinstance(item, Record):
                 by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(item)

@@ -141,21 +141,20 @@ def _screen_export(
     import dask.bag as db
     from dask.base import compute
     from dask.delayed import delayed
-    from distributed import as_completed, futures_of
+    from distributed import as_completed
 
     files = [f.resolve() for f in files]
     buckets = bulk.bucket_count(bulk.read_bytes(files, read))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
-    stage1 = client.persist(
-        db.from_sequence(pieces, npartitions=len(pieces)).map_partitions(
-            bulk.partition_records, read, buckets
-        )
-    )
-    bar.start("grouping export by patient", len(pieces))
-    for future in as_completed(futures_of(stage1)):
+    # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
+    parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)))
+    scanned = client.map(bulk.partition_records, parts, reading=read, buckets=buckets, pure=False)
+    bar.start("grouping export by patient", len(parts))
+    for future in as_completed(scanned):
         if future.status == "error":
             raise InputError(f"grouping the export failed on a worker: {future.exception()}")
         bar.advance(1)
+    stage1 = db.from_delayed(scanned)
     data = stage1.filter(_is_bucket)
     scans, meds, present = compute(
         stage1.filter(_is_scan).map(_second),
@@ -170,7 +169,7 @@ def _screen_export(
     assessed = data.groupby(_first, shuffle="tasks").map_partitions(assess_partition, part_settings, shared)
     bar.start("screening export", scan.patients)
     futures = client.compute(assessed.to_delayed())
-    del stage1  # released once the shuffle has read it
+    del stage1, scanned  # released once the shuffle has read them
     order = sorted(present)
     waiting: dict[int, list[Row]] = {}
     nxt = 0
