@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 
 from cds.assessment.models import Profile
-from cds.errors import CdsError
-from cds.ingest.load import RawResource, flatten, load_resources
+from cds.errors import CdsError, InputError
+from cds.ingest.load import RawResource, flatten
 from cds.screen.rows import Row, error_row, incomplete_row, row_from
 
 MAX_ERROR = 300  # characters of an error kept in a row
@@ -101,17 +101,16 @@ def is_hook_request(obj: object) -> bool:
 def _assess_file(path: Path, settings: Settings) -> Row | None:
     from cds.pipeline import evaluate
 
-    if path.suffix.lower() == ".json" and _peek_hook_request(path):
-        return None
-    evaluation = evaluate(load_resources(path), as_of=settings.as_of, profile=settings.profile)
-    return row_from(evaluation.assessment, path.name, [f.rule_id for f in evaluation.firings])
-
-
-def _peek_hook_request(path: Path) -> bool:
     try:
-        return is_hook_request(orjson.loads(path.read_bytes()))
-    except (OSError, orjson.JSONDecodeError):
-        return False  # the assessment reports it
+        obj = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", location=path.name) from None
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", location=path.name) from None
+    if is_hook_request(obj):
+        return None
+    evaluation = evaluate(flatten(obj, path.name), as_of=settings.as_of, profile=settings.profile)
+    return row_from(evaluation.assessment, path.name, [f.rule_id for f in evaluation.firings])
 
 
 def _assess_group(group: Group, settings: Settings, medications: Mapping[str, RawResource]) -> Row:
