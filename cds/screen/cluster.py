@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cds.errors import InputError
+from cds.errors import CdsError, InputError
 from cds.ingest.load import RawResource
 from cds.screen import bulk
 from cds.screen.progress import Progress
@@ -52,13 +52,14 @@ def _plugin() -> Any:
 def connect(target: Dask) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
-    try:
-        if target.scheduler:
-            with Client(target.scheduler, timeout=f"{target.connect_timeout_s}s") as client:
-                yield client
-            return
-    except OSError as exc:
-        raise InputError(f"cannot reach the Dask scheduler ({exc})", location=target.scheduler) from None
+    if target.scheduler:
+        try:
+            client = Client(target.scheduler, timeout=f"{target.connect_timeout_s}s")
+        except (OSError, ValueError) as exc:  # refused, timed out, or not an address
+            raise InputError(f"cannot reach the Dask scheduler ({exc})", location=target.scheduler) from None
+        with client:
+            yield client
+        return
     workers = max(1, target.workers or os.cpu_count() or 1)
     # One thread per worker process: the rules engine holds the GIL.
     with (
@@ -174,11 +175,19 @@ def _screen_export(
     waiting: dict[int, list[Row]] = {}
     nxt = 0
     for future in as_completed(futures):
-        for k, rows in future.result():
+        try:
+            done = future.result()
+        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
+            raise CdsError(
+                f"a Dask task failed ({type(exc).__name__}: {exc}); rows so far are incomplete"
+            ) from None
+        for k, rows in done:
             waiting[k] = rows
         while nxt < len(order) and order[nxt] in waiting:
             emit(waiting.pop(order[nxt]))
             nxt += 1
+    if nxt < len(order):  # never a silent loss of patients
+        raise CdsError(f"{len(order) - nxt} buckets of the export came back without rows from the cluster")
 
 
 def assess_partition(
@@ -202,7 +211,10 @@ def _in_order(futures: list[Any]) -> Iterator[tuple[int, Any]]:
     done: dict[int, Any] = {}
     nxt = 0
     for future in as_completed(futures):
-        done[index[future.key]] = future.result()
+        try:
+            done[index[future.key]] = future.result()
+        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
+            raise CdsError(f"a Dask task failed ({type(exc).__name__}: {exc})") from None
         while nxt in done:
             yield nxt, done.pop(nxt)
             nxt += 1

@@ -48,11 +48,16 @@ class Writer:
         self._rows: list[Row] = []  # HTML: one page at the end; Parquet: the current row group
         self._csv = csv.writer(out, lineterminator="\n") if fmt is Format.csv else None
         self._parquet: Any = None
-        if self._csv is not None:
+        self._header = False  # written with the first row or at close: a run that fails writes nothing
+
+    def _csv_header(self) -> None:
+        if self._csv is not None and not self._header:
             self._csv.writerow(COLUMNS)
+            self._header = True
 
     def write(self, row: Row) -> None:
         if self._csv is not None:
+            self._csv_header()
             self._csv.writerow([_cell(getattr(row, c)) for c in COLUMNS])
         elif self.fmt is Format.jsonl:
             self.out.write(orjson.dumps(row.model_dump(mode="json")).decode() + "\n")
@@ -62,6 +67,7 @@ class Writer:
                 self._flush_parquet()
 
     def close(self, summary: Summary) -> None:
+        self._csv_header()
         if self.fmt is Format.html:
             self.out.write(render_html(self._rows, summary))
         elif self.fmt is Format.parquet:
