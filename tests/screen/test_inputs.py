@@ -149,3 +149,19 @@ def test_cds_screen_on_the_examples_folder_exits_0(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1 + len(list((ROOT / "fhir" / "examples").glob("*.json")))
     assert "patient-view-trd.json" in proc.stderr and "not patient records" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "skipped"),
+    [
+        (b'{"resourceType":"Encounter","id":"1"}\n{"resourceType":"Encounter","id":"2"}\n', True),
+        (b'{"resourceType": "Encounter","id":"1"}\r\n{"resourceType": "Encounter","id":"2"}', True),
+        (b'{"resourceType":"Encounter","id":"1"}\n{"resourceType":"Condition","id":"2"}\n', False),
+        (b'{"resourceType":"Encounter","contained":[{"resourceType":"Condition"}]}\n', False),
+        (b'{"resourceType":"Encounter","id":"1"}\n\n{"resourceType":"Encounter","id":"2"}\n', False),
+        (b'{"id":"1","resourceType":"Encounter"}\n', False),  # not the first key: parse it
+        (b"", False),
+    ],
+)
+def test_the_byte_check_skips_only_files_that_hold_one_type(data: bytes, skipped: bool) -> None:
+    assert bulk.only_of_type(data, "Encounter") is skipped
