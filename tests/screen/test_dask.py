@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,10 +77,24 @@ def test_each_worker_compiled_the_ruleset_once(tmp_path: Path, scheduler: str) -
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
     write_export(tmp_path / "e", broken=False)
-    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        screen(
-            [tmp_path / "e"],
-            SETTINGS,
-            lambda r: None,
-            dask=Dask(scheduler="tcp://127.0.0.1:9", connect_timeout_s=1),
-        )
+    for address in ("tcp://127.0.0.1:9", "no-port"):
+        with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+            screen(
+                [tmp_path / "e"],
+                SETTINGS,
+                lambda r: None,
+                dask=Dask(scheduler=address, connect_timeout_s=1),
+            )
+
+
+def test_the_command_names_a_bad_scheduler_in_one_line_and_writes_no_rows(tmp_path: Path) -> None:
+    write_export(tmp_path / "e", broken=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cds.screen", str(tmp_path / "e"), "--scheduler", "no-port"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no-port: cannot reach the Dask scheduler")
+    assert "Traceback" not in proc.stderr
