@@ -3,7 +3,7 @@
 `cds screen` over a seeded Bulk Data export of typical 300-resource patients, each run a fresh
 command (process start, cluster start and output included), for 1 and 2 workers on the process
 pool and on a local Dask cluster. Each run reports wall-clock patients/min and the CPU time of its
-process tree per patient (user + system of the command and every worker it reaped): on a shared
+process tree per patient (user + system of the command and every descendant, sampled): on a shared
 machine the wall figure moves with the load, the CPU figure much less, so the extrapolation to
 bigger machines is made from the CPU figure and the parallel efficiency measured here.
 """
@@ -48,6 +48,8 @@ def run_screen(py: str, export: Path, as_of: date, workers: int, dask: bool) -> 
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sampler = procs.TreeSampler(proc.pid)
     sampler.start()
+    cpu = CpuSampler(proc.pid)
+    cpu.start()
     err: list[bytes] = []
     reader = threading.Thread(
         target=lambda: err.append(proc.stderr.read() if proc.stderr else b""), daemon=True
@@ -61,12 +63,46 @@ def run_screen(py: str, export: Path, as_of: date, workers: int, dask: bool) -> 
     seconds = time.perf_counter() - start
     reader.join(timeout=10)
     sampler.stop()
+    cpu.stop()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(
             f"cds screen ({'dask' if dask else 'pool'}, {workers}) exited {code}: {b''.join(err)[-2000:]!r}"
         )
-    return Run(seconds, usage.ru_utime + usage.ru_stime, sampler.peak_mb)
+    # The pool's workers are the forkserver's children, never reaped by the command: sample them.
+    return Run(seconds, max(usage.ru_utime + usage.ru_stime, cpu.total_s), sampler.peak_mb)
+
+
+class CpuSampler:
+    """CPU seconds (user + system) of a process tree: the last /proc sample of each process, every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seen.values())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for p in procs.descendants(self.pid):
+                try:
+                    fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                self.seen[p] = (int(fields[11]) + int(fields[12])) / self._tick
+            self._stop.wait(0.1)
 
 
 def mix(export: Path, read_types: frozenset[str]) -> str:
