@@ -30,6 +30,7 @@ PATIENTS_10M = 10_000_000
 BIG_MACHINE_CORES = 16
 CLUSTER_NODES = 10
 TINY = 2  # patients in the start-up-cost run
+QUICK_BELOW = 100  # fewer patients than this: the smoke test's sizes
 
 
 @dataclass
@@ -71,6 +72,9 @@ def run_screen(py: str, export: Path, as_of: date, workers: int, dask: bool) -> 
         )
     # The pool's workers are the forkserver's children, never reaped by the command: sample them.
     return Run(seconds, max(usage.ru_utime + usage.ru_stime, cpu.total_s), sampler.peak_mb)
+
+
+NO_RUN = Run(0.0, 0.0, 0.0)
 
 
 class CpuSampler:
@@ -137,13 +141,15 @@ def screening(
     # The fixed cost of a run (interpreter, cluster start, ruleset compile per worker): a 2-patient
     # export, so the per-patient figures below are marginal (steady state).
     tiny = work / "export-tiny"
-    population.write_bulk_export(tiny, 13, TINY, as_of, sizes.typical_resources)
+    if n > QUICK_BELOW:
+        population.write_bulk_export(tiny, 13, TINY, as_of, sizes.typical_resources)
     rates: dict[tuple[str, int], float] = {}
     steady: dict[tuple[str, int], float] = {}
     cpu_per_patient: dict[tuple[str, int], float] = {}
     for backend in ("pool", "dask"):
         for workers in (1, 2):
-            fixed = run_screen(py, tiny, as_of, workers, backend == "dask")
+            # --quick (a handful of patients): no separate start-up run, it would be the whole run.
+            fixed = run_screen(py, tiny, as_of, workers, backend == "dask") if n > QUICK_BELOW else NO_RUN
             r = run_screen(py, export, as_of, workers, backend == "dask")
             per_min = n / r.seconds * 60
             rates[backend, workers] = per_min
