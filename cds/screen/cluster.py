@@ -50,6 +50,7 @@ def _plugin() -> Any:
 
 @contextmanager
 def connect(target: Dask) -> Iterator[Any]:
+    import dask
     from distributed import Client, LocalCluster
 
     if target.scheduler:
@@ -61,8 +62,10 @@ def connect(target: Dask) -> Iterator[Any]:
             yield client
         return
     workers = max(1, target.workers or os.cpu_count() or 1)
-    # One thread per worker process: the rules engine holds the GIL.
+    # One thread per worker process: the rules engine holds the GIL. No statistical profiler: its
+    # thread walks the task's stack every 10 ms, and with a GIL-bound task that is CPU lost.
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
