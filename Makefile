@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run check-example test lint bench clean
+.PHONY: install run check-example test lint bench bench-screen clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11 or 3.12)"; exit 2; }
@@ -47,6 +47,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The screening cases alone (make bench runs them too): process pool and Dask, 1 and 2 workers.
+bench-screen: $(STAMP)
+	$(BIN)/python bench/run.py --only screen
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds tests tools bench

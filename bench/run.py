@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH))
 import http_load  # noqa: E402
 import population  # noqa: E402
 import procs  # noqa: E402
+import screen as screen_bench  # noqa: E402
 
 PY = sys.executable
 CDS = str(Path(PY).with_name("cds"))
@@ -53,7 +54,7 @@ class Sizes:
     http_seconds: float = 40.0
     paced_count: int = 1500
     cli_runs: int = 5
-    screen_patients: int = 10_000
+    screen_patients: int = 5_000
     flat_patients: tuple[int, int] = (10_000, 100_000)
     flat_resources: int = 30
     jobs: int = 2
@@ -193,41 +194,24 @@ def _free_port() -> int:
 
 
 def patient_view_body(bundle: dict[str, Any], pid: str) -> bytes:
-    """A patient-view request with every prefetch key filled from the patient's resources."""
+    """A patient-view request with every prefetch key answered from the patient's resources, as a
+    FHIR server answers the service's own templates."""
+    from cds.ingest.search import search
     from cds.service.catalog import PREFETCH
 
-    by_key: dict[str, list[dict[str, Any]]] = {q.key: [] for q in PREFETCH}
+    resources = [e["resource"] for e in bundle["entry"]]
     prefetch: dict[str, Any] = {}
-    for entry in bundle["entry"]:
-        r = entry["resource"]
-        t = r["resourceType"]
-        if t == "Patient":
-            prefetch["patient"] = r
-        elif t == "Observation":
-            cats = {c.get("code") for cat in r.get("category", []) for c in cat.get("coding", [])}
-            if "vital-signs" in cats:
-                by_key["vitalSigns"].append(r)
-            elif "laboratory" not in cats:
-                by_key["screening"].append(r)
-        else:
-            key = {
-                "Condition": "conditions",
-                "MedicationRequest": "medicationRequests",
-                "AllergyIntolerance": "allergies",
-                "MedicationStatement": "medicationStatements",
-                "MedicationDispense": "medicationDispenses",
-                "Procedure": "procedures",
-            }.get(t)
-            if key:
-                by_key[key].append(r)
-    for key, resources in by_key.items():
-        if key != "patient":
-            prefetch[key] = {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "total": len(resources),
-                "entry": [{"resource": r} for r in resources],
-            }
+    for q in PREFETCH:
+        if q.kind == "read":
+            prefetch[q.key] = next(r for r in resources if r["resourceType"] == "Patient")
+            continue
+        found = search(q.template, resources, pid)
+        prefetch[q.key] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "entry": [{"resource": r} for r in found],
+        }
     return orjson.dumps(
         {
             "hook": "patient-view",
@@ -393,73 +377,8 @@ def cli_cold_start(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
 
 
 def screening(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
-    rows = []
-    export = work / "export-typical"
-    population.write_bulk_export(export, 11, sizes.screen_patients, as_of, sizes.typical_resources)
-    floor, _ = child_json("parse_floor", folder=str(export))
-    child = _screen(export, as_of, sizes.jobs)
-    per_min = sizes.screen_patients / child.seconds * 60
-    rows.append(
-        Row(
-            "cds screen: typical patients",
-            f"{sizes.screen_patients} patients, --jobs {sizes.jobs}: {per_min:,.0f} patients/min",
-            child.seconds,
-            floor["floor_s"],
-            "s",
-            child.tree_rss_mb,
-            "≥ 50,000/min",
-            per_min >= 50_000,
-            extra={"patients_per_min": per_min, "max_process_mb": child.max_rss_mb},
-        )
-    )
-    shutil_rm(export)
-    mems = []
-    for n in sizes.flat_patients:
-        folder = work / f"export-{n}"
-        population.write_bulk_export(folder, 12, n, as_of, sizes.flat_resources)
-        floor, _ = child_json("parse_floor", folder=str(folder))
-        child = _screen(folder, as_of, sizes.jobs)
-        mems.append(child.tree_rss_mb)
-        rows.append(
-            Row(
-                f"cds screen: {sizes.flat_resources}-resource patients",
-                f"{n} patients: {n / child.seconds * 60:,.0f} patients/min",
-                child.seconds,
-                floor["floor_s"],
-                "s",
-                child.tree_rss_mb,
-                extra={"max_process_mb": child.max_rss_mb},
-            )
-        )
-        shutil_rm(folder)
-    flat = mems[1] <= mems[0] * 1.25
-    rows[-1].target, rows[-1].met = (
-        f"memory flat ({sizes.flat_patients[0]} vs {sizes.flat_patients[1]}: ≤ 1.25x)",
-        flat,
-    )
-    return rows
-
-
-def _screen(folder: Path, as_of: date, jobs: int) -> procs.Child:
-    out = folder.with_suffix(".csv")
-    child = procs.run(
-        [
-            PY,
-            "-m",
-            "cds.screen",
-            str(folder),
-            "--as-of",
-            as_of.isoformat(),
-            "--jobs",
-            str(jobs),
-            "--output",
-            str(out),
-        ],
-        timeout=400,
-    )
-    if child.returncode != 0:
-        raise RuntimeError(f"cds screen failed: {child.stderr[-2000:]}")
-    return child
+    """bench/screen.py: process pool and Dask, 1 and 2 workers, extrapolation, flat memory."""
+    return screen_bench.screening(sizes, work, as_of, Row, PY, child_json)
 
 
 def shutil_rm(path: Path) -> None:

@@ -1,36 +1,73 @@
 """Group a FHIR Bulk Data export (NDJSON files per resource type) by patient, streamed.
 
-Memory must not grow with the population, and an export is not sorted by patient. So this is a
-hash partition (a "grace hash" group-by), done in two passes:
+An export is not sorted by patient and memory must not grow with the population, so this is a
+hash partition in two passes. Pass 1 (`scan`, run in parallel over line-aligned byte ranges)
+reads each line, finds its patient (Patient.id, or the `subject` / `patient` / `beneficiary`
+reference) and hands a `Record` to bucket `crc32(patient) % K`. Pass 2 (`groups`) turns one
+bucket at a time into each patient's `Group`. The process pool keeps the buckets in files
+(`partition_chunk`, `bucket_groups`); the Dask backend keeps them in the cluster
+(`partition_records`).
 
-1. `partition_chunk` (run in parallel over line-aligned byte ranges of every file) parses each
-   line once, finds its patient (Patient.id, or the `subject` / `patient` / `beneficiary`
-   reference) and appends `patient<TAB>origin<TAB>line` to one of K bucket files chosen by a
-   hash of the patient id. Medication resources (no patient; referenced by id) go to a
-   separate file. K is chosen so that one bucket is about `BUCKET_BYTES`.
-2. `groups` reads one bucket at a time and yields each patient's lines.
+What is never parsed: files whose name declares a resource type no fact reads (`Encounter.ndjson`,
+`1.Claim.ndjson`; the types read are `cds.ingest.validate.USED_TYPES`). Their bytes are still
+checked (C-speed counts, no JSON parse) to hold only that type, one resource per line: a file
+that does not (a Condition in `Encounter.ndjson`, two resources glued on one line, a blank line)
+is read line by line like any other, so a mislabelled file cannot hide a contraindication.
+Lines of read types whose code no value set knows (routine labs) are dropped after the parse by
+the pipeline's own filter (`Reading.relevant`), as the pipeline would drop them.
 
-Peak memory is one bucket plus the work in flight, whatever the population; the cost is one extra
-JSON parse per line and one copy of the export on local disk (in a temporary folder).
+A line that cannot be read (bad JSON, no resolvable patient) is never silently lost: it makes
+the patients it may name incomplete (a `Record` with `problem`) or, naming none, the whole run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import orjson
 
+from cds.ingest.load import RawResource
 from cds.screen.worker import Group
 
-BUCKET_BYTES = 64 * 1024 * 1024
+BUCKET_BYTES = 32 * 1024 * 1024  # of read-type input per bucket: bounds pass-2 memory
+MIN_BUCKETS = 64  # enough partitions to spread over the workers of a small cluster
 CHUNK_BYTES = 16 * 1024 * 1024
 MEDICATIONS = "medications.tsv"
+MAX_REPORTED = 20  # unreadable lines named in the summary
 _REFERENCE_KEYS = ("subject", "patient", "beneficiary")
-MAX_REPORTED = 20  # unattributed lines named in the summary
+_NAME_PARTS = re.compile(r"[._\-]")
+_PATIENT_REF = re.compile(rb"Patient/([A-Za-z0-9\-.]{1,64})")
+_RESOURCE_TYPE = b'"resourceType"'
+
+# Resource types that hold no patient's data in a Bulk export (shared directory entries).
+NOT_PATIENT_DATA = frozenset(
+    {
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Device",
+        "Group",
+        "Substance",
+        "HealthcareService",
+        "Endpoint",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What pass 1 needs to know about the facts; passed in, never loaded here."""
+
+    used: frozenset[str]  # resource types some fact reads (cds.ingest.validate.USED_TYPES)
+    known: frozenset[str]  # every FHIR R4 resource type
+    relevant: Callable[[RawResource], bool]  # the pipeline's filter applied before validation
 
 
 @dataclass(frozen=True)
@@ -38,41 +75,173 @@ class Chunk:
     path: str
     start: int
     end: int
+    skip_type: str | None = None  # declared type no fact reads: checked, not parsed
+
+
+class Record(NamedTuple):
+    """A line for a patient, or (`problem` set, `body` empty) an unreadable line that may be theirs."""
+
+    patient: str
+    origin: str
+    body: bytes
+    problem: str = ""
 
 
 @dataclass
-class Partitioned:
-    patients: int = 0
+class Scan:
+    """What pass 1 saw; merged over chunks."""
+
     lines: int = 0
-    unattributed: list[str] = field(default_factory=list)
+    not_parsed: int = 0  # lines of types no fact reads, checked by bytes only
+    dropped: int = 0  # parsed, but nothing any fact reads (type or code)
+    patients: int = 0  # Patient resources
+    unattributed: int = 0  # unreadable lines that name no patient: the run is incomplete
+    reported: list[str] = field(default_factory=list)  # the first few unreadable lines, described
 
-    def merge(self, other: Partitioned) -> None:
-        self.patients += other.patients
+    def merge(self, other: Scan) -> None:
         self.lines += other.lines
-        room = MAX_REPORTED - len(self.unattributed)
-        self.unattributed.extend(other.unattributed[: max(room, 0)])
+        self.not_parsed += other.not_parsed
+        self.dropped += other.dropped
+        self.patients += other.patients
+        self.unattributed += other.unattributed
+        room = MAX_REPORTED - len(self.reported)
+        self.reported.extend(other.reported[: max(room, 0)])
+
+    def report(self, message: str) -> None:
+        if len(self.reported) < MAX_REPORTED:
+            self.reported.append(message)
 
 
-def bucket_count(files: list[Path]) -> int:
-    total = sum(f.stat().st_size for f in files)
-    return max(1, -(-total // BUCKET_BYTES))
+def declared_type(path: Path, known: frozenset[str]) -> str | None:
+    """The resource type a Bulk Data file's name declares (`Observation.ndjson`, `Observation.003.ndjson`,
+    `1.Observation.ndjson`), or None when the name names none or several."""
+    name = path.name
+    stem = name[: -len(".ndjson")] if name.lower().endswith(".ndjson") else path.stem
+    found = {part for part in _NAME_PARTS.split(stem) if part in known}
+    return found.pop() if len(found) == 1 else None
 
 
-def chunks(files: list[Path], size: int = CHUNK_BYTES) -> list[Chunk]:
-    """Byte ranges of about `size`, each starting at the beginning of a line."""
+def read_bytes(files: Iterable[Path], reading: Reading) -> int:
+    """Bytes of the files that will be parsed (what sizes the buckets)."""
+    total = 0
+    for f in files:
+        rtype = declared_type(f, reading.known)
+        if rtype is None or rtype in reading.used:
+            total += f.stat().st_size
+    return total
+
+
+def bucket_count(read: int) -> int:
+    return max(MIN_BUCKETS, -(-read // BUCKET_BYTES))
+
+
+def bucket_of(patient: str, buckets: int) -> int:
+    return zlib.crc32(patient.encode()) % buckets
+
+
+def chunks(files: list[Path], reading: Reading, size: int = CHUNK_BYTES) -> list[Chunk]:
+    """Byte ranges of about `size` (CHUNK_BYTES for files only checked), each starting at the
+    beginning of a line."""
     out: list[Chunk] = []
     for f in files:
-        end = f.stat().st_size
-        with f.open("rb") as fh:
-            start = 0
-            while start < end:
-                fh.seek(min(start + size, end))
-                if fh.tell() < end:
-                    fh.readline()  # move to the start of the next line
-                stop = fh.tell()
-                out.append(Chunk(str(f), start, stop))
-                start = stop
+        rtype = declared_type(f, reading.known)
+        skip = rtype if rtype is not None and rtype not in reading.used else None
+        out.extend(_ranges(f, skip, CHUNK_BYTES if skip else size))
     return out
+
+
+def _ranges(f: Path, skip: str | None, size: int) -> Iterator[Chunk]:
+    end = f.stat().st_size
+    with f.open("rb") as fh:
+        start = 0
+        while start < end:
+            fh.seek(min(start + size, end))
+            if fh.tell() < end:
+                fh.readline()  # move to the start of the next line
+            stop = fh.tell()
+            yield Chunk(str(f), start, stop, skip)
+            start = stop
+
+
+def scan(chunk: Chunk, reading: Reading, seen: Scan) -> Iterator[Record | tuple[str, bytes]]:
+    """Pass 1 over one byte range: a Record per patient line or unreadable line, and
+    (origin, body) for each shared Medication resource. Counts go to `seen`."""
+    name = Path(chunk.path).name
+    with open(chunk.path, "rb") as fh:
+        fh.seek(chunk.start)
+        data = fh.read(chunk.end - chunk.start)
+    if chunk.skip_type is not None and only_of_type(data, chunk.skip_type):
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        seen.lines += lines
+        seen.not_parsed += lines
+        return
+    offset = chunk.start
+    for line in data.splitlines(keepends=True):
+        where = offset
+        offset += len(line)
+        body = line.strip()
+        if not body:
+            continue
+        seen.lines += 1
+        yield from _read_line(body, f"{name} byte {where}", reading, seen)
+
+
+def only_of_type(data: bytes, rtype: str) -> bool:
+    """Every line of `data` starts `{"resourceType":"<rtype>"` (compact, or with a space after the
+    colon) and names no other resource type, checked without parsing. False (read it line by
+    line) on anything else, blank lines included."""
+    for sep in (b":", b": "):
+        head = b'{"resourceType"' + sep + b'"' + rtype.encode() + b'"'
+        if data.startswith(head):
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            starts = 1 + data.count(b"\n" + head)
+            return starts == lines and data.count(_RESOURCE_TYPE) == lines
+    return False
+
+
+def _read_line(
+    body: bytes, origin: str, reading: Reading, seen: Scan
+) -> Iterator[Record | tuple[str, bytes]]:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        yield from _unreadable(body, origin, f"not valid JSON ({exc})", seen)
+        return
+    if not isinstance(obj, dict):
+        yield from _unreadable(body, origin, "not a FHIR resource (a JSON object)", seen)
+        return
+    rtype = obj.get("resourceType")
+    if rtype == "Medication":
+        yield (origin, body)
+        return
+    if rtype == "Bundle":
+        yield from _unreadable(body, origin, "a Bundle inside a Bulk Data file (one resource per line)", seen)
+        return
+    pid = patient_of(obj)
+    unread = isinstance(rtype, str) and rtype in reading.known and rtype not in reading.used
+    if pid is None:
+        if unread or rtype in NOT_PATIENT_DATA:
+            seen.dropped += 1
+        else:
+            yield from _unreadable(b"", origin, f"{rtype} names no patient it belongs to", seen)
+        return
+    if rtype == "Patient":
+        seen.patients += 1
+    if unread or (rtype in reading.used and not reading.relevant(RawResource(obj, origin))):
+        seen.dropped += 1
+        return
+    yield Record(pid, origin, body)
+
+
+def _unreadable(body: bytes, origin: str, problem: str, seen: Scan) -> Iterator[Record]:
+    """The patients an unreadable line may belong to (every `Patient/<id>` it names), or none."""
+    message = f"{origin}: {problem}"
+    seen.report(message)
+    named = sorted({m.decode() for m in _PATIENT_REF.findall(body)})
+    if not named:
+        seen.unattributed += 1
+    for pid in named:
+        yield Record(pid, origin, b"", problem)
 
 
 def patient_of(obj: dict[str, object]) -> str | None:
@@ -97,75 +266,44 @@ def _clean_id(pid: str) -> str | None:
     return pid if pid and not any(c.isspace() for c in pid) else None
 
 
-def partition_chunk(chunk: Chunk, folder: str, buckets: int, tag: str) -> Partitioned:
-    """Pass 1 over one byte range: append each line to its patient's bucket file."""
-    result = Partitioned()
-    handles: dict[int, object] = {}
-    name = Path(chunk.path).name
+def group_records(records: Iterable[Record]) -> list[Group]:
+    """One bucket's records as each patient's Group, patients sorted (the order rows come in)."""
+    lines: dict[str, list[tuple[str, bytes]]] = {}
+    problems: dict[str, list[str]] = {}
+    for r in records:
+        if r.problem:
+            problems.setdefault(r.patient, []).append(f"{r.origin}: {r.problem}")
+            lines.setdefault(r.patient, [])
+        else:
+            lines.setdefault(r.patient, []).append((r.origin, r.body))
+    return [Group(pid, tuple(lines[pid]), tuple(problems.get(pid, ()))) for pid in sorted(lines)]
+
+
+# --- the process pool's buckets: files in a local temporary folder --------------------------------
+
+
+def partition_chunk(chunk: Chunk, reading: Reading, folder: str, buckets: int, tag: str) -> Scan:
+    """Pass 1 over one byte range, appending each record to its bucket file (`tag`: one writer
+    process per file, so appends never interleave)."""
+    seen = Scan()
+    handles: dict[int, BinaryIO] = {}
     meds = open(os.path.join(folder, f"{MEDICATIONS}.{tag}"), "ab")  # noqa: SIM115 - closed in finally
     try:
-        with open(chunk.path, "rb") as fh:
-            fh.seek(chunk.start)
-            offset = chunk.start
-            while offset < chunk.end:
-                line = fh.readline()
-                if not line:
-                    break
-                where = f"{name} byte {offset}"
-                offset += len(line)
-                body = line.strip()
-                if not body:
-                    continue
-                result.lines += 1
-                try:
-                    obj = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    _unattributed(result, f"{where}: not valid JSON ({exc})")
-                    continue
-                if not isinstance(obj, dict):
-                    _unattributed(result, f"{where}: not a FHIR resource")
-                    continue
-                if obj.get("resourceType") == "Medication":
-                    meds.write(where.encode() + b"\t" + body + b"\n")
-                    continue
-                pid = patient_of(obj)
-                if pid is None:
-                    if obj.get("resourceType") not in _NOT_PATIENT_DATA:
-                        _unattributed(result, f"{where}: {obj.get('resourceType')} names no patient")
-                    continue
-                if obj.get("resourceType") == "Patient":
-                    result.patients += 1
-                k = zlib.crc32(pid.encode()) % buckets
-                out = handles.get(k)
-                if out is None:
-                    out = handles[k] = open(os.path.join(folder, f"b{k:05d}.{tag}"), "ab")  # noqa: SIM115
-                out.write(pid.encode() + b"\t" + where.encode() + b"\t" + body + b"\n")  # type: ignore[attr-defined]
+        for item in scan(chunk, reading, seen):
+            if not isinstance(item, Record):
+                meds.write(item[0].encode() + b"\t" + item[1] + b"\n")
+                continue
+            k = bucket_of(item.patient, buckets)
+            out = handles.get(k)
+            if out is None:
+                out = handles[k] = open(os.path.join(folder, f"b{k:05d}.{tag}"), "ab")  # noqa: SIM115
+            problem = item.problem.replace("\t", " ").replace("\n", " ").encode()
+            out.write(b"\t".join((item.patient.encode(), item.origin.encode(), problem, item.body)) + b"\n")
     finally:
         meds.close()
         for h in handles.values():
-            h.close()  # type: ignore[attr-defined]
-    return result
-
-
-# Resource types that hold no patient's data in a Bulk export (shared directory entries).
-_NOT_PATIENT_DATA = frozenset(
-    {
-        "Organization",
-        "Practitioner",
-        "PractitionerRole",
-        "Location",
-        "Device",
-        "Group",
-        "Substance",
-        "HealthcareService",
-        "Endpoint",
-    }
-)
-
-
-def _unattributed(result: Partitioned, message: str) -> None:
-    if len(result.unattributed) < MAX_REPORTED:
-        result.unattributed.append(message)
+            h.close()
+    return seen
 
 
 def merge_medications(folder: Path) -> Path | None:
@@ -180,15 +318,49 @@ def merge_medications(folder: Path) -> Path | None:
     return target
 
 
-def groups(folder: Path, buckets: int) -> Iterator[Group]:
-    """Pass 2: each patient's lines, one bucket in memory at a time, patients sorted within it."""
+def bucket_groups(folder: Path, buckets: int) -> Iterator[Group]:
+    """Pass 2: each patient's Group, one bucket in memory at a time, in bucket then patient order."""
     for k in range(buckets):
-        by_patient: dict[str, list[tuple[str, bytes]]] = {}
+        records: list[Record] = []
         for part in sorted(folder.glob(f"b{k:05d}.*")):
             with part.open("rb") as fh:
                 for line in fh:
-                    key, origin, body = line.rstrip(b"\n").split(b"\t", 2)
-                    by_patient.setdefault(key.decode(), []).append((origin.decode(), body))
+                    pid, origin, problem, body = line.rstrip(b"\n").split(b"\t", 3)
+                    records.append(Record(pid.decode(), origin.decode(), body, problem.decode()))
             part.unlink()
-        for pid in sorted(by_patient):
-            yield Group(pid, tuple(by_patient.pop(pid)))
+        yield from group_records(records)
+
+
+# --- the Dask backend's buckets: elements of a dask.bag, shuffled by the cluster ------------------
+
+MEDICATION_KEY = -1
+SCAN_KEY = -2
+
+
+def deal(chunks_: list[Chunk], parts: int) -> list[bytes]:
+    """`chunks_` dealt round-robin into `parts` tasks, the parsed ones first (even work per task),
+    each encoded as JSON bytes: Dask's graph would take nested containers of dataclasses apart."""
+    ordered = sorted(chunks_, key=lambda c: c.skip_type is not None)
+    return [
+        orjson.dumps([[c.path, c.start, c.end, c.skip_type] for c in ordered[i::parts]])
+        for i in range(parts)
+        if ordered[i::parts]
+    ]
+
+
+def partition_records(part: bytes, reading: Reading, buckets: int) -> list[tuple[int, object]]:
+    """Pass 1 over the chunks of one dealt part, in memory: (bucket, [Record]) per bucket touched,
+    plus (MEDICATION_KEY, [(origin, body)]) and (SCAN_KEY, Scan)."""
+    seen = Scan()
+    by_bucket: dict[int, list[Record]] = {}
+    meds: list[tuple[str, bytes]] = []
+    for chunk in (Chunk(*c) for c in orjson.loads(part)):
+        for item in scan(chunk, reading, seen):
+            if isinstance(item, Record):
+                by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(item)
+            else:
+                meds.append(item)
+    out: list[tuple[int, object]] = [(k, v) for k, v in by_bucket.items()]
+    out.append((MEDICATION_KEY, meds))
+    out.append((SCAN_KEY, seen))
+    return out

@@ -1,4 +1,4 @@
-"""`cds screen`: the typer command function the lead mounts on the `cds` app (see bench/REPORT)."""
+"""`cds screen`: the typer command function the lead mounts on the `cds` app."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 import typer
 
 from cds.errors import CdsError
-from cds.screen.output import Format, Writer
+from cds.screen.output import BINARY, Format, Writer, format_for
+
+EXIT_INPUT = 2  # nothing screened: bad arguments or input unusable as a whole
+EXIT_UNUSABLE = 3  # screened, but some records were unusable (their rows say why)
 
 
 class ProfileChoice(StrEnum):
@@ -29,46 +32,88 @@ def screen_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as if today were YYYY-MM-DD")] = None,
     profile: Annotated[ProfileChoice, typer.Option(help="Labelling jurisdiction")] = ProfileChoice.us,
     fmt: Annotated[
-        Format, typer.Option("--format", help="csv, jsonl (one JSON object per patient) or html")
-    ] = Format.csv,
+        Format | None,
+        typer.Option(
+            "--format",
+            help="csv, jsonl (one JSON object per patient), html or parquet (needs --output); "
+            "default: from the --output suffix, else csv",
+        ),
+    ] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", min=1, help="Worker processes (default: all cores)")
+        int | None,
+        typer.Option(
+            "--jobs", min=1, help="Worker processes (default: all cores); with --dask, local workers"
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout")
     ] = None,
+    dask: Annotated[
+        bool, typer.Option("--dask", help="Run on a local Dask cluster (--jobs worker processes)")
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run on the Dask cluster at this scheduler address (tcp://HOST:PORT); workers need "
+            "ketamine-cds installed and the input at the same path",
+        ),
+    ] = None,
 ) -> None:
-    """Screen a population: one row per patient, a summary at the end (stderr)."""
+    """Screen a population: one row per patient, a summary at the end (stderr).
+
+    Exit codes: 0 every record was read and assessed; 2 nothing was screened (bad arguments,
+    missing or unusable input; one line says why); 3 screened, but some records were unusable:
+    an error row, or a patient (or, when the line names none, the whole run) with unreadable
+    lines, whose rows never read eligible or appropriate (see the incomplete column).
+    """
     from cds.screen.progress import Progress
-    from cds.screen.run import screen
+    from cds.screen.run import Dask, classify, screen
     from cds.screen.worker import Settings
+
+    def fail(message: str) -> None:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_INPUT)
 
     try:
         day = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError:
-        typer.echo(f"error: --as-of: not a date (YYYY-MM-DD): {as_of!r}", err=True)
-        raise typer.Exit(2) from None
-    from cds.screen.run import classify
-
+        fail(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}")
+        raise  # unreachable: fail raised
+    if scheduler is not None and not scheduler.strip():
+        fail("--scheduler: empty address")
+    chosen = format_for(output, fmt)
+    if chosen in BINARY and output is None:
+        fail(f"--format {chosen.value}: binary output needs --output FILE")
     try:
         classify(inputs)  # unusable input fails before any output is written (no orphan CSV header)
     except CdsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
+    out: IO[Any]
     try:
-        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        if output is None:
+            out = sys.stdout
+        elif chosen in BINARY:
+            out = output.open("wb")
+        else:
+            out = output.open("w", encoding="utf-8", newline="")
     except OSError as exc:
-        typer.echo(f"error: {output}: cannot write ({exc.strerror})", err=True)
-        raise typer.Exit(2) from None
-    writer = Writer(fmt, out)
+        fail(f"{output}: cannot write ({exc.strerror})")
+        raise  # unreachable
+    backend = Dask(scheduler, jobs) if (dask or scheduler) else None
+    writer = Writer(chosen, out)
     try:
-        summary = screen(inputs, Settings(day, profile.value), writer.write, jobs=jobs, progress=Progress())
+        summary = screen(
+            inputs, Settings(day, profile.value), writer.write, jobs=jobs, progress=Progress(), dask=backend
+        )
         writer.close(summary)
     except CdsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
+        raise  # unreachable
     finally:
         if output:
             out.close()
     for line in summary.lines():
         typer.echo(line, err=True)
+    if summary.unusable:
+        raise typer.Exit(EXIT_UNUSABLE)

@@ -1,8 +1,9 @@
 """Screen a population: inputs → patient records → rows (in worker processes) → sink, plus a summary.
 
-Processes, not threads: the rules engine's C core holds the GIL. Work is submitted in small
+Processes, not threads: the rules engine's C core holds the GIL. The default backend is a local
+process pool; `cds.screen.cluster` runs the same passes on Dask. Work is submitted in small
 batches with a bounded number in flight, so memory stays flat whatever the population; rows come
-back in submission order, so a run is reproducible.
+back in submission order (bucket, then patient), so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cds.errors import InputError
+from cds.ingest.load import RawResource
 from cds.screen import bulk
 from cds.screen.progress import Progress
 from cds.screen.rows import Row, Summary, error_row
@@ -33,6 +35,15 @@ T = TypeVar("T")
 class Inputs:
     bundles: list[Path]  # one patient per file
     ndjson: list[Path]  # together: one Bulk Data export
+
+
+@dataclass(frozen=True)
+class Dask:
+    """Run on Dask: a scheduler address, or None for a local cluster of `workers` processes."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    connect_timeout_s: float = 20.0
 
 
 def classify(paths: Iterable[Path]) -> Inputs:
@@ -56,6 +67,27 @@ def classify(paths: Iterable[Path]) -> Inputs:
     return Inputs(bundles, ndjson)
 
 
+def reading() -> bulk.Reading:
+    """What pass 1 must know about the facts: the types they read and the pipeline's own filter."""
+    from cds.ingest.validate import USED_TYPES, known_types
+
+    return bulk.Reading(USED_TYPES, known_types(), _may_become_fact)
+
+
+def _may_become_fact(res: RawResource) -> bool:
+    """The pipeline's own pre-validation filter under this process's knowledge (picklable)."""
+    from cds.facts.relevance import may_become_fact
+    from cds.knowledge import default_knowledge
+
+    return may_become_fact(res, default_knowledge())
+
+
+def chunk_size(files: list[Path], read: bulk.Reading, workers: int) -> int:
+    """Chunks small enough that every worker gets several, never above CHUNK_BYTES."""
+    total = bulk.read_bytes(files, read)
+    return max(1 << 20, min(bulk.CHUNK_BYTES, total // (4 * workers) + 1))
+
+
 def screen(
     paths: list[Path],
     settings: Settings,
@@ -63,34 +95,78 @@ def screen(
     *,
     jobs: int | None = None,
     progress: Progress | None = None,
+    dask: Dask | None = None,
 ) -> Summary:
     """Assess every patient under `paths`, handing each row to `sink`; the summary of all rows."""
     inputs = classify(paths)
-    jobs = max(1, jobs or os.cpu_count() or 1)
     summary = Summary()
     bar = progress or Progress(enabled=False)
+
+    def emit(rows: list[Row]) -> None:
+        for row in rows:
+            summary.add(row)
+            sink(row)
+        bar.advance(len(rows))
+
+    try:
+        if dask is not None:
+            from cds.screen.cluster import screen_on_dask
+
+            screen_on_dask(inputs, settings, emit, summary, bar, dask, reading())
+        else:
+            _screen_on_pool(inputs, settings, emit, summary, bar, max(1, jobs or os.cpu_count() or 1))
+    finally:
+        bar.stop()
+    return summary
+
+
+def _screen_on_pool(
+    inputs: Inputs,
+    settings: Settings,
+    emit: Callable[[list[Row]], None],
+    summary: Summary,
+    bar: Progress,
+    jobs: int,
+) -> None:
     with _pool(jobs) as pool, tempfile.TemporaryDirectory(prefix="cds-screen-") as tmp:
-
-        def emit(rows: list[Row]) -> None:
-            for row in rows:
-                summary.add(row)
-                sink(row)
-            bar.advance(len(rows))
-
         if inputs.bundles:
             bar.start("screening bundles", len(inputs.bundles))
             batches = ([str(p) for p in b] for b in _batched(inputs.bundles, BATCH))
-            for rows in _ordered(pool, assess_files, batches, settings, jobs, _file_failure):
-                emit(rows)
+            for batch, maybe in _ordered(pool, assess_files, batches, settings, jobs, _file_failure):
+                emit(bundle_rows(batch, maybe, summary))
         if inputs.ndjson:
-            part_settings, total = _partition(pool, inputs.ndjson, Path(tmp), settings, summary, bar, jobs)
-            bar.start("screening export", total)
             folder = Path(tmp)
-            batches_g = (list(b) for b in _batched(bulk.groups(folder, _buckets(folder)), BATCH))
-            for rows in _ordered(pool, assess_groups, batches_g, part_settings, jobs, _group_failure):
+            part_settings, total, buckets = _partition(
+                pool, inputs.ndjson, folder, settings, summary, bar, jobs
+            )
+            bar.start("screening export", total)
+            batches_g = (list(b) for b in _batched(bulk.bucket_groups(folder, buckets), BATCH))
+            for _, rows in _ordered(pool, assess_groups, batches_g, part_settings, jobs, _group_failure):
                 emit(rows)
-    bar.stop()
-    return summary
+
+
+def bundle_rows(batch: list[str], rows: list[Row | None], summary: Summary) -> list[Row]:
+    """The rows of a batch of files; a file that is not a patient record (None) is named as skipped."""
+    out: list[Row] = []
+    for path, row in zip(batch, rows, strict=True):
+        if row is None:
+            summary.skipped.append(f"{Path(path).name} (a CDS Hooks request)")
+        else:
+            out.append(row)
+    return out
+
+
+def after_scan(scan: bulk.Scan, settings: Settings, summary: Summary, medications: Path | None) -> Settings:
+    """Record what pass 1 found; the settings pass 2 runs with (a run-level gap makes every row incomplete)."""
+    summary.unreadable = scan.reported
+    summary.run_incomplete = scan.unattributed
+    summary.not_parsed = scan.not_parsed
+    run_incomplete = (
+        f"{scan.unattributed} unreadable input lines name no patient (e.g. {scan.reported[0]})"
+        if scan.unattributed
+        else None
+    )
+    return Settings(settings.as_of, settings.profile, medications, run_incomplete)
 
 
 def _partition(
@@ -101,33 +177,28 @@ def _partition(
     summary: Summary,
     bar: Progress,
     jobs: int,
-) -> tuple[Settings, int]:
-    buckets = bulk.bucket_count(files)
-    (folder / "buckets").write_text(str(buckets))
-    pieces = bulk.chunks(files)
+) -> tuple[Settings, int, int]:
+    read = reading()
+    buckets = bulk.bucket_count(bulk.read_bytes(files, read))
+    pieces = bulk.chunks(files, read, chunk_size(files, read, jobs))
     bar.start("grouping export by patient", len(pieces))
-    result = bulk.Partitioned()
+    scan = bulk.Scan()
     tasks = ([c] for c in pieces)
-    for parts in _ordered(pool, _partition_task, tasks, (str(folder), buckets), jobs, None):
+    for _, parts in _ordered(pool, _partition_task, tasks, (read, str(folder), buckets), jobs, None):
         for p in parts:
-            result.merge(p)
+            scan.merge(p)
         bar.advance(1)
-    summary.unattributed = result.unattributed
     meds = bulk.merge_medications(folder)
-    return Settings(settings.as_of, settings.profile, meds), result.patients
+    return after_scan(scan, settings, summary, meds), scan.patients, buckets
 
 
-def _partition_task(batch: list[bulk.Chunk], args: tuple[str, int]) -> list[bulk.Partitioned]:
-    folder, buckets = args
+def _partition_task(batch: list[bulk.Chunk], args: tuple[bulk.Reading, str, int]) -> list[bulk.Scan]:
+    read, folder, buckets = args
     # One tag per process: two processes never append to the same bucket file.
-    return [bulk.partition_chunk(c, folder, buckets, str(os.getpid())) for c in batch]
+    return [bulk.partition_chunk(c, read, folder, buckets, str(os.getpid())) for c in batch]
 
 
-def _buckets(folder: Path) -> int:
-    return int((folder / "buckets").read_text())
-
-
-def _file_failure(batch: list[str], message: str) -> list[Row]:
+def _file_failure(batch: list[str], message: str) -> list[Row | None]:
     return [error_row(Path(p).name, Path(p).name, message) for p in batch]
 
 
@@ -149,7 +220,8 @@ def _pool(jobs: int) -> Any:
     if jobs == 1:
         return _InProcess()
     # forkserver: workers fork from a clean single-threaded server, never from this process
-    # (which runs the progress bar's thread); the server preloads the pipeline once.
+    # (which runs the progress bar's thread); the server preloads the pipeline once, and each
+    # worker compiles the ruleset at its first task (compiled state is not shared across a fork).
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["cds.screen.worker", "cds.pipeline"])
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
@@ -162,14 +234,14 @@ def _ordered(
     arg: Any,
     jobs: int,
     on_crash: Callable[[Any, str], list[T]] | None,
-) -> Iterator[list[T]]:
-    """fn(batch, arg) for every batch, results in order, at most 2 x jobs batches in flight.
+) -> Iterator[tuple[Any, list[T]]]:
+    """(batch, fn(batch, arg)) for every batch, in order, at most 2 x jobs batches in flight.
 
     A worker process that dies (a crash in the C rules engine) loses its batch: its rows say so,
     the batches still in flight go to a fresh pool, and the run goes on."""
     if pool is None:
         for batch in batches:
-            yield fn(batch, arg)
+            yield batch, fn(batch, arg)
         return
     current: Executor = pool
     inflight: deque[tuple[Any, Future[list[T]]]] = deque()
@@ -182,11 +254,14 @@ def _ordered(
             break
         batch, future = inflight.popleft()
         try:
-            yield future.result()
+            yield batch, future.result()
         except BrokenProcessPool:
             if on_crash is None:
                 raise InputError("a worker process died while grouping the export") from None
-            yield on_crash(batch, "worker process died while assessing this batch (record not assessed)")
+            yield (
+                batch,
+                on_crash(batch, "worker process died while assessing this batch (record not assessed)"),
+            )
             if current is not pool:
                 current.shutdown(wait=False)
             current = _pool(jobs)

@@ -25,7 +25,7 @@ def test_bench_runs_on_tiny_sizes_and_writes_results(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = orjson.loads(out.read_bytes())
     cases = {r["case"] for r in data["rows"]}
-    assert {"assessment: typical patient", "CLI cold start", "cds screen: typical patients"} <= cases
+    assert {"assessment: typical patient", "CLI cold start", "cds screen: process pool, 2 workers"} <= cases
     assert any(c.startswith("patient-view") for c in cases)
     for row in data["rows"]:
         if row["floor"]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cds.ingest.load import flatten
-from cds.pipeline import assess
+from cds.pipeline import evaluate
 from cds.screen import Row, Settings, Summary, screen
 from cds.screen.output import Format, Writer
 from cds.screen.rows import row_from
@@ -107,18 +107,23 @@ def test_a_broken_patient_is_reported_in_its_row_and_the_rest_are_assessed(tmp_p
     rows = {r.patient: r for r in (Row.model_validate_json(line) for line in text.splitlines())}
     assert rows["broken"].error is not None and "birthDate" in rows["broken"].error
     assert rows["broken"].indication is None
-    assert rows["trd1"].indication == "eligible" and rows["trd1"].error is None
-    # The unparsable line belongs to no patient: named in the summary, not silently lost.
-    assert any("Observation.ndjson" in u and "not valid JSON" in u for u in summary.unattributed)
+    assert rows["trd1"].error is None and "indication.trd.met" in rows["trd1"].rules
+    # The unparsable line names no patient: named in the summary, and the whole run is incomplete.
+    assert any("Observation.ndjson" in u and "not valid JSON" in u for u in summary.unreadable)
+    assert summary.run_incomplete == 1 and summary.unusable
 
 
 def test_export_rows_equal_single_patient_assessments(tmp_path: Path) -> None:
     """Grouping by patient loses nothing: shared Medications by reference included."""
     write_export(tmp_path / "export", broken=False)
-    _, text = run([tmp_path / "export"])
+    summary, text = run([tmp_path / "export"])
     rows = {r.patient: r for r in (Row.model_validate_json(line) for line in text.splitlines())}
-    trd = row_from(assess(flatten(trd_patient("trd1").bundle()), as_of=AS_OF), "bulk export")
-    assert rows["trd1"] == trd
+    assert not summary.unusable
+    for bundle in _patients()[:4]:
+        pid = bundle["entry"][0]["resource"]["id"]
+        whole = evaluate(flatten(bundle), as_of=AS_OF)
+        assert rows[pid] == row_from(whole.assessment, "bulk export", [f.rule_id for f in whole.firings])
+        assert rows[pid].rules and rows[pid].incomplete is None
     assert rows["viaref"].indication == "eligible" and rows["viaref"].adequate_failed_trials == 2
 
 
@@ -166,8 +171,8 @@ def test_command_uses_worker_processes_and_prints_no_progress_bar_when_not_a_ter
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
     assert len(list(csv.DictReader(out.open()))) == 6
+    assert proc.returncode == 3, proc.stderr  # some records unusable
     assert "6 patients screened, 1 with unusable records" in proc.stderr
     assert "━" not in proc.stderr and "Traceback" not in proc.stderr
 

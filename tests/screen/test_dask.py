@@ -1,0 +1,100 @@
+"""The Dask backend on a real `distributed.LocalCluster` of 2 worker processes: its rows equal the
+process pool's, row for row and in the same order, and each worker compiled the ruleset once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cds.errors import InputError
+from cds.screen import Row, screen
+from cds.screen.cluster import warmed_here
+from cds.screen.run import Dask
+from tests.screen.test_screen import SETTINGS, _patients, write_export
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def _both(paths: list[Path], address: str) -> tuple[tuple[list[Row], object], tuple[list[Row], object]]:
+    pool: list[Row] = []
+    on_dask: list[Row] = []
+    s_pool = screen(paths, SETTINGS, pool.append, jobs=2)
+    s_dask = screen(paths, SETTINGS, on_dask.append, dask=Dask(scheduler=address))
+    return (pool, s_pool), (on_dask, s_dask)
+
+
+def test_dask_rows_equal_the_process_pool_rows(tmp_path: Path, scheduler: str) -> None:
+    write_export(tmp_path / "e")  # with a broken patient and an unreadable line
+    with (tmp_path / "e" / "Condition.ndjson").open("a") as fh:  # and one naming its patient
+        fh.write('{"resourceType":"Condition","subject":{"reference":"Patient/trd2"},\n')
+    (pool, s_pool), (on_dask, s_dask) = _both([tmp_path / "e"], scheduler)
+    assert len(pool) == 6 and on_dask == pool  # row for row, same order
+    assert s_dask == s_pool and s_dask.unusable
+    assert {r.patient for r in on_dask if r.error} == {"broken"}
+    assert all(r.incomplete for r in on_dask)  # the run-level gap reached every worker
+
+
+def test_dask_screens_a_folder_of_bundles_like_the_pool(tmp_path: Path, scheduler: str) -> None:
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    for i, bundle in enumerate(_patients()):
+        (folder / f"p{i}.json").write_text(json.dumps(bundle))
+    (folder / "hook.json").write_text(
+        json.dumps({"hook": "patient-view", "hookInstance": "x", "context": {}})
+    )
+    (pool, s_pool), (on_dask, s_dask) = _both([folder], scheduler)
+    assert len(pool) == 5 and on_dask == pool and s_dask == s_pool
+    assert s_dask.skipped == ["hook.json (a CDS Hooks request)"]
+
+
+def test_each_worker_compiled_the_ruleset_once(tmp_path: Path, scheduler: str) -> None:
+    write_export(tmp_path / "e", broken=False)
+    for _ in range(2):  # two runs, many tasks: still one compile per worker process
+        screen([tmp_path / "e"], SETTINGS, lambda r: None, dask=Dask(scheduler=scheduler))
+    with distributed.Client(scheduler) as client:
+        counts = client.run(warmed_here)
+    assert len(counts) == 2
+    assert all(n == 1 for _, n in counts.values()), counts
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
+    write_export(tmp_path / "e", broken=False)
+    for address in ("tcp://127.0.0.1:9", "no-port"):
+        with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+            screen(
+                [tmp_path / "e"],
+                SETTINGS,
+                lambda r: None,
+                dask=Dask(scheduler=address, connect_timeout_s=1),
+            )
+
+
+def test_the_command_names_a_bad_scheduler_in_one_line_and_writes_no_rows(tmp_path: Path) -> None:
+    write_export(tmp_path / "e", broken=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cds.screen", str(tmp_path / "e"), "--scheduler", "no-port"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no-port: cannot reach the Dask scheduler")
+    assert "Traceback" not in proc.stderr
