@@ -240,6 +240,21 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the CDS Hooks service (settings from CDS_* environment variables; see README)."""
+    from cds.knowledge import default_knowledge
+    from cds.ruleset.loader import RulesetError
+
+    try:
+        # The knowledge first: a service on an invalid rule set must not start (and answer every
+        # call "internal error"); the lint messages say what to fix.
+        kb = default_knowledge()
+    except RulesetError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo("error: the rule set does not load; the service was not started", err=True)
+        raise typer.Exit(2) from None
+    except CdsError as exc:
+        _fail(exc)
+    typer.echo(f"ruleset {kb.stamp}", err=True)
     from cds.service.serve import serve as run
     from cds.service.settings import SettingsError
 
@@ -253,4 +268,5 @@ def main() -> None:
     try:
         app()
     except CdsError as exc:  # anything the commands did not catch themselves
-        _fail(exc)
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -148,3 +148,19 @@ def test_a_templated_threshold_renders_the_setting_value(rules_copy: Path) -> No
     resources = [r for r in resources if "venlafaxine" not in str(r)]
     a = assess(resources, kb, as_of=date(2025, 6, 2))
     assert any("at least 3 are needed for TRD" in r for r in a.indication.reasons), a.indication.reasons
+
+
+def test_the_service_refuses_to_start_on_an_invalid_rule_set(rules_copy: Path) -> None:
+    import os
+
+    _break(rules_copy, "precautions/older-adult.yaml", "fact: patient", "fact: patiant")
+    out = subprocess.run(
+        [sys.executable, "-m", "cds", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CDS_RULES_DIR": str(rules_copy), "CDS_AUTH": "off"},
+    )
+    assert out.returncode == 2
+    assert "older-adult.yaml" in out.stderr and "unknown fact 'patiant'" in out.stderr
+    assert "the service was not started" in out.stderr and "Traceback" not in out.stderr
