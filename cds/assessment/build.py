@@ -28,7 +28,7 @@ from cds.contract.assessment import (
 from cds.engine import Firing
 from cds.facts.build import FactSet, to_adjunct, to_trial
 from cds.knowledge import Knowledge
-from cds.ruleset.schema import DosingSpec, Lookup, Rule
+from cds.ruleset.schema import DosingSpec, Lookup
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
 # {settings.lookback.blood_pressure_days}: a threshold stated in a card comes from its setting.
@@ -200,7 +200,3 @@ def _product(
             else ketamine_iv_dosing(specs, facts)
         )
     return Product(product=name, verdict=verdict, dosing=dosing, reasons=reasons)
-
-
-def rule_summary(rule: Rule) -> str:
-    return f"{rule.id} v{rule.version}: {rule.title}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from cds.errors import InputError
@@ -80,7 +80,3 @@ def status_code(obj: dict[str, Any], key: str) -> str | None:
     if isinstance(value, str):
         return value
     return first_code(value)
-
-
-def today_or(as_of: date | None) -> date:
-    return as_of or datetime.now().date()

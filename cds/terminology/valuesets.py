@@ -11,7 +11,7 @@ Matching rules (all stated in the data, see fhir/code-systems.json):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -230,13 +230,6 @@ class ValueSets:
         """Code systems whose hierarchy the engine has in full (ICD-10-CM: the code is its path)."""
         return self.system(system) in self._hierarchical
 
-    def first_match(self, vs_ids: Iterable[str], concept: dict[str, object] | None) -> Match | None:
-        for vs_id in vs_ids:
-            hits = self.match_concept(vs_id, concept)
-            if hits:
-                return hits[0]
-        return None
-
 
 def _s(v: object) -> str | None:
     return v if isinstance(v, str) else None
@@ -309,7 +302,3 @@ def load_valuesets(folder: Path | None = None) -> ValueSets:
     sets = {p.stem: _load_one(p) for p in sorted(folder.glob("*.json"))}
     meta = orjson.loads((folder.parent / "code-systems.json").read_bytes())
     return ValueSets(sets, dict(meta["aliases"]), set(meta["hierarchical_codes"]))
-
-
-def ingredient_names(vs: ValueSets, vs_ids: Sequence[str]) -> set[str]:
-    return {name for vs_id in vs_ids for _, _, _, name in vs.get(vs_id).names}
