@@ -48,6 +48,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# The assessment at another revision beside the working tree, interleaved in one run:
+#   make bench-revision BASE=f80db5b
+BASE ?= HEAD~1
+bench-revision: $(STAMP)
+	$(BIN)/python bench/revisions.py --base $(BASE)
+
 # The screening cases alone (make bench runs them too): process pool and Dask, 1 and 2 workers.
 bench-screen: $(STAMP)
 	$(BIN)/python bench/run.py --only screen

@@ -31,14 +31,27 @@ def one_patient(resources: list[RawResource]) -> list[RawResource]:
     keep = _newest(patients)
     me = _Identity(keep)
     # A urn: reference to a Group, Location ... of the same bundle is not a patient reference.
-    me.not_patients = {r.full_url for r in resources if r.full_url and r.type != "Patient"}
+    me.not_patients = {
+        r.full_url for r in resources if r.full_url and r.data.get("resourceType") != "Patient"
+    }
     out = [r for r in resources if r.type != "Patient" or r is keep]
+    seen: dict[str, bool] = {}  # most references are one of a few strings: judge each once
     for res in out:
         if res is keep:
             continue
+        data = res.data
         for name in PATIENT_FIELDS:
-            ref = res.data.get(name)
-            if isinstance(ref, dict) and me.other(ref):
+            ref = data.get(name)
+            if not isinstance(ref, dict):
+                continue
+            literal = ref.get("reference")
+            if isinstance(literal, str) and len(ref) == 1:
+                other = seen.get(literal)
+                if other is None:
+                    other = seen[literal] = me.other(ref)
+            else:
+                other = me.other(ref)
+            if other:
                 shown = ref.get("reference") or _identifier_text(ref.get("identifier"))
                 raise InputError(
                     f"{name} references another patient ({shown!s:.80}), not {keep.ref}: "
