@@ -23,7 +23,7 @@ def _trial_line(t: Trial) -> str:
 def render(a: Assessment) -> str:
     lines = [
         f"ketamine-cds assessment of {a.patient.id} ({a.patient.age}, {a.patient.sex}) as of {a.as_of}, "
-        f"profile {a.profile}, ruleset {a.ruleset.version}",
+        f"profile {a.profile}, ruleset {a.ruleset.stamp}",
         "",
     ]
     for p in a.products:
