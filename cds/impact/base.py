@@ -34,30 +34,37 @@ def from_folder(folder: Path, working_fhir: Path) -> Folders:
     raise InputError("not a knowledge folder: expected rules/ in it, or settings.yaml", location=str(folder))
 
 
-@contextmanager
-def from_git(revision: str, repo: Path) -> Iterator[Folders]:
-    """`rules/` and `fhir/` of `revision` (git archive), in a temporary folder removed afterwards."""
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), "archive", "--format=tar", revision, "--", *KNOWLEDGE_FOLDERS],
-            capture_output=True,
-            check=False,
-        )
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
     except OSError as exc:
-        raise InputError(f"--base {revision}: git is not available ({exc.strerror})") from None
-    if proc.returncode != 0:
-        why = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise InputError(f"git is not available ({exc.strerror})") from None
+
+
+@contextmanager
+def from_git(revision: str, repo: Path, working_fhir: Path) -> Iterator[Folders]:
+    """`rules/` and `fhir/` of `revision` (git archive) in a temporary folder removed afterwards;
+    a revision without `fhir/` uses the working tree's."""
+    listing = _git(repo, "ls-tree", "--name-only", revision)
+    if listing.returncode != 0:
+        why = listing.stderr.decode(errors="replace").strip().splitlines()
         raise InputError(
             f"--base {revision}: neither a folder nor a git revision of {repo}"
             + (f" ({why[-1]})" if why else "")
         )
+    present = [n for n in KNOWLEDGE_FOLDERS if n in listing.stdout.decode().splitlines()]
+    if "rules" not in present:
+        raise InputError(f"--base {revision}: that revision has no rules/ folder")
+    archive = _git(repo, "archive", "--format=tar", revision, "--", *present)
+    if archive.returncode != 0:
+        raise InputError(
+            f"--base {revision}: git archive failed ({archive.stderr.decode(errors='replace').strip()})"
+        )
     with tempfile.TemporaryDirectory(prefix="cds-impact-base-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:") as tar:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
             tar.extractall(tmp, filter="data")
         root = Path(tmp)
-        if not (root / "rules").is_dir():
-            raise InputError(f"--base {revision}: that revision has no rules/ folder")
-        yield Folders(root / "rules", root / "fhir", revision)
+        yield Folders(root / "rules", root / "fhir" if "fhir" in present else working_fhir, revision)
 
 
 @contextmanager
@@ -67,7 +74,7 @@ def resolve(base: str, working_rules: Path, working_fhir: Path) -> Iterator[Fold
     if path.is_dir():
         yield from_folder(path, working_fhir)
         return
-    with from_git(base, _repo_of(working_rules)) as folders:
+    with from_git(base, _repo_of(working_rules), working_fhir) as folders:
         yield folders
 
 
