@@ -128,6 +128,9 @@ class ImpactReport(_Model):
     knowledge: KnowledgeChanges
     changed_patients: list[PatientImpact] = Field(description="Patients whose outcome differs")
     unchanged_patients: int
+    unattributed: list[str] = Field(
+        default_factory=list, description="Export lines no patient could be given (not in any record)"
+    )
 
     @property
     def became_eligible(self) -> list[PatientImpact]:

@@ -105,6 +105,10 @@ def text(report: ImpactReport) -> list[str]:
     out.append(
         f"{len(r.changed_patients)} patients changed, {r.unchanged_patients} unchanged, {r.errors} with errors"
     )
+    if r.unattributed:
+        out.append(
+            f"WARNING: {len(r.unattributed)} input lines belong to no patient, e.g. {r.unattributed[0]}"
+        )
     for p in r.changed_patients[:SHOWN]:
         out.append("  " + _patient_line(p))
     if len(r.changed_patients) > SHOWN:
@@ -287,6 +291,12 @@ def render_html(report: ImpactReport) -> str:
         f"<code>{e(r.changed.label)}</code> ({e(r.changed.stamp)}). "
         f"{len(r.changed_patients)} patients change, {r.unchanged_patients} do not"
         + (f", <span class=warn>{r.errors} records could not be assessed</span>" if r.errors else "")
+        + (
+            f", <span class=warn>{len(r.unattributed)} input lines belong to no patient"
+            f" (e.g. {e(r.unattributed[0])})</span>"
+            if r.unattributed
+            else ""
+        )
         + ".</p>"
         f"<div class=charts>{charts}</div>"
         "<h2>What changed in the knowledge</h2>"

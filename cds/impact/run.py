@@ -42,6 +42,7 @@ from cds.screen.run import classify
 
 BATCH = 32
 MAX_ERROR = 300
+MAX_UNATTRIBUTED = 20  # export lines belonging to no patient, named in the report
 # As the CDS Hooks service maps them (cds/service/cards.py): one card per concept, the most severe
 # finding's indicator; a data gap that blocks clearing a product is raised to warning.
 SEVERITY_INDICATOR: dict[str, Indicator] = {"absolute": "critical", "relative": "warning", "info": "info"}
@@ -52,10 +53,12 @@ _RANK: dict[Indicator, int] = {"critical": 3, "warning": 2, "info": 1}
 class Record:
     patient: str
     resources: list[RawResource]
+    problem: str | None = None  # a line that could not be read: the record is not assessed
 
 
-def records(paths: list[Path], workdir: Path) -> Iterator[Record]:
-    """Every patient record under `paths`: one bundle per file, or a Bulk Data export by patient."""
+def records(paths: list[Path], workdir: Path, unattributed: list[str] | None = None) -> Iterator[Record]:
+    """Every patient record under `paths`: one bundle per file, or a Bulk Data export by patient.
+    Export lines no patient can be given (unreadable JSON among them) go to `unattributed`."""
     inputs = classify(paths)
     for f in inputs.bundles:
         yield Record(f.name, load_resources(f))
@@ -63,17 +66,23 @@ def records(paths: list[Path], workdir: Path) -> Iterator[Record]:
         return
     buckets = bulk.bucket_count(inputs.ndjson)
     for chunk in bulk.chunks(inputs.ndjson):
-        bulk.partition_chunk(chunk, str(workdir), buckets, "0")
+        part = bulk.partition_chunk(chunk, str(workdir), buckets, "0")
+        if unattributed is not None:
+            unattributed.extend(part.unattributed)
     meds_file = bulk.merge_medications(workdir)
     shared = _medications(meds_file) if meds_file else {}
     for group in bulk.groups(workdir, buckets):
         resources: list[RawResource] = []
+        problem = None
         for origin, line in group.lines:
             try:
                 resources.extend(flatten(orjson.loads(line), origin))
-            except (orjson.JSONDecodeError, CdsError):
-                continue  # evaluated without it; the screening of the export reports such lines
-        yield Record(group.patient, resources + _referenced(resources, shared))
+            except orjson.JSONDecodeError as exc:
+                problem = problem or f"{origin}: not valid JSON ({exc})"
+            except CdsError as exc:
+                problem = problem or str(exc)
+        # As in `cds screen`: a record with an unreadable line is an error, never assessed without it.
+        yield Record(group.patient, resources + _referenced(resources, shared), problem)
 
 
 def _medications(path: Path) -> dict[str, RawResource]:
@@ -122,6 +131,8 @@ def outcome(assessment: Assessment, fired: Iterable[str]) -> Outcome:
 
 
 def _evaluate(record: Record, knowledge: Knowledge, as_of: date, profile: Profile) -> Outcome:
+    if record.problem is not None:
+        return Outcome(error=record.problem[:MAX_ERROR])
     try:
         ev = evaluate(record.resources, knowledge, as_of=as_of, profile=profile)
     except CdsError as exc:
@@ -165,10 +176,16 @@ def _batched(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
 
 
 def compare_all(
-    paths: list[Path], base: Knowledge, changed: Knowledge, as_of: date, profile: Profile, jobs: int = 1
+    paths: list[Path],
+    base: Knowledge,
+    changed: Knowledge,
+    as_of: date,
+    profile: Profile,
+    jobs: int = 1,
+    unattributed: list[str] | None = None,
 ) -> Iterator[PatientImpact]:
     with tempfile.TemporaryDirectory(prefix="cds-impact-") as tmp:
-        recs = records(paths, Path(tmp))
+        recs = records(paths, Path(tmp), unattributed)
         if jobs <= 1:
             for r in recs:
                 yield compare(r, base, changed, as_of, profile)
@@ -209,7 +226,8 @@ def analyse(
     cards_after: Counter[str] = Counter()
     changed_patients: list[PatientImpact] = []
     patients = errors = unchanged = 0
-    for p in compare_all(paths, base, changed, as_of, profile, jobs):
+    unattributed: list[str] = []
+    for p in compare_all(paths, base, changed, as_of, profile, jobs, unattributed):
         patients += 1
         if p.before.error or p.after.error:
             errors += 1
@@ -258,4 +276,5 @@ def analyse(
         knowledge=knowledge_changes(base, changed),
         changed_patients=changed_patients,
         unchanged_patients=unchanged,
+        unattributed=unattributed[:MAX_UNATTRIBUTED],
     )

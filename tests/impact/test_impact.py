@@ -204,3 +204,15 @@ def test_cli_runs_and_refuses_a_bad_base_without_a_traceback(population: Path, t
     bad = CliRunner().invoke(app, ["--population", str(population), "--base", "no-such-rev-or-folder"])
     assert bad.exit_code == 2
     assert "no-such-rev-or-folder" in bad.output and "Traceback" not in bad.output
+
+
+def test_unreadable_lines_are_reported_never_silently_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "pop"
+    write_ndjson(folder, 20, seed=9)
+    with (folder / "AllergyIntolerance.ndjson").open("a") as fh:
+        fh.write('{"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/p00001"},\n')
+    r = analyse([folder], default_knowledge(), default_knowledge(), as_of=DEFAULT_AS_OF)
+    assert r.patients == 20
+    assert len(r.unattributed) == 1 and "AllergyIntolerance.ndjson" in r.unattributed[0]
+    assert any(line.startswith("WARNING: 1 input lines belong to no patient") for line in text(r))
+    assert "belong to no patient" in render_html(r)
