@@ -184,18 +184,19 @@ _BEFORE, _AFTER = "#9A9A9A", "#0B4F9C"
 
 def bar_chart(title: str, groups: list[tuple[str, float, float]], unit: str) -> str:
     """Paired horizontal bars (before above after) per group, values written at the bar ends; the
-    before bar is also hatched, so the pairs read without colour."""
+    before bar is also hatched, so the pairs read without colour. Each pair is scaled to its own
+    larger value: info cards outnumber critical ones tenfold and would flatten them otherwise."""
     e = html.escape
     label_w, bar_w, row_h = 150, 360, 46
-    top = max([b for _, b, _ in groups] + [a for _, _, a in groups] + [1.0])
+    hatch = "hatch-" + "".join(c for c in title.lower() if c.isalnum())
     height = 30 + row_h * len(groups)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{e(title)}" '
         f'width="{label_w + bar_w + 90}" height="{height}" font-size="12" font-family="system-ui,sans-serif">',
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+        f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
         f'<rect width="6" height="6" fill="{_BEFORE}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#FFF" stroke-width="2"/>'
         "</pattern></defs>",
-        f'<rect x="{label_w}" y="4" width="12" height="10" fill="url(#hatch)"/>'
+        f'<rect x="{label_w}" y="4" width="12" height="10" fill="url(#{hatch})"/>'
         f'<text x="{label_w + 16}" y="13">before</text>'
         f'<rect x="{label_w + 70}" y="4" width="12" height="10" fill="{_AFTER}"/>'
         f'<text x="{label_w + 86}" y="13">after</text>',
@@ -203,13 +204,15 @@ def bar_chart(title: str, groups: list[tuple[str, float, float]], unit: str) -> 
     for n, (label, before, after) in enumerate(groups):
         y = 26 + n * row_h
         parts.append(f'<text x="{label_w - 8}" y="{y + 20}" text-anchor="end">{e(label)}</text>')
-        for k, (value, fill) in enumerate(((before, "url(#hatch)"), (after, _AFTER))):
+        top = max(before, after) or 1.0
+        for k, (value, fill) in enumerate(((before, f"url(#{hatch})"), (after, _AFTER))):
             w = bar_w * value / top
             yy = y + k * 18
             parts.append(f'<rect x="{label_w}" y="{yy}" width="{w:.1f}" height="15" fill="{fill}"/>')
             parts.append(f'<text x="{label_w + w + 4:.1f}" y="{yy + 12}">{value:g}</text>')
     parts.append("</svg>")
-    return f"<figure><figcaption>{e(title)} ({e(unit)})</figcaption>{''.join(parts)}</figure>"
+    caption = f"{e(title)} ({e(unit)}; each pair to its own scale)"
+    return f"<figure><figcaption>{caption}</figcaption>{''.join(parts)}</figure>"
 
 
 def _table(head: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
