@@ -5,6 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.bdd_failures import (  # noqa: F401  (hooks: scenario failures without a traceback)
+    pytest_bdd_step_error,
+    pytest_bdd_step_func_lookup_error,
+    pytest_runtest_makereport,
+)
 from tests.golden.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]

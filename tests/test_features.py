@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from cds.contract.assessment import Assessment, EsketamineDosing, KetamineIvDosing
+from cds.contract.assessment import Assessment, EsketamineDosing, Finding, KetamineIvDosing, Trial
 from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
 from cds.synthetic import JAPANESE_RACE, PatientBuilder
+from tests.bdd_failures import Mismatch, expect
 from tests.terminology.steps import *  # noqa: F403  (steps of features/terminology.feature)
 
 scenarios(
@@ -284,101 +285,146 @@ def fired_rules(a: Assessment) -> set[str]:
 
 
 def _a(world: World) -> Assessment:
-    assert world.result is not None
+    assert world.result is not None, "no assessment: the scenario needs a When step"
     return world.result
+
+
+def _trial(world: World, drug: str) -> Trial:
+    trials = _a(world).indication.trials
+    found = next((t for t in trials if t.drug == drug), None)
+    if found is None:
+        raise Mismatch(f"a {drug} trial", drug, f"trials of {[t.drug for t in trials]}")
+    return found
+
+
+def _finding(world: World, concept: str, category: str | None = None) -> Finding:
+    findings = _a(world).findings
+    found = next((f for f in findings if f.concept == concept and category in (None, f.category)), None)
+    if found is None:
+        raise Mismatch(
+            f"a {category or ''} finding {concept}".replace("  ", " "),
+            concept,
+            f"findings: {sorted({f.concept for f in findings})}",
+        )
+    return found
 
 
 @then(parsers.parse("the indication is {status}"))
 def _status(world: World, status: str) -> None:
-    assert _a(world).indication.status == status, _a(world).indication.reasons
+    ind = _a(world).indication
+    expect("indication", ind.status, status, "; ".join(ind.reasons))
 
 
 @then(parsers.re(r"(?P<n>\d+) adequate failed trials? (is|are) counted"))
 def _count(world: World, n: str) -> None:
-    assert _a(world).indication.adequate_failed_trials == int(n)
+    expect("adequate failed trials", _a(world).indication.adequate_failed_trials, int(n))
 
 
 @then(parsers.parse("the pathway is {pathway}"))
 def _pathway(world: World, pathway: str) -> None:
-    assert _a(world).indication.pathway == pathway
+    expect("pathway", _a(world).indication.pathway, pathway)
 
 
 @then(parsers.re(r"(?P<product>esketamine|ketamine-iv) is (?P<verdict>[a-z-]+)"))
 def _verdict(world: World, product: str, verdict: str) -> None:
     p = _a(world).product(product)  # type: ignore[arg-type]
-    assert p.verdict == verdict, p.reasons
+    expect(f"{product} verdict", p.verdict, verdict, "; ".join(p.reasons))
 
 
 @then(parsers.parse("the {drug} trial has an inadequate dose"))
 def _low_dose(world: World, drug: str) -> None:
-    assert next(t for t in _a(world).indication.trials if t.drug == drug).adequate_dose is False
+    expect(f"{drug} trial adequate dose", _trial(world, drug).adequate_dose, False)
 
 
 @then(parsers.parse("the {drug} trial is not in the current episode"))
 def _not_in_episode(world: World, drug: str) -> None:
-    assert next(t for t in _a(world).indication.trials if t.drug == drug).in_current_episode is False
+    expect(f"{drug} trial in the current episode", _trial(world, drug).in_current_episode, False)
 
 
 @then(parsers.parse("{drug} is shown as augmentation"))
 def _augmentation(world: World, drug: str) -> None:
-    assert any(a.kind == "augmentation" and a.name == drug for a in _a(world).indication.adjuncts)
+    shown = sorted(a.name for a in _a(world).indication.adjuncts if a.kind == "augmentation")
+    expect("augmentation shown", drug in shown, True, f"augmentation: {shown}")
 
 
 @then(parsers.parse('what to obtain mentions "{a}" and "{b}"'))
 def _missing(world: World, a: str, b: str) -> None:
     text = " ".join(_a(world).indication.missing)
-    assert a in text and b in text, text
+    if a not in text or b not in text:
+        raise Mismatch("what to obtain", f"a text mentioning {a!r} and {b!r}", repr(text))
 
 
 @then(parsers.parse("the esketamine start dose is {mg:d} mg"))
 def _start(world: World, mg: int) -> None:
     dosing = _a(world).product("esketamine").dosing
-    assert isinstance(dosing, EsketamineDosing) and dosing.start_dose_mg == mg
+    expect(
+        "esketamine start dose (mg)",
+        dosing.start_dose_mg if isinstance(dosing, EsketamineDosing) else None,
+        mg,
+    )
 
 
 @then(parsers.parse("the IV ketamine dose is {mg:d} mg"))
 def _iv(world: World, mg: int) -> None:
     dosing = _a(world).product("ketamine-iv").dosing
-    assert isinstance(dosing, KetamineIvDosing) and dosing.dose_mg == mg
+    expect("IV ketamine dose (mg)", dosing.dose_mg if isinstance(dosing, KetamineIvDosing) else None, mg)
 
 
 @then(parsers.parse('the IV ketamine notes mention "{text}"'))
 def _iv_note(world: World, text: str) -> None:
     dosing = _a(world).product("ketamine-iv").dosing
-    assert isinstance(dosing, KetamineIvDosing) and any(text in n for n in dosing.notes), dosing
+    notes = dosing.notes if isinstance(dosing, KetamineIvDosing) else []
+    expect(f"IV ketamine notes mention {text!r}", any(text in n for n in notes), True, f"notes: {notes}")
 
 
 @then(parsers.parse("a contraindication finding {concept} cites the Condition"))
 def _finding_evidence(world: World, concept: str) -> None:
-    f = next(f for f in _a(world).findings if f.concept == concept)
-    assert f.category == "contraindication" and f.severity == "absolute"
-    assert f.evidence and all(e.startswith("Condition/") for e in f.evidence)
+    f = _finding(world, concept)
+    expect(f"{concept} category and severity", (f.category, f.severity), ("contraindication", "absolute"))
+    expect(
+        f"{concept} evidence cites Conditions only",
+        bool(f.evidence) and all(e.startswith("Condition/") for e in f.evidence),
+        True,
+        f"evidence: {f.evidence}",
+    )
 
 
 @then(parsers.parse("there is no finding {concept}"))
 def _no_finding(world: World, concept: str) -> None:
-    assert all(f.concept != concept for f in _a(world).findings)
+    expect(
+        f"findings with concept {concept}", [f.rule for f in _a(world).findings if f.concept == concept], []
+    )
 
 
 @then(parsers.parse('a data gap {concept} says to obtain "{text}"'))
 def _gap(world: World, concept: str, text: str) -> None:
-    f = next(f for f in _a(world).findings if f.concept == concept and f.category == "data-gap")
-    assert f.obtain and text in f.obtain
+    f = _finding(world, concept, "data-gap")
+    expect(
+        f"{concept} data gap: what to obtain mentions {text!r}",
+        bool(f.obtain and text in f.obtain),
+        True,
+        f"obtain: {f.obtain!r}",
+    )
 
 
 @then(parsers.re(r"rule (?P<rule>[a-z0-9.\-]+) (?P<fires>fires|does not fire)"))
 def _rule_fires(world: World, rule: str, fires: str) -> None:
     fired = fired_rules(_a(world))
-    assert (rule in fired) == (fires == "fires"), sorted(fired)
+    expect(
+        f"rule {rule}",
+        "fires" if rule in fired else "does not fire",
+        fires,
+        f"fired: {', '.join(sorted(fired))}",
+    )
 
 
 @then(parsers.parse("the Child-Pugh class is {cls}"))
 def _child_pugh(world: World, cls: str) -> None:
     assert world.evaluation is not None
     hepatic = world.evaluation.facts.hepatic
-    assert hepatic.child_pugh_class == cls, hepatic
+    expect("Child-Pugh class", hepatic.child_pugh_class, cls, hepatic)
 
 
 @then("the IV ketamine dosing is null")
 def _iv_null(world: World) -> None:
-    assert _a(world).product("ketamine-iv").dosing is None
+    expect("IV ketamine dosing", _a(world).product("ketamine-iv").dosing, None)

@@ -13,7 +13,7 @@ CDS = Path(__file__).resolve().parents[1] / "cds"
 # Lowest first. A unit is a top-level module or package of cds.
 LAYERS: list[tuple[str, set[str]]] = [
     ("contract", {"cds._version", "cds.errors", "cds.paths", "cds.contract"}),
-    ("data", {"cds.terminology", "cds.ingest", "cds.settings", "cds.synthetic"}),
+    ("data", {"cds.terminology", "cds.ingest", "cds.settings", "cds.synthetic", "cds.population"}),
     ("rules", {"cds.ruleset"}),
     ("engine", {"cds.engine"}),
     ("knowledge", {"cds.knowledge", "cds.release"}),
@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("assessment", {"cds.assessment"}),
     ("pipeline", {"cds.pipeline", "cds.explain", "cds.catalogue"}),
     ("outputs", {"cds.report", "cds.render_text", "cds.security"}),
-    ("services", {"cds.audit", "cds.screen", "cds.service"}),
+    ("services", {"cds.audit", "cds.screen", "cds.service", "cds.impact"}),
     ("entry", {"cds", "cds.cli", "cds.__main__"}),
 ]
 LEVEL = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}
