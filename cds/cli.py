@@ -21,8 +21,13 @@ app.add_typer(schema_app, name="schema")
 
 def _mount_optional() -> None:
     from cds.audit.cli import app as audit_app
+    from cds.impact.cli import impact_command
+    from cds.population import population_command
     from cds.screen.cli import screen_command
     from cds.terminology.cli import app as terminology_app
+
+    rules_app.command("impact")(impact_command)
+    app.command("population")(population_command)
 
     app.add_typer(audit_app, name="audit", help="Recent decisions and override rates per rule.")
     app.add_typer(terminology_app, name="terminology")

@@ -93,7 +93,9 @@ def audit(
         finally:
             store.close()
     except AuditError as exc:
-        Console(stderr=True).print(Text("error: ", style="red") + Text(str(exc)), highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            Text("error: ", style="red") + Text(str(exc)), highlight=False
+        )
         raise typer.Exit(1) from None
     console.print(Text(f"Audit database: {store.url}"), highlight=False)
     if not decisions:

@@ -34,6 +34,7 @@ from cds.impact.model import (
     Side,
 )
 from cds.ingest.load import RawResource, flatten, load_resources
+from cds.ingest.validate import USED_TYPES, known_types
 from cds.knowledge import Knowledge
 from cds.pipeline import evaluate
 from cds.population import archetype_of
@@ -64,16 +65,20 @@ def records(paths: list[Path], workdir: Path, unattributed: list[str] | None = N
         yield Record(f.name, load_resources(f))
     if not inputs.ndjson:
         return
-    buckets = bulk.bucket_count(inputs.ndjson)
-    for chunk in bulk.chunks(inputs.ndjson):
-        part = bulk.partition_chunk(chunk, str(workdir), buckets, "0")
-        if unattributed is not None:
-            unattributed.extend(part.unattributed)
+    # Every line of a type some fact reads is kept: the pre-validation filter of one knowledge could
+    # drop what the other reads (a code only one version's value sets hold).
+    read = bulk.Reading(USED_TYPES, known_types(), _keep)
+    buckets = bulk.bucket_count(bulk.read_bytes(inputs.ndjson, read))
+    scan = bulk.Scan()
+    for chunk in bulk.chunks(inputs.ndjson, read):
+        scan.merge(bulk.partition_chunk(chunk, read, str(workdir), buckets, "0"))
+    if unattributed is not None and scan.unattributed:
+        unattributed.extend(scan.reported or [f"{scan.unattributed} unreadable lines naming no patient"])
     meds_file = bulk.merge_medications(workdir)
     shared = _medications(meds_file) if meds_file else {}
-    for group in bulk.groups(workdir, buckets):
+    for group in bulk.bucket_groups(workdir, buckets):
         resources: list[RawResource] = []
-        problem = None
+        problem = group.problems[0] if group.problems else None
         for origin, line in group.lines:
             try:
                 resources.extend(flatten(orjson.loads(line), origin))
@@ -83,6 +88,10 @@ def records(paths: list[Path], workdir: Path, unattributed: list[str] | None = N
                 problem = problem or str(exc)
         # As in `cds screen`: a record with an unreadable line is an error, never assessed without it.
         yield Record(group.patient, resources + _referenced(resources, shared), problem)
+
+
+def _keep(res: RawResource) -> bool:
+    return True
 
 
 def _medications(path: Path) -> dict[str, RawResource]:

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cds.errors import InputError
-from cds.impact import ImpactReport, analyse
 from cds.impact.base import from_git
 from cds.impact.diff import knowledge_changes
+from cds.impact.model import ImpactReport
 from cds.impact.render import eligibility_changes, render_html, text, write_csv
-from cds.impact.run import outcome
+from cds.impact.run import analyse, outcome
 from cds.knowledge import Knowledge, default_knowledge
 from cds.pipeline import evaluate
 from cds.population import DEFAULT_AS_OF, generate, write_ndjson
@@ -213,6 +213,14 @@ def test_unreadable_lines_are_reported_never_silently_dropped(tmp_path: Path) ->
         fh.write('{"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/p00001"},\n')
     r = analyse([folder], default_knowledge(), default_knowledge(), as_of=DEFAULT_AS_OF)
     assert r.patients == 20
+    # The broken line names Patient/p00001: that record is not assessed (an error on both sides),
+    # never assessed without the line.
+    assert r.errors == 1 and not r.unattributed
+    other = tmp_path / "pop2"
+    write_ndjson(other, 20, seed=9)
+    with (other / "AllergyIntolerance.ndjson").open("a") as fh:
+        fh.write('{"resourceType":"AllergyIntolerance",\n')  # names no patient
+    r = analyse([other], default_knowledge(), default_knowledge(), as_of=DEFAULT_AS_OF)
     assert len(r.unattributed) == 1 and "AllergyIntolerance.ndjson" in r.unattributed[0]
     assert any(line.startswith("WARNING: 1 input lines belong to no patient") for line in text(r))
     assert "belong to no patient" in render_html(r)
