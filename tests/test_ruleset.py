@@ -164,3 +164,14 @@ def test_the_service_refuses_to_start_on_an_invalid_rule_set(rules_copy: Path) -
     assert out.returncode == 2
     assert "older-adult.yaml" in out.stderr and "unknown fact 'patiant'" in out.stderr
     assert "the service was not started" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unknown_operator_is_named_with_the_list_and_a_guess(rules_copy: Path) -> None:
+    _break(rules_copy, "precautions/older-adult.yaml", "{ge: 65}", "{gte: 65}")
+    with pytest.raises(RulesetError) as err:
+        Knowledge.load(rules_copy)
+    problems = err.value.problems
+    assert len(problems) == 1, problems
+    text = str(problems[0])
+    assert re.search(r"older-adult\.yaml:\d+: ", text)
+    assert "unknown operator 'gte'; did you mean" in text and "operators: eq, ne, lt" in text

@@ -84,6 +84,9 @@ def parse_rule_file(path: Path, display: str) -> tuple[Rule | None, list[Problem
         ]
     if not isinstance(data, dict):
         return None, [Problem(display, 1, "a rule file holds one rule: a mapping with id, version, ...")]
+    operator_problems = _unknown_operators(data, node, display)
+    if operator_problems:
+        return None, operator_problems  # pydantic's union errors would bury the one real mistake
     try:
         return Rule.model_validate(data), []
     except ValidationError as exc:
@@ -99,6 +102,42 @@ def parse_rule_file(path: Path, display: str) -> tuple[Rule | None, list[Problem
             where = ".".join(str(p) for p in loc) or "(rule)"
             problems.append(Problem(display, _line_of(node, loc), f"{where}: {err['msg']}"))
         return None, problems
+
+
+def _unknown_operators(data: dict[str, Any], node: yaml.Node | None, display: str) -> list[Problem]:
+    """A condition written with an operator the table does not know, with the list and a guess."""
+    import difflib
+
+    from cds.ruleset.operators import OPERATORS
+
+    problems: list[Problem] = []
+    when = data.get("when")
+    for i, pattern in enumerate(when if isinstance(when, list) else []):
+        if not isinstance(pattern, dict):
+            continue
+        groups = [("where", None, pattern.get("where"))]
+        alternatives = pattern.get("any")
+        groups += [
+            ("any", j, alt) for j, alt in enumerate(alternatives if isinstance(alternatives, list) else [])
+        ]
+        for key, j, where in groups:
+            for field_name, cond in (where or {}).items() if isinstance(where, dict) else []:
+                if not isinstance(cond, dict) or "setting" in cond:
+                    continue
+                for op in cond:
+                    if op not in OPERATORS:
+                        close = difflib.get_close_matches(str(op), list(OPERATORS), n=1, cutoff=0.5)
+                        loc = ("when", i, key, *(() if j is None else (j,)), field_name, op)
+                        problems.append(
+                            Problem(
+                                display,
+                                _line_of(node, loc),
+                                f"{field_name}: unknown operator {op!r}"
+                                + (f"; did you mean {close[0]!r}?" if close else "")
+                                + f" (operators: {', '.join(OPERATORS)}, or {{setting: ...}} for a value)",
+                            )
+                        )
+    return problems
 
 
 def rule_files(folder: Path) -> list[Path]:
