@@ -52,6 +52,8 @@ CONCEPTS: frozenset[str] = frozenset(
         "ketamine-uropathy",
         # added: a label precaution no contract term fitted (EU PIL PREC-09; Swiss ketamine label)
         "hyperthyroidism",
+        # added (issue 13 item 4): active hypertensive urgency/emergency/encephalopathy, do not dose
+        "hypertensive-crisis",
         # interactions
         "cns-depressant",
         "benzodiazepine-efficacy",

@@ -26,6 +26,7 @@ CONDITION_VALUESETS = (
     "pregnancy-ended",
     "breastfeeding",
     "hypertension",
+    "hypertensive-crisis",
     "recent-cardiovascular-event",
     "cardiovascular-disease",
     "cerebrovascular-disease",
