@@ -27,6 +27,8 @@ scenarios(
     "terminology.feature",
     "patient.feature",
     "observations.feature",
+    "suicidal-ideation.feature",
+    "episode.feature",
 )
 
 
@@ -167,6 +169,28 @@ def _condition(world: World, status: str | None, code: str, day: str) -> None:
         world.steps.append(lambda p: p.condition(code, onset=day, status="resolved", abatement=abated))
     else:
         world.steps.append(lambda p: p.condition(code, onset=day))
+
+
+@given(parsers.parse("C-SSRS {item} answered yes on {day}"))
+def _cssrs(world: World, item: str, day: str) -> None:
+    code = {
+        "item 1 (wish to be dead)": "93246-7",
+        "item 2 (thoughts of killing self)": "93247-5",
+        "item 3 (method)": "93248-3",
+        "item 4 (intent)": "93249-1",
+        "item 5 (plan)": "93250-9",
+        "item 6 (behaviour, lifetime)": "93267-3",
+        "item 6 (behaviour, past 3 months)": "93269-9",
+    }[item]
+    world.steps.append(
+        lambda p: p.observation(code, day, answer=("http://loinc.org", "LA33-6"), vital=False)
+    )
+
+
+@given(parsers.parse("a PHQ-9 of {score:d} on {day}"))
+def _phq9(world: World, score: int, day: str) -> None:
+    world.phq9_day = "2024-01-01"  # the default safety PHQ-9 is older than this one
+    world.steps.append(lambda p: p.phq9(day, score))
 
 
 @given("no complications")

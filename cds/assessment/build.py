@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from cds.assessment.dosing import esketamine_dosing, ketamine_iv_dosing
+from cds.assessment.dosing import choose_esketamine, esketamine_dosing, ketamine_iv_dosing
 from cds.contract.assessment import (
     PRODUCTS,
     Assessment,
@@ -70,6 +70,7 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
     indication_hits: list[IndicationRule] = []
     exclusions: set[str] = set()
     dosing_specs: list[DosingSpec] = []
+    spec_of: dict[str, DosingSpec] = {}
     for rule_id, hits in sorted(by_rule.items()):
         rule = ruleset.get(rule_id)
         matched = [hit.facts for hit in hits]
@@ -112,7 +113,9 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
         )
         if rule.then.dosing:
             dosing_specs.append(rule.then.dosing)
+            spec_of[rule.id] = rule.then.dosing
     indication = _indication(facts, indication_hits, exclusions)
+    findings = _one_dosing_answer(findings, spec_of, dosing_specs, indication)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], _CATEGORY_ORDER[f.category], f.rule))
     products = [_product(p, indication, findings, dosing_specs, facts) for p in PRODUCTS]
     return Assessment(
@@ -126,6 +129,20 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
         products=products,
         findings=findings,
     )
+
+
+def _one_dosing_answer(
+    findings: list[Finding], spec_of: dict[str, DosingSpec], specs: list[DosingSpec], indication: Indication
+) -> list[Finding]:
+    """One esketamine dosing card per chart: the regimen the dosing answer uses. Another start dose
+    beside it (56 mg next to the EU 28 mg, 84 mg next to a TRD regimen) would contradict it; none
+    when the indication is not met."""
+    chosen = None if indication.status == "not-eligible" else choose_esketamine(specs, indication.pathway)[0]
+    return [
+        f
+        for f in findings
+        if f.rule not in spec_of or spec_of[f.rule].product != "esketamine" or spec_of[f.rule] is chosen
+    ]
 
 
 def _more(n: int) -> str:

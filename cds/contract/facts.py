@@ -223,9 +223,20 @@ class Phq9Fact(Fact):
 class SuicidalIdeationFact(Fact):
     kind: ClassVar[str] = "suicidal_ideation"
     current: bool = Field(
-        description="An active SI condition (or one without status within "
-        "suicidal_ideation.lookback_days), or a positive C-SSRS answer within that window"
+        description="Current ideation of any kind: acute, a C-SSRS ideation item (1-5) answered yes within "
+        "suicidal_ideation.lookback_days, or an active suicidal-ideation condition (R45.851, SNOMED) whatever "
+        "its onset; history codes (Z91.51-) and lifetime-only behaviour are not current"
     )
+    acute: bool = Field(
+        description="The suicidal-ideation pathway: C-SSRS item 3, 4 or 5 (method, intent, plan) yes within "
+        "suicidal_ideation.lookback_days; recent behaviour (C-SSRS 'past 3 months' yes within that window, or "
+        "a suicide attempt with onset within suicidal_ideation.behaviour_days); or an active R45.851 / "
+        "suicidal-thoughts condition with onset within lookback_days"
+    )
+    history: bool = Field(
+        description="Past suicidal behaviour only: Z91.51-, C-SSRS lifetime behaviour yes, an older attempt"
+    )
+    basis: str | None = Field(default=None, description="What the chart says, for card text (item or code and date)")
     recorded: date | None = None
 
 
