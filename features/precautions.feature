@@ -125,13 +125,15 @@ Feature: Precautions and relative contraindications
       | resolved | does not fire |
 
   @data-gap.depression-severity
-  Scenario Outline: A baseline depression severity score is asked for, without blocking
+  Scenario Outline: A baseline depression severity score is asked for
     Given the PHQ-9 was last recorded on <day>
     When eligibility is assessed
     Then rule data-gap.depression-severity <fires>
-    And esketamine is appropriate
+    And esketamine is <verdict>
 
+    # Without a recent score the ongoing venlafaxine trial cannot be shown to be failing (issue 13
+    # item 7), so the indication is unsettled; the severity gap itself does not block.
     Examples:
-      | day        | fires         |
-      | 2025-05-28 | does not fire |
-      | 2025-02-01 | fires         |
+      | day        | fires         | verdict           |
+      | 2025-05-28 | does not fire | appropriate       |
+      | 2025-02-01 | fires         | insufficient-data |

@@ -111,9 +111,10 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         doses=knowledge.doses,
         gap_days=settings.trd.max_gap_days,
     )
-    trials = build_trials(exposures, depression, as_of, settings, knowledge.doses)
-    adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
+    phq9 = obs.phq9(idx, as_of, settings)[0]
+    trials = build_trials(exposures, depression, as_of, settings, knowledge.doses, phq9)
+    adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     return FactSet(
         as_of=as_of,
         patient=patient,
@@ -128,7 +129,7 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         blood_pressure=obs.blood_pressure(idx, vs, as_of, settings)[0],
         body=obs.body(idx, patient, as_of, settings)[0],
         pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings),
-        phq9=obs.phq9(idx, as_of, settings)[0],
+        phq9=phq9,
         suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
         hepatic=obs.hepatic(idx, conditions, as_of, settings),
         benzodiazepines=meds.build_benzodiazepine_load(exposures, knowledge.benzodiazepines),
