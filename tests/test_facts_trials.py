@@ -159,6 +159,7 @@ def test_an_intended_antidepressant_is_not_a_trial_and_one_on_hold_is_not_ongoin
 def test_an_ongoing_trial_fails_only_with_evidence_of_non_response() -> None:
     """Issue 13 item 7: an active MDD code is no evidence; a recent PHQ-9 at or above the threshold,
     taken after the trial had run the minimum weeks, is; a low one means it is working."""
+
     def ongoing(score: float | None, day: str = "2025-05-25") -> TrialFact:
         p = patient()
         p.medication("venlafaxine", start="2024-12-01", end=None, mg=150)

@@ -182,9 +182,7 @@ def _cssrs(world: World, item: str, day: str) -> None:
         "item 6 (behaviour, lifetime)": "93267-3",
         "item 6 (behaviour, past 3 months)": "93269-9",
     }[item]
-    world.steps.append(
-        lambda p: p.observation(code, day, answer=("http://loinc.org", "LA33-6"), vital=False)
-    )
+    world.steps.append(lambda p: p.observation(code, day, answer=("http://loinc.org", "LA33-6"), vital=False))
 
 
 @given(parsers.parse("a PHQ-9 of {score:d} on {day}"))

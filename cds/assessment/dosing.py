@@ -20,7 +20,9 @@ def choose_esketamine(specs: list[DosingSpec], pathway: str | None) -> tuple[Dos
     notes: list[str] = []
     candidates = [s for s in specs if s.product == "esketamine" and s.regimen == wanted and s.start_dose_mg]
     if not candidates and wanted == "suicidal-ideation":
-        candidates = [s for s in specs if s.product == "esketamine" and s.regimen == "trd" and s.start_dose_mg]
+        candidates = [
+            s for s in specs if s.product == "esketamine" and s.regimen == "trd" and s.start_dose_mg
+        ]
         if candidates:
             notes.append(
                 "The 84 mg psychiatric-emergency regimen is stated for adults under 65 (EU SmPC 4.2): "
@@ -28,7 +30,9 @@ def choose_esketamine(specs: list[DosingSpec], pathway: str | None) -> tuple[Dos
             )
     if not candidates:
         return None, notes
-    return min(candidates, key=lambda s: s.start_dose_mg or 0), notes + [n for s in candidates for n in s.notes]
+    return min(candidates, key=lambda s: s.start_dose_mg or 0), notes + [
+        n for s in candidates for n in s.notes
+    ]
 
 
 def esketamine_dosing(specs: list[DosingSpec], pathway: str | None) -> EsketamineDosing | None:

@@ -236,7 +236,9 @@ class SuicidalIdeationFact(Fact):
     history: bool = Field(
         description="Past suicidal behaviour only: Z91.51-, C-SSRS lifetime behaviour yes, an older attempt"
     )
-    basis: str | None = Field(default=None, description="What the chart says, for card text (item or code and date)")
+    basis: str | None = Field(
+        default=None, description="What the chart says, for card text (item or code and date)"
+    )
     recorded: date | None = None
 
 

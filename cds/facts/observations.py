@@ -559,8 +559,12 @@ def suicidal_ideation(
             continue
         codes = _loinc(r)
         label = next(
-            (m[c] for m in (CSSRS_INTENT, CSSRS_RECENT_BEHAVIOUR, CSSRS_PASSIVE, CSSRS_LIFETIME_BEHAVIOUR)
-             for c in codes if c in m),
+            (
+                m[c]
+                for m in (CSSRS_INTENT, CSSRS_RECENT_BEHAVIOUR, CSSRS_PASSIVE, CSSRS_LIFETIME_BEHAVIOUR)
+                for c in codes
+                if c in m
+            ),
             "C-SSRS answer",
         )
         what = (r.ref, f"C-SSRS {label} yes on {r.day.isoformat()}")

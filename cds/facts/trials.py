@@ -258,7 +258,10 @@ def judge_nonresponse(
     ):
         if phq9.score >= threshold:
             return True, f"ongoing; PHQ-9 {phq9.score:g} on {phq9.measured.isoformat()} shows non-response"
-        return False, f"ongoing; PHQ-9 {phq9.score:g} on {phq9.measured.isoformat()} is below {threshold:g}: responding"
+        return (
+            False,
+            f"ongoing; PHQ-9 {phq9.score:g} on {phq9.measured.isoformat()} is below {threshold:g}: responding",
+        )
     return None, None
 
 
