@@ -123,6 +123,11 @@ class MinDose(_M):
     source: str
     confidence: str
     stricter_elsewhere: str | None = None
+    drug_class: str | None = Field(default=None, description="ssri, snri, ... (EU add-on requirement)")
+    family: str | None = Field(
+        default=None,
+        description="Molecule family counted as one antidepressant (desvenlafaxine: venlafaxine)",
+    )
 
 
 class DoseTable(_M):

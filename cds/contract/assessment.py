@@ -54,6 +54,8 @@ CONCEPTS: frozenset[str] = frozenset(
         "hyperthyroidism",
         # added (issue 13 item 4): active hypertensive urgency/emergency/encephalopathy, do not dose
         "hypertensive-crisis",
+        # added (issue 13 item 8): EU, esketamine is started with an SSRI or SNRI
+        "add-on-antidepressant",
         # interactions
         "cns-depressant",
         "benzodiazepine-efficacy",

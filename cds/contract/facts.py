@@ -149,6 +149,9 @@ class TreatmentHistoryFact(Fact):
     augmentation_trials: int
     ect_courses: int
     on_oral_antidepressant: bool = Field(description="An antidepressant is active on the evaluation date")
+    on_ssri_or_snri: bool = Field(
+        default=False, description="An SSRI or SNRI (drug_class in rules/antidepressant-doses.yaml) is active"
+    )
 
 
 class MedicationFact(Fact):
@@ -242,6 +245,17 @@ class SuicidalIdeationFact(Fact):
     recorded: date | None = None
 
 
+class EpisodeSeverityFact(Fact):
+    kind: ClassVar[str] = "episode_severity"
+    status: Literal["moderate-or-severe", "mild", "unknown"] = Field(
+        description="Severity of the current episode: a PHQ-9 within lookback.phq9_days (at or above "
+        "trd.moderate_episode_phq9_min is moderate or worse) outranks the ICD-10-CM code's severity "
+        "(F32/F33 .0 mild, .1 moderate, .2/.3 severe); unknown when neither says"
+    )
+    source: Literal["score", "code", "none"]
+    basis: str | None = Field(default=None, description="The score and date, or the code and its display")
+
+
 class HepaticFact(Fact):
     kind: ClassVar[str] = "hepatic"
     diagnosis: bool = Field(description="A hepatic-impairment diagnosis (cirrhosis, hepatic failure)")
@@ -288,6 +302,7 @@ ALL_FACT_TYPES: tuple[type[Fact], ...] = (
     SuicidalIdeationFact,
     HepaticFact,
     BenzodiazepineLoadFact,
+    EpisodeSeverityFact,
 )
 FACT_KINDS: dict[str, type[Fact]] = {t.kind: t for t in ALL_FACT_TYPES}
 

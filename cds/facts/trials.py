@@ -357,10 +357,20 @@ def build_adjuncts(exposures: list[Exposure], ect_procedures: list[AdjunctFact])
 
 
 def build_history(
-    trials: list[TrialFact], adjuncts: list[AdjunctFact], exposures: list[Exposure]
+    trials: list[TrialFact],
+    adjuncts: list[AdjunctFact],
+    exposures: list[Exposure],
+    doses: DoseTable | None = None,
 ) -> TreatmentHistoryFact:
-    failed = {t.drug for t in trials if t.counts_as_failed is True}
-    possible = {t.drug for t in trials if t.counts_as_failed is not False}
+    table = doses.doses if doses else {}
+
+    def family(drug: str) -> str:
+        # One molecule family is one antidepressant (venlafaxine and desvenlafaxine).
+        entry = table.get(drug)
+        return entry.family if entry and entry.family else drug
+
+    failed = {family(t.drug) for t in trials if t.counts_as_failed is True}
+    possible = {family(t.drug) for t in trials if t.counts_as_failed is not False}
     refs = sorted({r for t in trials for r in t.evidence})
     return TreatmentHistoryFact(
         evidence=refs,
@@ -371,4 +381,9 @@ def build_history(
         augmentation_trials=sum(1 for a in adjuncts if a.type == "augmentation"),
         ect_courses=sum(1 for a in adjuncts if a.type == "ect"),
         on_oral_antidepressant=any(e.ongoing for e in exposures if e.valueset == "antidepressants"),
+        on_ssri_or_snri=any(
+            e.ongoing and e.ingredient in table and table[e.ingredient].drug_class in ("ssri", "snri")
+            for e in exposures
+            if e.valueset == "antidepressants"
+        ),
     )
