@@ -173,3 +173,26 @@ def test_an_ongoing_trial_fails_only_with_evidence_of_non_response() -> None:
     assert ongoing(9).counts_as_failed is False
     assert ongoing(15, day="2025-04-01").counts_as_failed is None  # not recent
     assert ongoing(15, day="2025-01-01").counts_as_failed is None  # before 6 weeks on it, and stale
+
+
+def test_oral_selegiline_is_not_an_antidepressant_trial_transdermal_is() -> None:
+    """Issue 13 item 9: oral selegiline (MAO-B, Parkinson's) is no antidepressant trial."""
+
+    def trial_drugs(route_text: str | None) -> set[str]:
+        p = patient()
+        ref = p.medication(
+            "selegiline",
+            start="2024-10-01",
+            end="2025-01-15",
+            mg=6,
+            stop_reason="ineffective",
+            text_only=True,
+        )
+        if route_text:
+            res = next(r for r in p.resources if f"{r['resourceType']}/{r['id']}" == ref)
+            res["dosage"][0]["text"] = route_text
+        return {t.drug for t in facts(p).trials}
+
+    assert "selegiline" not in trial_drugs(None)
+    assert "selegiline" not in trial_drugs("5 mg by mouth twice daily")
+    assert "selegiline" in trial_drugs("Emsam 6 mg/24 hr transdermal patch daily")

@@ -13,7 +13,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from cds.contract.assessment import Assessment, EsketamineDosing, KetamineIvDosing
 from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
-from cds.synthetic import JAPANESE_RACE, PatientBuilder
+from cds.synthetic import INGREDIENTS, JAPANESE_RACE, PatientBuilder
 from tests.terminology.steps import *  # noqa: F403  (steps of features/terminology.feature)
 
 scenarios(
@@ -135,7 +135,12 @@ def _japanese(world: World) -> None:
     )
 )
 def _stopped(world: World, drug: str, mg: str, start: str, end: str, why: str) -> None:
-    world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=float(mg), stop_reason=why))
+    # A drug with no RxNorm code here (EU-only antidepressants) is recorded by name only.
+    world.steps.append(
+        lambda p: p.medication(
+            drug, start=start, end=end, mg=float(mg), stop_reason=why, text_only=drug not in INGREDIENTS
+        )
+    )
 
 
 @given(

@@ -101,7 +101,12 @@ class DepressionFact(Fact):
     )
     bipolar: bool = Field(description="Any bipolar disorder diagnosis, active or past")
     psychotic_disorder: bool = Field(
-        description="A primary psychotic disorder (schizophrenia spectrum), not MDD with psychotic features"
+        description="A current primary psychotic disorder (schizophrenia spectrum; active or unknown status, "
+        "not abated), not MDD with psychotic features; a resolved one is history (psychotic_features)"
+    )
+    unspecified_depression: bool = Field(
+        default=False,
+        description="An active depression code that does not say MDD (F32.A, F32.89, SNOMED 35489007)",
     )
     psychotic_features: bool = Field(description="MDD with psychotic features or any psychotic disorder")
 

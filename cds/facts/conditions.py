@@ -15,6 +15,7 @@ from cds.terminology import ValueSets
 # Value sets matched against Condition.code (drug and observation value sets are not).
 CONDITION_VALUESETS = (
     "major-depressive-disorder",
+    "depression-unspecified",
     "mdd-in-remission",
     "bipolar-disorder",
     "psychosis",
@@ -130,7 +131,18 @@ def build_depression(
         episode_start=start.day if in_episode and start else None,
         episode_start_known=bool(in_episode and start and start.exact_onset),
         bipolar=any(c.valueset == "bipolar-disorder" for c in conditions),
-        psychotic_disorder=any(c.code not in mdd_codes for c in psychosis),
+        # A resolved or inactive psychotic disorder is history: the psychosis precaution, not an
+        # exclusion (issue 13 item 9).
+        psychotic_disorder=any(
+            c.code not in mdd_codes and c.status in ("active", "unknown") and c.abatement is None
+            for c in psychosis
+        ),
+        unspecified_depression=any(
+            c.valueset == "depression-unspecified"
+            and c.status in ("active", "unknown")
+            and c.abatement is None
+            for c in conditions
+        ),
         psychotic_features=bool(psychosis),
     )
 
