@@ -137,3 +137,27 @@ Feature: Precautions and relative contraindications
       | day        | fires         | verdict           |
       | 2025-05-28 | does not fire | appropriate       |
       | 2025-02-01 | fires         | insufficient-data |
+
+  @precaution.raised-intraocular-pressure
+  Scenario Outline: Glaucoma calls for caution; resolved or unrelated eye disease does not
+    Given a <status> condition <code> since 2022-01-10
+    When eligibility is assessed
+    Then rule precaution.raised-intraocular-pressure <fires>
+
+    Examples:
+      | status   | code   | fires         |
+      | active   | H40.11 | fires         |
+      | resolved | H40.11 | does not fire |
+      | active   | H52.4  | does not fire |
+
+  @monitoring.cssrs
+  Scenario Outline: C-SSRS at baseline and at each dose change
+    Given <screen>
+    When eligibility is assessed
+    Then rule monitoring.cssrs <fires>
+
+    Examples:
+      | screen                                                        | fires         |
+      | no recorded ancestry                                          | fires         |
+      | C-SSRS item 1 (wish to be dead) answered yes on 2025-05-30    | does not fire |
+      | C-SSRS item 1 (wish to be dead) answered yes on 2025-01-30    | fires         |

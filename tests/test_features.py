@@ -154,7 +154,9 @@ def _no_dose(world: World, drug: str, start: str, end: str, why: str) -> None:
 
 @given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+), ongoing"))
 def _ongoing(world: World, drug: str, mg: str, start: str) -> None:
-    world.steps.append(lambda p: p.medication(drug, start=start, end=None, mg=float(mg)))
+    world.steps.append(
+        lambda p: p.medication(drug, start=start, end=None, mg=float(mg), text_only=drug not in INGREDIENTS)
+    )
 
 
 @given("a bipolar disorder diagnosis")

@@ -56,6 +56,11 @@ CONCEPTS: frozenset[str] = frozenset(
         "hypertensive-crisis",
         # added (issue 13 item 8): EU, esketamine is started with an SSRI or SNRI
         "add-on-antidepressant",
+        # added (issue 13 item 10)
+        "blood-pressure-raising-drug",
+        "nasal-spray-timing",
+        "raised-intraocular-pressure",
+        "suicide-risk-screening",
         # interactions
         "cns-depressant",
         "benzodiazepine-efficacy",

@@ -248,6 +248,11 @@ class SuicidalIdeationFact(Fact):
         default=None, description="What the chart says, for card text (item or code and date)"
     )
     recorded: date | None = None
+    screen_status: Status = Field(
+        default="missing",
+        description="current: a C-SSRS answer (any) within suicidal_ideation.lookback_days; stale: older; "
+        "missing: none",
+    )
 
 
 class EpisodeSeverityFact(Fact):

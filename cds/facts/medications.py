@@ -31,6 +31,8 @@ DRUG_VALUESETS = (
     "memantine",
     "lamotrigine",
     "antihypertensives",
+    "blood-pressure-raising-drugs",
+    "nasal-corticosteroids-decongestants",
     "esketamine",
     "ketamine",
 )

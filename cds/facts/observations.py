@@ -576,8 +576,10 @@ def suicidal_ideation(
         elif recent:
             current.append((r.day, *what))  # passive ideation or an unplaced C-SSRS yes
     chosen = acute or current or history
+    latest_screen = max((r.day for r in idx.by_vs["cssrs"]), default=None)
+    screen = _status(latest_screen, as_of, window)
     if not chosen:
-        return SuicidalIdeationFact(current=False, acute=False, history=False)
+        return SuicidalIdeationFact(current=False, acute=False, history=False, screen_status=screen)
     chosen.sort()
     return SuicidalIdeationFact(
         evidence=sorted({h[1] for h in chosen}),
@@ -586,6 +588,7 @@ def suicidal_ideation(
         history=bool(history),
         basis=chosen[-1][2],
         recorded=chosen[-1][0],
+        screen_status=screen,
     )
 
 
