@@ -19,7 +19,7 @@ Feature: Precautions and relative contraindications
 
     Examples:
       | code   | rule                                      | esketamine       | ketamine         |
-      | I10    | precaution.hypertension                   | use-with-caution | use-with-caution |
+      | I10    | precaution.hypertension                   | appropriate      | appropriate      |
       | I50.9  | precaution.cardiovascular-disease         | use-with-caution | use-with-caution |
       | I63.9  | precaution.cerebrovascular-disease        | use-with-caution | use-with-caution |
       | F10.20 | precaution.substance-use-disorder         | use-with-caution | use-with-caution |
@@ -50,7 +50,7 @@ Feature: Precautions and relative contraindications
     Given the patient is 70 years old
     When eligibility is assessed
     Then rule precaution.older-adult fires
-    And esketamine is use-with-caution
+    And esketamine is appropriate
 
   @precaution.older-adult
   Scenario: Aged 64 is not an older adult
@@ -161,3 +161,23 @@ Feature: Precautions and relative contraindications
       | no recorded ancestry                                          | fires         |
       | C-SSRS item 1 (wish to be dead) answered yes on 2025-05-30    | does not fire |
       | C-SSRS item 1 (wish to be dead) answered yes on 2025-01-30    | fires         |
+
+  @precaution.cardiovascular-disease @precaution.cardiovascular-disease.history
+  Scenario Outline: Resolved cardiac history is information; current disease calls for caution
+    Given a <status> condition I21.9 since 2010-03-01
+    When eligibility is assessed
+    Then rule precaution.cardiovascular-disease <current>
+    And rule precaution.cardiovascular-disease.history <history>
+    And esketamine is <verdict>
+
+    Examples:
+      | status   | current       | history       | verdict          |
+      | resolved | does not fire | fires         | appropriate      |
+      | active   | fires         | does not fire | use-with-caution |
+
+  @data-gap.pregnancy-status
+  Scenario: The pregnancy-status gap says why it is asked
+    Given no pregnancy test is recorded
+    When eligibility is assessed
+    Then a data gap pregnancy-status says to obtain "pregnancy test"
+    And the finding pregnancy-status says "could become pregnant"

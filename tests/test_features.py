@@ -395,6 +395,12 @@ def _gap(world: World, concept: str, text: str) -> None:
     assert f.obtain and text in f.obtain
 
 
+@then(parsers.parse('the finding {concept} says "{text}"'))
+def _finding_text(world: World, concept: str, text: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept)
+    assert text in f.summary + " " + f.detail, (f.summary, f.detail)
+
+
 @then(parsers.re(r"rule (?P<rule>[a-z0-9.\-]+) (?P<fires>fires|does not fire)"))
 def _rule_fires(world: World, rule: str, fires: str) -> None:
     fired = fired_rules(_a(world))

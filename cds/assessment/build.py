@@ -207,7 +207,10 @@ def _product(
     else:
         verdict, reasons = (
             "appropriate",
-            ["Indication met; no contraindication, precaution or data gap found."],
+            [
+                "Indication met; no contraindication, precaution or data gap found in the coded record "
+                "(conditions, medications, allergies, observations); free-text notes are not read."
+            ],
         )
     dosing = None
     if verdict != "not-indicated":
