@@ -156,3 +156,11 @@ Feature: Absolute contraindications and do-not-start items
       | resolved | I16.0 | 2024-01-10 | us-fda  | contraindication.hypertensive-crisis.us | does not fire |
       | resolved | I67.4 | 2024-01-10 | eu-smpc | contraindication.hypertensive-crisis.eu | does not fire |
       | active   | I10   | 2020-01-10 | us-fda  | contraindication.hypertensive-crisis.us | does not fire |
+
+  @contraindication.aneurysmal-vascular-disease @precaution.cardiovascular-disease.history
+  Scenario: A card says what the chart says, and never loses its conclusion to a long term
+    Given a condition I71.40 recorded as "Abdominal aortic aneurysm without rupture, infrarenal, under ultrasound surveillance in the vascular clinic every twelve months since the first scan" since 2023-04-02
+    When eligibility is assessed
+    Then the aneurysmal-vascular-disease summary says "contraindicated" within 140 characters
+    And the aneurysmal-vascular-disease summary says "I71.40, 2023-04-02" within 140 characters
+    And rule precaution.cardiovascular-disease.history does not fire

@@ -181,3 +181,24 @@ Feature: Precautions and relative contraindications
     When eligibility is assessed
     Then a data gap pregnancy-status says to obtain "pregnancy test"
     And the finding pregnancy-status says "could become pregnant"
+
+  @precaution.cardiovascular-disease.history
+  Scenario: An old MI reads as the chart's term and date, not the value set's "acute (≤4 weeks)"
+    Given a resolved condition I21.9 since 2010-03-01
+    When eligibility is assessed
+    Then the cardiovascular-disease summary says "I21.9, 2010-03-01" within 140 characters
+    And the finding cardiovascular-disease says "Resolved cardiac history"
+
+  @monitoring.post-dose @monitoring.post-dose.ketamine-iv
+  Scenario: Monitoring text belongs to its product
+    Given the patient is 45 years old
+    When eligibility is assessed
+    Then rule monitoring.post-dose fires
+    And rule monitoring.post-dose.ketamine-iv fires
+    And the finding post-dose-monitoring says "Esketamine"
+
+  @monitoring.post-dose @monitoring.post-dose.ketamine-iv
+  Scenario: No monitoring advice for a 17-year-old
+    Given the patient is 17 years old
+    When eligibility is assessed
+    Then rule monitoring.post-dose.ketamine-iv does not fire

@@ -198,6 +198,17 @@ def _phq9(world: World, score: int, day: str) -> None:
     world.steps.append(lambda p: p.phq9(day, score))
 
 
+@given(parsers.parse('a condition {code} recorded as "{display}" since {day}'))
+def _condition_display(world: World, code: str, display: str, day: str) -> None:
+    world.steps.append(lambda p: p.condition(code, display=display, onset=day))
+
+
+@then(parsers.parse('the {concept} summary says "{text}" within 140 characters'))
+def _summary(world: World, concept: str, text: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept)
+    assert text in f.summary and len(f.summary) < 140, f.summary
+
+
 @given("no complications")
 def _no_complications(world: World) -> None:
     """Nothing to add: no ascites, no encephalopathy."""

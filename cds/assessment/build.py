@@ -61,6 +61,34 @@ def render(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str
     return " ".join(_TEMPLATE.sub(sub, text).split())
 
 
+SUMMARY_MAX = 139  # CDS Hooks: a card summary is under 140 characters
+
+
+def render_summary(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str:
+    """The summary within SUMMARY_MAX, never cut mid-phrase: when too long, the longest inserted
+    value (a chart's term) is shortened at a word boundary with an ellipsis, so the rule's own
+    words (e.g. "contraindicated") always stay (issue 13 item 12)."""
+    out = render(text, views, settings)
+    trimmed = {name: dict(view) for name, view in views.items()}
+    while len(out) > SUMMARY_MAX:
+        used = [
+            (len(_fmt(trimmed[m.group(1)][m.group(2)])), m.group(1), m.group(2))
+            for m in _TEMPLATE.finditer(text)
+            if trimmed.get(m.group(1), {}).get(m.group(2)) is not None
+        ]
+        if not used:
+            break
+        length, fact, field = max(used)
+        if length <= 12:
+            break
+        keep = max(12, length - (len(out) - SUMMARY_MAX) - 1)
+        value = _fmt(trimmed[fact][field])
+        cut = value[:keep].rsplit(" ", 1)[0] if " " in value[:keep] else value[:keep]
+        trimmed[fact][field] = cut.rstrip(" ,;:(") + "…"
+        out = render(text, trimmed, settings)
+    return out if len(out) <= SUMMARY_MAX else out[: SUMMARY_MAX - 1].rsplit(" ", 1)[0] + "…"
+
+
 def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge, profile: str) -> Assessment:
     ruleset = knowledge.ruleset
     by_rule: dict[str, list[Firing]] = defaultdict(list)
@@ -103,7 +131,7 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
                 severity=spec_f.severity,
                 concept=spec_f.concept,
                 applies_to=list(spec_f.applies_to),
-                summary=render(spec_f.summary, views, knowledge.settings)[:139],
+                summary=render_summary(spec_f.summary, views, knowledge.settings),
                 detail=render(spec_f.detail, views, knowledge.settings) + _more(len(matched)),
                 evidence=evidence if spec_f.category != "data-gap" else [],
                 citation=citation,

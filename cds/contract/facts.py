@@ -69,7 +69,14 @@ class ConditionFact(Fact):
     kind: ClassVar[str] = "condition"
     valueset: str = Field(description="Value set in fhir/valuesets/ the condition's code belongs to")
     code: str
-    display: str
+    display: str = Field(description="The value set's display for the matched code")
+    term: str = Field(default="", description="The chart's own term: the coding's display, else the text")
+    onset_text: str = Field(default="undated", description="The onset date as written on cards")
+    recorded_as: str = Field(
+        default="",
+        description="What the chart says, for card text: its own term (coding display or text), the code "
+        "and the onset date, e.g. 'Old myocardial infarction (I25.2, 2010-03-01)'",
+    )
     status: Literal["active", "inactive", "resolved", "unknown"] = Field(
         description="clinicalStatus: recurrence/relapse count as active; remission as inactive; absent as unknown"
     )

@@ -94,6 +94,9 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
                         valueset=vs_id,
                         code=match.code,
                         display=match.display,
+                        term=chart_term(data.get("code"), match.code, match.display),
+                        onset_text=onset.isoformat() if onset else "undated",
+                        recorded_as=recorded_as(data.get("code"), match.code, match.display, onset),
                         status=status,
                         verification=verification,
                         onset=onset,
@@ -102,6 +105,29 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
                 )
                 break
     return facts
+
+
+def recorded_as(concept: object, code: str, fallback: str, onset: date | None) -> str:
+    """The chart's own words for the entry (the coding's display, else the text), its code and
+    date: card text says what the chart says, not the value set's display (issue 13 item 12)."""
+    when = onset.isoformat() if onset else "undated"
+    return f"{chart_term(concept, code, fallback)} ({code}, {when})"
+
+
+def chart_term(concept: object, code: str, fallback: str) -> str:
+    term = ""
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or []:
+            if (
+                isinstance(coding, dict)
+                and coding.get("code") == code
+                and isinstance(coding.get("display"), str)
+            ):
+                term = coding["display"]
+                break
+        if not term and isinstance(concept.get("text"), str):
+            term = concept["text"]
+    return term or fallback
 
 
 @dataclass(frozen=True)
