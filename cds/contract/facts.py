@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["current", "stale", "missing"]
 
@@ -85,6 +85,22 @@ class ConditionFact(Fact):
     )
     onset: date | None = Field(default=None, description="onsetDateTime / onsetPeriod.start / recordedDate")
     abatement: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chart_words(cls, data: Any) -> Any:
+        """A fact built without the chart's words (e.g. from a Procedure) reads as its display."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        onset = data.get("onset")
+        when = onset.isoformat() if isinstance(onset, date) else (str(onset) if onset else "undated")
+        data.setdefault("onset_text", when)
+        if not data.get("term"):
+            data["term"] = data.get("display", "")
+        if not data.get("recorded_as"):
+            data["recorded_as"] = f"{data['term']} ({data.get('code', '')}, {data['onset_text']})"
+        return data
 
 
 class ConditionReviewFact(Fact):
