@@ -104,11 +104,22 @@ def _trials(
     start2 = end2 - timedelta(days=days)
     mg = second_mg if second_mg is not None else rng.choice(second[2])
     drug = second[0] if second_mg is None else "sertraline" if first[0] != "sertraline" else "venlafaxine"
-    if second_mg is not None and drug == "venlafaxine":
-        mg = second_mg * 1.5  # same distance to venlafaxine's 75 mg minimum as to sertraline's 50
+    if second_mg is not None:
+        # `second_mg` is given on sertraline's scale; the same share of this drug's minimum
+        # effective dose in rules/antidepressant-doses.yaml (read, so the mix follows the table).
+        mg = second_mg / _minimum("sertraline") * _minimum(drug)
     p.medication(
         drug, start=start2, end=end2, mg=mg if second_dose_recorded else None, stop_reason="lack of efficacy"
     )
+
+
+def _minimum(drug: str) -> float:
+    from cds.paths import rules_dir
+    from cds.settings import load_dose_table
+
+    value = load_dose_table(rules_dir()).doses[drug].min_mg_per_day
+    assert value is not None, f"no minimum dose for {drug} in rules/antidepressant-doses.yaml"
+    return value
 
 
 def _safety(
@@ -170,14 +181,14 @@ def _trial_6_weeks(rng: random.Random, as_of: date, pid: str) -> PatientBuilder:
 
 def _dose_at_minimum(rng: random.Random, as_of: date, pid: str) -> PatientBuilder:
     p = _patient(rng, as_of, pid)
-    _trials(rng, p, as_of, second_mg=50)  # sertraline 50 mg (venlafaxine 75 mg): the minimum
+    _trials(rng, p, as_of, second_mg=50)  # sertraline 50 mg (or the other drug's minimum)
     _safety(rng, p, as_of)
     return p
 
 
 def _dose_below_minimum(rng: random.Random, as_of: date, pid: str) -> PatientBuilder:
     p = _patient(rng, as_of, pid)
-    _trials(rng, p, as_of, second_mg=25)  # sertraline 25 mg (venlafaxine 37.5 mg): below it
+    _trials(rng, p, as_of, second_mg=25)  # half the minimum
     _safety(rng, p, as_of)
     return p
 

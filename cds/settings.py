@@ -23,6 +23,12 @@ class TrdSettings(_M):
     min_trial_weeks: float
     max_gap_days: int
     intolerance_before_adequate_counts: bool
+    ongoing_nonresponse_phq9_min: float = Field(
+        description="An ongoing trial counts as failed only with a recent PHQ-9 at or above this"
+    )
+    moderate_episode_phq9_min: float = Field(
+        description="A recent PHQ-9 at or above this makes the current episode moderate or worse (EU)"
+    )
 
 
 class EpisodeSettings(_M):
@@ -31,6 +37,17 @@ class EpisodeSettings(_M):
 
 class SuicidalIdeationSettings(_M):
     lookback_days: int
+    behaviour_days: int = Field(description="Suicidal behaviour this recent counts as recent (pathway)")
+
+
+class BloodPressureStopSettings(_M):
+    """Do-not-dose-today thresholds: a reading at or above either half stops today's dose."""
+
+    systolic: float
+    diastolic: float
+    crisis_condition_days: int = Field(
+        description="A hypertensive-crisis condition without a clinical status counts when this recent"
+    )
 
 
 class Lookback(_M):
@@ -90,6 +107,7 @@ class Settings(_M):
     interactions: InteractionSettings
     hepatic: HepaticSettings
     observations: ObservationSettings
+    blood_pressure_stop: BloodPressureStopSettings
 
     def lookup(self, dotted: str) -> Any:
         node: Any = self
@@ -105,6 +123,11 @@ class MinDose(_M):
     source: str
     confidence: str
     stricter_elsewhere: str | None = None
+    drug_class: str | None = Field(default=None, description="ssri, snri, ... (EU add-on requirement)")
+    family: str | None = Field(
+        default=None,
+        description="Molecule family counted as one antidepressant (desvenlafaxine: venlafaxine)",
+    )
 
 
 class DoseTable(_M):

@@ -113,3 +113,54 @@ Feature: Absolute contraindications and do-not-start items
     When eligibility is assessed
     Then rule data-gap.pregnancy-status fires
     And esketamine is insufficient-data
+
+  @contraindication.severe-blood-pressure.esketamine-us @contraindication.severe-blood-pressure.esketamine-eu @contraindication.severe-blood-pressure.ketamine-iv @precaution.elevated-blood-pressure @precaution.elevated-blood-pressure.eu-under-65
+  Scenario Outline: A reading at or above 180/100 stops today's dose, per product and profile
+    Given a blood pressure of <bp> on 2025-06-01
+    When eligibility is assessed under the <profile> profile
+    Then rule <rule> <fires>
+    And esketamine is <esk>
+    And ketamine-iv is <iv>
+
+    Examples:
+      | bp      | profile | rule                                                  | fires         | esk              | iv               |
+      | 182/95  | us-fda  | contraindication.severe-blood-pressure.esketamine-us  | fires         | contraindicated  | contraindicated  |
+      | 150/100 | us-fda  | contraindication.severe-blood-pressure.ketamine-iv    | fires         | contraindicated  | contraindicated  |
+      | 182/95  | us-fda  | precaution.elevated-blood-pressure                    | does not fire | contraindicated  | contraindicated  |
+      | 179/99  | us-fda  | contraindication.severe-blood-pressure.esketamine-us  | does not fire | use-with-caution | use-with-caution |
+      | 179/99  | us-fda  | contraindication.severe-blood-pressure.ketamine-iv    | does not fire | use-with-caution | use-with-caution |
+      | 180/90  | eu-smpc | contraindication.severe-blood-pressure.esketamine-eu  | fires         | contraindicated  | contraindicated  |
+      | 180/90  | eu-smpc | precaution.elevated-blood-pressure.eu-under-65        | does not fire | contraindicated  | contraindicated  |
+      | 179/99  | eu-smpc | contraindication.severe-blood-pressure.esketamine-eu  | does not fire | use-with-caution | use-with-caution |
+      | 182/95  | eu-smpc | contraindication.severe-blood-pressure.esketamine-us  | does not fire | contraindicated  | contraindicated  |
+
+  @contraindication.severe-blood-pressure.esketamine-us
+  Scenario: A reading of 182/95 older than the look-back is a blood-pressure data gap, not a stop
+    Given a blood pressure of 182/95 on 2025-03-01
+    And the blood pressure was last measured on 2025-03-01
+    When eligibility is assessed
+    Then rule contraindication.severe-blood-pressure.esketamine-us does not fire
+    And esketamine is insufficient-data
+
+  @contraindication.hypertensive-crisis.us @contraindication.hypertensive-crisis.eu
+  Scenario Outline: An active hypertensive crisis or encephalopathy: do not dose
+    Given a <status> condition <code> since <day>
+    When eligibility is assessed under the <profile> profile
+    Then rule <rule> <fires>
+
+    Examples:
+      | status   | code  | day        | profile | rule                                   | fires         |
+      | active   | I16.0 | 2025-05-30 | us-fda  | contraindication.hypertensive-crisis.us | fires         |
+      | active   | I16.1 | 2025-05-30 | eu-smpc | contraindication.hypertensive-crisis.eu | fires         |
+      | active   | I67.4 | 2025-05-20 | us-fda  | contraindication.hypertensive-crisis.us | fires         |
+      | resolved | I16.0 | 2024-01-10 | us-fda  | contraindication.hypertensive-crisis.us | does not fire |
+      | resolved | I67.4 | 2024-01-10 | eu-smpc | contraindication.hypertensive-crisis.eu | does not fire |
+      | active   | I10   | 2020-01-10 | us-fda  | contraindication.hypertensive-crisis.us | does not fire |
+
+  @contraindication.aneurysmal-vascular-disease @precaution.cardiovascular-disease.history
+  Scenario: A card says what the chart says, and never loses its conclusion to a long term
+    Given a condition I71.40 recorded as "Abdominal aortic aneurysm without rupture, infrarenal, under ultrasound surveillance in the vascular clinic every twelve months since the first scan" since 2023-04-02
+    When eligibility is assessed
+    Then the aneurysmal-vascular-disease summary says "contraindicated" within 140 characters
+    And the aneurysmal-vascular-disease summary says "I71.40, 2023-04-02" within 140 characters
+    And rule precaution.cardiovascular-disease.history does not fire

@@ -33,10 +33,19 @@ Feature: Dosing by profile, age, ancestry and pathway
     And rule dosing.ketamine-iv.standard does not fire
     And rule dosing.esketamine.suicidal-ideation does not fire
 
-  @dosing.esketamine.suicidal-ideation
-  Scenario: Suicidal ideation with TRD keeps the TRD regimen, the SI regimen is shown
+  @dosing.esketamine.suicidal-ideation @dosing.esketamine.trd
+  Scenario: Suicidal ideation with TRD keeps the TRD regimen: one dosing answer
     Given suicidal ideation recorded on 2025-05-30
     When eligibility is assessed
-    Then rule dosing.esketamine.suicidal-ideation fires
+    Then rule dosing.esketamine.suicidal-ideation does not fire
+    And rule dosing.esketamine.trd fires
     And the pathway is trd
     And the esketamine start dose is 56 mg
+
+  @dosing.esketamine.trd @dosing.esketamine.eu-older-adult
+  Scenario: EU, 70 years old: one start dose (28 mg), not 56 mg beside it
+    Given the patient is 70 years old
+    When eligibility is assessed under the eu-smpc profile
+    Then the esketamine start dose is 28 mg
+    And rule dosing.esketamine.eu-older-adult fires
+    And rule dosing.esketamine.trd does not fire

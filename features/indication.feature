@@ -143,3 +143,65 @@ Feature: Treatment-resistant depression (TRD) indication
     Then the indication is eligible
     And rule indication.psychotic-disorder does not fire
     And rule precaution.psychosis fires
+
+  @indication.trd.met @indication.trd.not-met
+  Scenario Outline: Trial adequacy: effective doses, one molecule family, oral selegiline, EU antidepressants
+    Given a 45-year-old woman with recurrent MDD since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And <first> <mg> mg daily from 2025-01-02 to 2025-04-15 stopped for lack of efficacy
+    When eligibility is assessed
+    Then <n> adequate failed trials are counted
+    And rule <rule> fires
+
+    Examples:
+      | first          | mg  | n | rule                   |
+      | mirtazapine    | 15  | 1 | indication.trd.not-met |
+      | mirtazapine    | 30  | 2 | indication.trd.met     |
+      | venlafaxine    | 75  | 1 | indication.trd.not-met |
+      | fluvoxamine    | 50  | 1 | indication.trd.not-met |
+      | selegiline     | 10  | 1 | indication.trd.not-met |
+      | agomelatine    | 25  | 2 | indication.trd.met     |
+      | moclobemide    | 300 | 2 | indication.trd.met     |
+      | reboxetine     | 8   | 2 | indication.trd.met     |
+      | tianeptine     | 37.5 | 2 | indication.trd.met    |
+
+  @indication.trd.not-met @indication.trd.met
+  Scenario: Venlafaxine then desvenlafaxine is one antidepressant, not two
+    Given a 45-year-old woman with recurrent MDD since 2024-09-01
+    And venlafaxine 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And desvenlafaxine 100 mg daily from 2025-01-02 to 2025-04-15 stopped for lack of efficacy
+    When eligibility is assessed
+    Then 1 adequate failed trial is counted
+    And the indication is not-eligible
+
+  @indication.psychotic-disorder @precaution.psychosis
+  Scenario Outline: A resolved remote psychotic disorder is a precaution, a current one excludes
+    Given a 45-year-old woman with recurrent MDD since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And fluoxetine 40 mg daily from 2025-01-02 to 2025-04-15 stopped for lack of efficacy
+    And a <status> condition F23 since 2010-03-01
+    When eligibility is assessed
+    Then the indication is <indication>
+    And rule indication.psychotic-disorder <fires>
+    And rule precaution.psychosis fires
+
+    Examples:
+      | status   | indication   | fires         |
+      | active   | not-eligible | fires         |
+      | resolved | eligible     | does not fire |
+
+  @indication.confirm-mdd @indication.no-current-mdd
+  Scenario Outline: Depression not specified as MDD asks to confirm MDD
+    Given a condition <code> since 2024-09-01
+    And sertraline 150 mg daily from 2024-09-15 to 2024-12-15 stopped for lack of efficacy
+    And fluoxetine 40 mg daily from 2025-01-02 to 2025-04-15 stopped for lack of efficacy
+    When eligibility is assessed
+    Then the indication is <indication>
+    And rule indication.confirm-mdd <confirm>
+    And rule indication.no-current-mdd <none>
+
+    Examples:
+      | code  | indication        | confirm       | none          |
+      | F32.A | insufficient-data | fires         | does not fire |
+      | F41.1 | not-eligible      | does not fire | fires         |
+      | F33.1 | eligible          | does not fire | does not fire |

@@ -24,8 +24,8 @@ Feature: Drug interactions
       | methylphenidate | 20  | interaction.psychostimulant             | use-with-caution | use-with-caution |
       | tranylcypromine | 30  | interaction.maoi                        | use-with-caution | use-with-caution |
       | memantine       | 10  | interaction.memantine                   | use-with-caution | use-with-caution |
-      | theophylline    | 300 | interaction.theophylline.ketamine-iv    | use-with-caution | contraindicated  |
-      | aminophylline   | 300 | interaction.theophylline.esketamine     | use-with-caution | contraindicated  |
+      | theophylline    | 300 | interaction.theophylline.ketamine-iv    | use-with-caution | use-with-caution |
+      | aminophylline   | 300 | interaction.theophylline.esketamine     | use-with-caution | use-with-caution |
       | lamotrigine     | 200 | interaction.lamotrigine                 | appropriate      | appropriate      |
       | lisinopril      | 10  | interaction.antihypertensive            | appropriate      | appropriate      |
 
@@ -48,3 +48,38 @@ Feature: Drug interactions
       | lorazepam | 2  | fires         |
       | diazepam  | 5  | does not fire |
       | clonazepam | 0.5 | fires        |
+
+  @interaction.cns-depressant @interaction.psychostimulant @interaction.blood-pressure-raising-drugs @interaction.thyroid-hormones @interaction.nasal-spray-timing
+  Scenario Outline: Interactions the first pass did not recognise
+    Given <drug> <mg> mg daily from 2025-03-01, ongoing
+    When eligibility is assessed
+    Then rule <rule> fires
+    And esketamine is <esketamine>
+
+    Examples:
+      | drug               | mg   | rule                                      | esketamine       |
+      | chlordiazepoxide   | 25   | interaction.cns-depressant                | use-with-caution |
+      | zopiclone          | 7.5  | interaction.cns-depressant                | use-with-caution |
+      | eszopiclone        | 2    | interaction.cns-depressant                | use-with-caution |
+      | pregabalin         | 150  | interaction.cns-depressant                | use-with-caution |
+      | gabapentin         | 900  | interaction.cns-depressant                | use-with-caution |
+      | phenobarbital      | 60   | interaction.cns-depressant                | use-with-caution |
+      | tapentadol         | 100  | interaction.cns-depressant                | use-with-caution |
+      | dexmethylphenidate | 10   | interaction.psychostimulant               | use-with-caution |
+      | methamphetamine    | 10   | interaction.psychostimulant               | use-with-caution |
+      | methylergometrine  | 0.2  | interaction.blood-pressure-raising-drugs  | use-with-caution |
+      | levothyroxine      | 0.1  | interaction.thyroid-hormones              | appropriate      |
+      | fluticasone        | 0.1  | interaction.nasal-spray-timing            | appropriate      |
+      | oxymetazoline      | 0.1  | interaction.nasal-spray-timing            | appropriate      |
+
+  @interaction.blood-pressure-raising-drugs @interaction.thyroid-hormones @interaction.nasal-spray-timing
+  Scenario Outline: Neighbours that do not interact
+    Given <drug> <mg> mg daily from 2025-03-01, ongoing
+    When eligibility is assessed
+    Then rule <rule> does not fire
+
+    Examples:
+      | drug          | mg  | rule                                     |
+      | levothyroxine | 0.1 | interaction.blood-pressure-raising-drugs |
+      | lisinopril    | 10  | interaction.thyroid-hormones             |
+      | lisinopril    | 10  | interaction.nasal-spray-timing           |

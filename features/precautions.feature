@@ -19,7 +19,7 @@ Feature: Precautions and relative contraindications
 
     Examples:
       | code   | rule                                      | esketamine       | ketamine         |
-      | I10    | precaution.hypertension                   | use-with-caution | use-with-caution |
+      | I10    | precaution.hypertension                   | appropriate      | appropriate      |
       | I50.9  | precaution.cardiovascular-disease         | use-with-caution | use-with-caution |
       | I63.9  | precaution.cerebrovascular-disease        | use-with-caution | use-with-caution |
       | F10.20 | precaution.substance-use-disorder         | use-with-caution | use-with-caution |
@@ -50,7 +50,7 @@ Feature: Precautions and relative contraindications
     Given the patient is 70 years old
     When eligibility is assessed
     Then rule precaution.older-adult fires
-    And esketamine is use-with-caution
+    And esketamine is appropriate
 
   @precaution.older-adult
   Scenario: Aged 64 is not an older adult
@@ -125,13 +125,80 @@ Feature: Precautions and relative contraindications
       | resolved | does not fire |
 
   @data-gap.depression-severity
-  Scenario Outline: A baseline depression severity score is asked for, without blocking
+  Scenario Outline: A baseline depression severity score is asked for
     Given the PHQ-9 was last recorded on <day>
     When eligibility is assessed
     Then rule data-gap.depression-severity <fires>
-    And esketamine is appropriate
+    And esketamine is <verdict>
+
+    # Without a recent score the ongoing venlafaxine trial cannot be shown to be failing (issue 13
+    # item 7), so the indication is unsettled; the severity gap itself does not block.
+    Examples:
+      | day        | fires         | verdict           |
+      | 2025-05-28 | does not fire | appropriate       |
+      | 2025-02-01 | fires         | insufficient-data |
+
+  @precaution.raised-intraocular-pressure
+  Scenario Outline: Glaucoma calls for caution; resolved or unrelated eye disease does not
+    Given a <status> condition <code> since 2022-01-10
+    When eligibility is assessed
+    Then rule precaution.raised-intraocular-pressure <fires>
 
     Examples:
-      | day        | fires         |
-      | 2025-05-28 | does not fire |
-      | 2025-02-01 | fires         |
+      | status   | code   | fires         |
+      | active   | H40.11 | fires         |
+      | resolved | H40.11 | does not fire |
+      | active   | H52.4  | does not fire |
+
+  @monitoring.cssrs
+  Scenario Outline: C-SSRS at baseline and at each dose change
+    Given <screen>
+    When eligibility is assessed
+    Then rule monitoring.cssrs <fires>
+
+    Examples:
+      | screen                                                        | fires         |
+      | no recorded ancestry                                          | fires         |
+      | C-SSRS item 1 (wish to be dead) answered yes on 2025-05-30    | does not fire |
+      | C-SSRS item 1 (wish to be dead) answered yes on 2025-01-30    | fires         |
+
+  @precaution.cardiovascular-disease @precaution.cardiovascular-disease.history
+  Scenario Outline: Resolved cardiac history is information; current disease calls for caution
+    Given a <status> condition I21.9 since 2010-03-01
+    When eligibility is assessed
+    Then rule precaution.cardiovascular-disease <current>
+    And rule precaution.cardiovascular-disease.history <history>
+    And esketamine is <verdict>
+
+    Examples:
+      | status   | current       | history       | verdict          |
+      | resolved | does not fire | fires         | appropriate      |
+      | active   | fires         | does not fire | use-with-caution |
+
+  @data-gap.pregnancy-status
+  Scenario: The pregnancy-status gap says why it is asked
+    Given no pregnancy test is recorded
+    When eligibility is assessed
+    Then a data gap pregnancy-status says to obtain "pregnancy test"
+    And the finding pregnancy-status says "could become pregnant"
+
+  @precaution.cardiovascular-disease.history
+  Scenario: An old MI reads as the chart's term and date, not the value set's "acute (≤4 weeks)"
+    Given a resolved condition I21.9 since 2010-03-01
+    When eligibility is assessed
+    Then the cardiovascular-disease summary says "I21.9, 2010-03-01" within 140 characters
+    And the finding cardiovascular-disease says "Resolved cardiac history"
+
+  @monitoring.post-dose @monitoring.post-dose.ketamine-iv
+  Scenario: Monitoring text belongs to its product
+    Given the patient is 45 years old
+    When eligibility is assessed
+    Then rule monitoring.post-dose fires
+    And rule monitoring.post-dose.ketamine-iv fires
+    And the finding post-dose-monitoring says "Esketamine"
+
+  @monitoring.post-dose @monitoring.post-dose.ketamine-iv
+  Scenario: No monitoring advice for a 17-year-old
+    Given the patient is 17 years old
+    When eligibility is assessed
+    Then rule monitoring.post-dose.ketamine-iv does not fire

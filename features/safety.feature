@@ -21,7 +21,8 @@ Feature: Contraindications, data gaps and dosing
   Scenario: Essential hypertension is not an aneurysm
     Given a condition I10 since 2023-04-02
     When eligibility is assessed
-    Then esketamine is use-with-caution
+    Then esketamine is appropriate
+    And rule precaution.hypertension fires
     And there is no finding aneurysmal-vascular-disease
 
   @contraindication.intracerebral-hemorrhage

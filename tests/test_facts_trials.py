@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from cds.contract.facts import TrialFact
 from cds.facts.build import FactSet, build_facts
 from cds.ingest.load import flatten
 from cds.knowledge import default_knowledge
@@ -136,6 +137,7 @@ def test_trial_before_an_episode_known_only_from_recorded_date_cannot_be_placed(
     p.condition("F33.1", recorded="2024-12-01")
     p.medication("sertraline", start="2024-08-01", end="2024-11-01", mg=150, stop_reason="ineffective")
     p.medication("venlafaxine", start="2024-12-15", end=None, mg=150)
+    p.phq9("2025-05-20", 18)  # non-response on the ongoing trial (issue 13 item 7)
     f = facts(p)
     by_drug = {t.drug: t for t in f.trials}
     assert by_drug["sertraline"].in_current_episode is None and by_drug["sertraline"].counts_as_failed is None
@@ -152,3 +154,45 @@ def test_an_intended_antidepressant_is_not_a_trial_and_one_on_hold_is_not_ongoin
     trials = {t.drug: t for t in facts(p).trials}
     assert "sertraline" not in trials
     assert trials["venlafaxine"].ongoing is False and trials["venlafaxine"].counts_as_failed is None
+
+
+def test_an_ongoing_trial_fails_only_with_evidence_of_non_response() -> None:
+    """Issue 13 item 7: an active MDD code is no evidence; a recent PHQ-9 at or above the threshold,
+    taken after the trial had run the minimum weeks, is; a low one means it is working."""
+
+    def ongoing(score: float | None, day: str = "2025-05-25") -> TrialFact:
+        p = patient()
+        p.medication("venlafaxine", start="2024-12-01", end=None, mg=150)
+        if score is not None:
+            p.phq9(day, score)
+        return next(t for t in facts(p).trials if t.drug == "venlafaxine")
+
+    assert ongoing(None).counts_as_failed is None
+    assert "PHQ-9" in (ongoing(None).missing or "")
+    assert ongoing(15).counts_as_failed is True
+    assert ongoing(9).counts_as_failed is False
+    assert ongoing(15, day="2025-04-01").counts_as_failed is None  # not recent
+    assert ongoing(15, day="2025-01-01").counts_as_failed is None  # before 6 weeks on it, and stale
+
+
+def test_oral_selegiline_is_not_an_antidepressant_trial_transdermal_is() -> None:
+    """Issue 13 item 9: oral selegiline (MAO-B, Parkinson's) is no antidepressant trial."""
+
+    def trial_drugs(route_text: str | None) -> set[str]:
+        p = patient()
+        ref = p.medication(
+            "selegiline",
+            start="2024-10-01",
+            end="2025-01-15",
+            mg=6,
+            stop_reason="ineffective",
+            text_only=True,
+        )
+        if route_text:
+            res = next(r for r in p.resources if f"{r['resourceType']}/{r['id']}" == ref)
+            res["dosage"][0]["text"] = route_text
+        return {t.drug for t in facts(p).trials}
+
+    assert "selegiline" not in trial_drugs(None)
+    assert "selegiline" not in trial_drugs("5 mg by mouth twice daily")
+    assert "selegiline" in trial_drugs("Emsam 6 mg/24 hr transdermal patch daily")

@@ -13,7 +13,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from cds.contract.assessment import Assessment, EsketamineDosing, Finding, KetamineIvDosing, Trial
 from cds.ingest.load import flatten
 from cds.pipeline import Evaluation, evaluate
-from cds.synthetic import JAPANESE_RACE, PatientBuilder
+from cds.synthetic import INGREDIENTS, JAPANESE_RACE, PatientBuilder
 from tests.bdd_failures import Mismatch, expect
 from tests.terminology.steps import *  # noqa: F403  (steps of features/terminology.feature)
 
@@ -28,6 +28,8 @@ scenarios(
     "terminology.feature",
     "patient.feature",
     "observations.feature",
+    "suicidal-ideation.feature",
+    "episode.feature",
 )
 
 
@@ -134,7 +136,12 @@ def _japanese(world: World) -> None:
     )
 )
 def _stopped(world: World, drug: str, mg: str, start: str, end: str, why: str) -> None:
-    world.steps.append(lambda p: p.medication(drug, start=start, end=end, mg=float(mg), stop_reason=why))
+    # A drug with no RxNorm code here (EU-only antidepressants) is recorded by name only.
+    world.steps.append(
+        lambda p: p.medication(
+            drug, start=start, end=end, mg=float(mg), stop_reason=why, text_only=drug not in INGREDIENTS
+        )
+    )
 
 
 @given(
@@ -148,7 +155,9 @@ def _no_dose(world: World, drug: str, start: str, end: str, why: str) -> None:
 
 @given(parsers.re(r"(?P<drug>[a-z]+) (?P<mg>[\d.]+) mg daily from (?P<start>[\d-]+), ongoing"))
 def _ongoing(world: World, drug: str, mg: str, start: str) -> None:
-    world.steps.append(lambda p: p.medication(drug, start=start, end=None, mg=float(mg)))
+    world.steps.append(
+        lambda p: p.medication(drug, start=start, end=None, mg=float(mg), text_only=drug not in INGREDIENTS)
+    )
 
 
 @given("a bipolar disorder diagnosis")
@@ -168,6 +177,37 @@ def _condition(world: World, status: str | None, code: str, day: str) -> None:
         world.steps.append(lambda p: p.condition(code, onset=day, status="resolved", abatement=abated))
     else:
         world.steps.append(lambda p: p.condition(code, onset=day))
+
+
+@given(parsers.parse("C-SSRS {item} answered yes on {day}"))
+def _cssrs(world: World, item: str, day: str) -> None:
+    code = {
+        "item 1 (wish to be dead)": "93246-7",
+        "item 2 (thoughts of killing self)": "93247-5",
+        "item 3 (method)": "93248-3",
+        "item 4 (intent)": "93249-1",
+        "item 5 (plan)": "93250-9",
+        "item 6 (behaviour, lifetime)": "93267-3",
+        "item 6 (behaviour, past 3 months)": "93269-9",
+    }[item]
+    world.steps.append(lambda p: p.observation(code, day, answer=("http://loinc.org", "LA33-6"), vital=False))
+
+
+@given(parsers.parse("a PHQ-9 of {score:d} on {day}"))
+def _phq9(world: World, score: int, day: str) -> None:
+    world.phq9_day = "2024-01-01"  # the default safety PHQ-9 is older than this one
+    world.steps.append(lambda p: p.phq9(day, score))
+
+
+@given(parsers.parse('a condition {code} recorded as "{display}" since {day}'))
+def _condition_display(world: World, code: str, display: str, day: str) -> None:
+    world.steps.append(lambda p: p.condition(code, display=display, onset=day))
+
+
+@then(parsers.parse('the {concept} summary says "{text}" within 140 characters'))
+def _summary(world: World, concept: str, text: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept)
+    assert text in f.summary and len(f.summary) < 140, f.summary
 
 
 @given("no complications")
@@ -405,6 +445,12 @@ def _gap(world: World, concept: str, text: str) -> None:
         True,
         f"obtain: {f.obtain!r}",
     )
+
+
+@then(parsers.parse('the finding {concept} says "{text}"'))
+def _finding_text(world: World, concept: str, text: str) -> None:
+    f = next(f for f in _a(world).findings if f.concept == concept)
+    assert text in f.summary + " " + f.detail, (f.summary, f.detail)
 
 
 @then(parsers.re(r"rule (?P<rule>[a-z0-9.\-]+) (?P<fires>fires|does not fire)"))

@@ -39,7 +39,7 @@ def _break(folder: Path, rel: str, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message", "line"),
     [
-        ("version: 1.0.0", "version: one", "version must be MAJOR.MINOR.PATCH", 2),
+        ("version: 1.1.1", "version: one", "version must be MAJOR.MINOR.PATCH", 2),
         (
             "valueset: aneurysmal-vascular-disease",
             "valueset: aneurysm-typo",
@@ -48,7 +48,7 @@ def _break(folder: Path, rel: str, old: str, new: str) -> None:
         ),
         ("fact: condition", "fact: conditon", "unknown fact 'conditon'; did you mean 'condition'", 15),
         (
-            "  url: https://www.usmedicine.com/2021online-dir/inc/html/30.html\n",
+            "  url: https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=d81a6a79-a74a-44b7-822c-0dfa3036eaed\n",
             "",
             "citation.url: Field required",
             10,
@@ -107,8 +107,8 @@ def test_lint_fails_on_a_changed_rule_whose_version_was_not_bumped(tmp_path: Pat
     lint = [sys.executable, "-m", "cds", "rules", "lint", str(repo / "rules"), "--base", "HEAD"]
     bad = subprocess.run(lint, capture_output=True, text=True)
     assert bad.returncode == 1
-    assert "precaution.older-adult: changed since HEAD but version 1.1.0 was not bumped" in bad.stderr
-    rule.write_text(rule.read_text().replace("version: 1.1.0", "version: 1.2.0"))
+    assert "precaution.older-adult: changed since HEAD but version 2.0.1 was not bumped" in bad.stderr
+    rule.write_text(rule.read_text().replace("version: 2.0.1", "version: 2.1.0"))
     assert subprocess.run(lint, capture_output=True, text=True).returncode == 0
 
 
@@ -175,3 +175,31 @@ def test_an_unknown_operator_is_named_with_the_list_and_a_guess(rules_copy: Path
     text = str(problems[0])
     assert re.search(r"older-adult\.yaml:\d+: ", text)
     assert "unknown operator 'gte'; did you mean" in text and "operators: eq, ne, lt" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://www.usmedicine.com/2021online-dir/inc/html/30.html", "not on the allow-list"),
+        ("https://uat.mims.com/philippines/drug/info/spravato", "not on the allow-list"),
+        ("http://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=x", "not https"),
+    ],
+)
+def test_a_citation_host_off_the_allow_list_is_refused(rules_copy: Path, url: str, why: str) -> None:
+    """Issue 13 item 13: rules cite canonical sources (CITATIONS.md), never mirrors or test servers."""
+    path = rules_copy / "contraindications" / "aneurysmal-vascular-disease.yaml"
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^  url: .*$", f"  url: {url}", text, count=1))
+    with pytest.raises(RulesetError) as err:
+        Knowledge.load(rules_copy)
+    messages = "\n".join(str(p) for p in err.value.problems)
+    assert re.search(r"aneurysmal-vascular-disease\.yaml:\d+: .*" + why, messages), messages
+
+
+def test_every_shipped_rule_cites_an_allowed_host() -> None:
+    from cds.ruleset.lint import citation_problem
+
+    ruleset = load_ruleset(rules_dir())
+    assert not [
+        (r.id, citation_problem(r.citation.url)) for r in ruleset.rules if citation_problem(r.citation.url)
+    ]

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from cds.assessment.dosing import esketamine_dosing, ketamine_iv_dosing
+from cds.assessment.dosing import choose_esketamine, esketamine_dosing, ketamine_iv_dosing
 from cds.contract.assessment import (
     PRODUCTS,
     Assessment,
@@ -61,6 +61,34 @@ def render(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str
     return " ".join(_TEMPLATE.sub(sub, text).split())
 
 
+SUMMARY_MAX = 139  # CDS Hooks: a card summary is under 140 characters
+
+
+def render_summary(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str:
+    """The summary within SUMMARY_MAX, never cut mid-phrase: when too long, the longest inserted
+    value (a chart's term) is shortened at a word boundary with an ellipsis, so the rule's own
+    words (e.g. "contraindicated") always stay (issue 13 item 12)."""
+    out = render(text, views, settings)
+    trimmed = {name: dict(view) for name, view in views.items()}
+    while len(out) > SUMMARY_MAX:
+        used = [
+            (len(_fmt(trimmed[m.group(1)][m.group(2)])), m.group(1), m.group(2))
+            for m in _TEMPLATE.finditer(text)
+            if trimmed.get(m.group(1), {}).get(m.group(2)) is not None
+        ]
+        if not used:
+            break
+        length, fact, field = max(used)
+        if length <= 12:
+            break
+        keep = max(12, length - (len(out) - SUMMARY_MAX) - 1)
+        value = _fmt(trimmed[fact][field])
+        cut = value[:keep].rsplit(" ", 1)[0] if " " in value[:keep] else value[:keep]
+        trimmed[fact][field] = cut.rstrip(" ,;:(") + "…"
+        out = render(text, trimmed, settings)
+    return out if len(out) <= SUMMARY_MAX else out[: SUMMARY_MAX - 1].rsplit(" ", 1)[0] + "…"
+
+
 def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge, profile: str) -> Assessment:
     ruleset = knowledge.ruleset
     by_rule: dict[str, list[Firing]] = defaultdict(list)
@@ -70,6 +98,7 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
     indication_hits: list[IndicationRule] = []
     exclusions: set[str] = set()
     dosing_specs: list[DosingSpec] = []
+    spec_of: dict[str, DosingSpec] = {}
     for rule_id, hits in sorted(by_rule.items()):
         rule = ruleset.get(rule_id)
         matched = [hit.facts for hit in hits]
@@ -102,7 +131,7 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
                 severity=spec_f.severity,
                 concept=spec_f.concept,
                 applies_to=list(spec_f.applies_to),
-                summary=render(spec_f.summary, views, knowledge.settings)[:139],
+                summary=render_summary(spec_f.summary, views, knowledge.settings),
                 detail=render(spec_f.detail, views, knowledge.settings) + _more(len(matched)),
                 evidence=evidence if spec_f.category != "data-gap" else [],
                 citation=citation,
@@ -112,7 +141,9 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
         )
         if rule.then.dosing:
             dosing_specs.append(rule.then.dosing)
+            spec_of[rule.id] = rule.then.dosing
     indication = _indication(facts, indication_hits, exclusions)
+    findings = _one_dosing_answer(findings, spec_of, dosing_specs, indication)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], _CATEGORY_ORDER[f.category], f.rule))
     products = [_product(p, indication, findings, dosing_specs, facts) for p in PRODUCTS]
     return Assessment(
@@ -126,6 +157,20 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
         products=products,
         findings=findings,
     )
+
+
+def _one_dosing_answer(
+    findings: list[Finding], spec_of: dict[str, DosingSpec], specs: list[DosingSpec], indication: Indication
+) -> list[Finding]:
+    """One esketamine dosing card per chart: the regimen the dosing answer uses. Another start dose
+    beside it (56 mg next to the EU 28 mg, 84 mg next to a TRD regimen) would contradict it; none
+    when the indication is not met."""
+    chosen = None if indication.status == "not-eligible" else choose_esketamine(specs, indication.pathway)[0]
+    return [
+        f
+        for f in findings
+        if f.rule not in spec_of or spec_of[f.rule].product != "esketamine" or spec_of[f.rule] is chosen
+    ]
 
 
 def _more(n: int) -> str:
@@ -190,7 +235,10 @@ def _product(
     else:
         verdict, reasons = (
             "appropriate",
-            ["Indication met; no contraindication, precaution or data gap found."],
+            [
+                "Indication met; no contraindication, precaution or data gap found in the coded record "
+                "(conditions, medications, allergies, observations); free-text notes are not read."
+            ],
         )
     dosing = None
     if verdict != "not-indicated":

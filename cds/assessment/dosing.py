@@ -12,13 +12,33 @@ def _schedule(spec: DosingSpec) -> list[ScheduleStep]:
     return [ScheduleStep(**s.model_dump()) for s in spec.schedule]
 
 
-def esketamine_dosing(specs: list[DosingSpec], pathway: str | None) -> EsketamineDosing | None:
+def choose_esketamine(specs: list[DosingSpec], pathway: str | None) -> tuple[DosingSpec | None, list[str]]:
+    """The one esketamine regimen for this chart: the pathway's (TRD when none), the lowest start
+    dose among its rules. On the suicidal-ideation pathway with no regimen for this patient (EU,
+    65 or over) the TRD regimen applies, with a note saying why."""
     wanted = pathway or "trd"
+    notes: list[str] = []
     candidates = [s for s in specs if s.product == "esketamine" and s.regimen == wanted and s.start_dose_mg]
+    if not candidates and wanted == "suicidal-ideation":
+        candidates = [
+            s for s in specs if s.product == "esketamine" and s.regimen == "trd" and s.start_dose_mg
+        ]
+        if candidates:
+            notes.append(
+                "The 84 mg psychiatric-emergency regimen is stated for adults under 65 (EU SmPC 4.2): "
+                "the standard start dose applies."
+            )
     if not candidates:
+        return None, notes
+    return min(candidates, key=lambda s: s.start_dose_mg or 0), notes + [
+        n for s in candidates for n in s.notes
+    ]
+
+
+def esketamine_dosing(specs: list[DosingSpec], pathway: str | None) -> EsketamineDosing | None:
+    spec, notes = choose_esketamine(specs, pathway)
+    if spec is None:
         return None
-    spec = min(candidates, key=lambda s: s.start_dose_mg or 0)
-    notes = [n for s in candidates for n in s.notes]
     return EsketamineDosing(
         start_dose_mg=spec.start_dose_mg or 0,
         schedule=_schedule(spec),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["current", "stale", "missing"]
 
@@ -69,7 +69,14 @@ class ConditionFact(Fact):
     kind: ClassVar[str] = "condition"
     valueset: str = Field(description="Value set in fhir/valuesets/ the condition's code belongs to")
     code: str
-    display: str
+    display: str = Field(description="The value set's display for the matched code")
+    term: str = Field(default="", description="The chart's own term: the coding's display, else the text")
+    onset_text: str = Field(default="undated", description="The onset date as written on cards")
+    recorded_as: str = Field(
+        default="",
+        description="What the chart says, for card text: its own term (coding display or text), the code "
+        "and the onset date, e.g. 'Old myocardial infarction (I25.2, 2010-03-01)'",
+    )
     status: Literal["active", "inactive", "resolved", "unknown"] = Field(
         description="clinicalStatus: recurrence/relapse count as active; remission as inactive; absent as unknown"
     )
@@ -78,6 +85,22 @@ class ConditionFact(Fact):
     )
     onset: date | None = Field(default=None, description="onsetDateTime / onsetPeriod.start / recordedDate")
     abatement: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chart_words(cls, data: Any) -> Any:
+        """A fact built without the chart's words (e.g. from a Procedure) reads as its display."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        onset = data.get("onset")
+        when = onset.isoformat() if isinstance(onset, date) else (str(onset) if onset else "undated")
+        data.setdefault("onset_text", when)
+        if not data.get("term"):
+            data["term"] = data.get("display", "")
+        if not data.get("recorded_as"):
+            data["recorded_as"] = f"{data['term']} ({data.get('code', '')}, {data['onset_text']})"
+        return data
 
 
 class ConditionReviewFact(Fact):
@@ -101,7 +124,12 @@ class DepressionFact(Fact):
     )
     bipolar: bool = Field(description="Any bipolar disorder diagnosis, active or past")
     psychotic_disorder: bool = Field(
-        description="A primary psychotic disorder (schizophrenia spectrum), not MDD with psychotic features"
+        description="A current primary psychotic disorder (schizophrenia spectrum; active or unknown status, "
+        "not abated), not MDD with psychotic features; a resolved one is history (psychotic_features)"
+    )
+    unspecified_depression: bool = Field(
+        default=False,
+        description="An active depression code that does not say MDD (F32.A, F32.89, SNOMED 35489007)",
     )
     psychotic_features: bool = Field(description="MDD with psychotic features or any psychotic disorder")
 
@@ -149,6 +177,9 @@ class TreatmentHistoryFact(Fact):
     augmentation_trials: int
     ect_courses: int
     on_oral_antidepressant: bool = Field(description="An antidepressant is active on the evaluation date")
+    on_ssri_or_snri: bool = Field(
+        default=False, description="An SSRI or SNRI (drug_class in rules/antidepressant-doses.yaml) is active"
+    )
 
 
 class MedicationFact(Fact):
@@ -223,10 +254,39 @@ class Phq9Fact(Fact):
 class SuicidalIdeationFact(Fact):
     kind: ClassVar[str] = "suicidal_ideation"
     current: bool = Field(
-        description="An active SI condition (or one without status within "
-        "suicidal_ideation.lookback_days), or a positive C-SSRS answer within that window"
+        description="Current ideation of any kind: acute, a C-SSRS ideation item (1-5) answered yes within "
+        "suicidal_ideation.lookback_days, or an active suicidal-ideation condition (R45.851, SNOMED) whatever "
+        "its onset; history codes (Z91.51-) and lifetime-only behaviour are not current"
+    )
+    acute: bool = Field(
+        description="The suicidal-ideation pathway: C-SSRS item 3, 4 or 5 (method, intent, plan) yes within "
+        "suicidal_ideation.lookback_days; recent behaviour (C-SSRS 'past 3 months' yes within that window, or "
+        "a suicide attempt with onset within suicidal_ideation.behaviour_days); or an active R45.851 / "
+        "suicidal-thoughts condition with onset within lookback_days"
+    )
+    history: bool = Field(
+        description="Past suicidal behaviour only: Z91.51-, C-SSRS lifetime behaviour yes, an older attempt"
+    )
+    basis: str | None = Field(
+        default=None, description="What the chart says, for card text (item or code and date)"
     )
     recorded: date | None = None
+    screen_status: Status = Field(
+        default="missing",
+        description="current: a C-SSRS answer (any) within suicidal_ideation.lookback_days; stale: older; "
+        "missing: none",
+    )
+
+
+class EpisodeSeverityFact(Fact):
+    kind: ClassVar[str] = "episode_severity"
+    status: Literal["moderate-or-severe", "mild", "unknown"] = Field(
+        description="Severity of the current episode: a PHQ-9 within lookback.phq9_days (at or above "
+        "trd.moderate_episode_phq9_min is moderate or worse) outranks the ICD-10-CM code's severity "
+        "(F32/F33 .0 mild, .1 moderate, .2/.3 severe); unknown when neither says"
+    )
+    source: Literal["score", "code", "none"]
+    basis: str | None = Field(default=None, description="The score and date, or the code and its display")
 
 
 class HepaticFact(Fact):
@@ -275,6 +335,7 @@ ALL_FACT_TYPES: tuple[type[Fact], ...] = (
     SuicidalIdeationFact,
     HepaticFact,
     BenzodiazepineLoadFact,
+    EpisodeSeverityFact,
 )
 FACT_KINDS: dict[str, type[Fact]] = {t.kind: t for t in ALL_FACT_TYPES}
 

@@ -16,6 +16,7 @@ from cds.contract.facts import (
     ConditionFact,
     ConditionReviewFact,
     DepressionFact,
+    EpisodeSeverityFact,
     Fact,
     HepaticFact,
     MedicationFact,
@@ -31,6 +32,7 @@ from cds.facts import conditions as cond
 from cds.facts import medications as meds
 from cds.facts import observations as obs
 from cds.facts.patient import build_patient
+from cds.facts.severity import build_episode_severity
 from cds.facts.trials import build_adjuncts, build_history, build_trials
 from cds.facts.unplaced import condition_reviews, procedure_conditions
 from cds.ingest.load import RawResource
@@ -57,6 +59,7 @@ class FactSet:
     suicidal_ideation: SuicidalIdeationFact
     hepatic: HepaticFact
     benzodiazepines: BenzodiazepineLoadFact
+    severity: EpisodeSeverityFact
 
     def all(self) -> list[Fact]:
         singles: list[Fact] = [
@@ -70,6 +73,7 @@ class FactSet:
             self.suicidal_ideation,
             self.hepatic,
             self.benzodiazepines,
+            self.severity,
         ]
         return [
             *singles,
@@ -111,9 +115,10 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         doses=knowledge.doses,
         gap_days=settings.trd.max_gap_days,
     )
-    trials = build_trials(exposures, depression, as_of, settings, knowledge.doses)
-    adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
+    phq9 = obs.phq9(idx, as_of, settings)[0]
+    trials = build_trials(exposures, depression, as_of, settings, knowledge.doses, phq9)
+    adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     return FactSet(
         as_of=as_of,
         patient=patient,
@@ -122,16 +127,17 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         condition_reviews=reviews,
         trials=trials,
         adjuncts=adjuncts,
-        history=build_history(trials, adjuncts, exposures),
+        history=build_history(trials, adjuncts, exposures, knowledge.doses),
         medications=meds.build_medication_facts(exposures, as_of),
         allergies=meds.build_allergies(resources, vs),
         blood_pressure=obs.blood_pressure(idx, vs, as_of, settings)[0],
         body=obs.body(idx, patient, as_of, settings)[0],
         pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings),
-        phq9=obs.phq9(idx, as_of, settings)[0],
+        phq9=phq9,
         suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
         hepatic=obs.hepatic(idx, conditions, as_of, settings),
         benzodiazepines=meds.build_benzodiazepine_load(exposures, knowledge.benzodiazepines),
+        severity=build_episode_severity(conditions, phq9, settings),
     )
 
 

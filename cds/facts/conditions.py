@@ -15,6 +15,7 @@ from cds.terminology import ValueSets
 # Value sets matched against Condition.code (drug and observation value sets are not).
 CONDITION_VALUESETS = (
     "major-depressive-disorder",
+    "depression-unspecified",
     "mdd-in-remission",
     "bipolar-disorder",
     "psychosis",
@@ -26,6 +27,7 @@ CONDITION_VALUESETS = (
     "pregnancy-ended",
     "breastfeeding",
     "hypertension",
+    "hypertensive-crisis",
     "recent-cardiovascular-event",
     "cardiovascular-disease",
     "cerebrovascular-disease",
@@ -92,6 +94,9 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
                         valueset=vs_id,
                         code=match.code,
                         display=match.display,
+                        term=chart_term(data.get("code"), match.code, match.display),
+                        onset_text=onset.isoformat() if onset else "undated",
+                        recorded_as=recorded_as(data.get("code"), match.code, match.display, onset),
                         status=status,
                         verification=verification,
                         onset=onset,
@@ -100,6 +105,29 @@ def build_conditions(resources: list[RawResource], as_of: date, vs: ValueSets) -
                 )
                 break
     return facts
+
+
+def recorded_as(concept: object, code: str, fallback: str, onset: date | None) -> str:
+    """The chart's own words for the entry (the coding's display, else the text), its code and
+    date: card text says what the chart says, not the value set's display (issue 13 item 12)."""
+    when = onset.isoformat() if onset else "undated"
+    return f"{chart_term(concept, code, fallback)} ({code}, {when})"
+
+
+def chart_term(concept: object, code: str, fallback: str) -> str:
+    term = ""
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or []:
+            if (
+                isinstance(coding, dict)
+                and coding.get("code") == code
+                and isinstance(coding.get("display"), str)
+            ):
+                term = coding["display"]
+                break
+        if not term and isinstance(concept.get("text"), str):
+            term = concept["text"]
+    return term or fallback
 
 
 @dataclass(frozen=True)
@@ -129,7 +157,18 @@ def build_depression(
         episode_start=start.day if in_episode and start else None,
         episode_start_known=bool(in_episode and start and start.exact_onset),
         bipolar=any(c.valueset == "bipolar-disorder" for c in conditions),
-        psychotic_disorder=any(c.code not in mdd_codes for c in psychosis),
+        # A resolved or inactive psychotic disorder is history: the psychosis precaution, not an
+        # exclusion (issue 13 item 9).
+        psychotic_disorder=any(
+            c.code not in mdd_codes and c.status in ("active", "unknown") and c.abatement is None
+            for c in psychosis
+        ),
+        unspecified_depression=any(
+            c.valueset == "depression-unspecified"
+            and c.status in ("active", "unknown")
+            and c.abatement is None
+            for c in conditions
+        ),
         psychotic_features=bool(psychosis),
     )
 

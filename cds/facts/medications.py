@@ -31,6 +31,8 @@ DRUG_VALUESETS = (
     "memantine",
     "lamotrigine",
     "antihypertensives",
+    "blood-pressure-raising-drugs",
+    "nasal-corticosteroids-decongestants",
     "esketamine",
     "ketamine",
 )
@@ -210,6 +212,12 @@ def build_exposures(
         reasons = data.get("statusReason")
         reasons = reasons if isinstance(reasons, list) else [reasons] if reasons else []
         outcome = reader.read(reasons)
+        if any(m.display == "selegiline" for m in matches) and not _transdermal(data, products, concept):
+            # Oral selegiline (MAO-B, Parkinson's disease) is not an antidepressant trial; only the
+            # transdermal system is (issue 13 item 9). It stays an MAOI for the interaction rules.
+            matches = [
+                m for m in matches if not (m.display == "selegiline" and m.valueset == "antidepressants")
+            ]
         for step in intake.steps(res.type, data, as_of, where, gap_days):
             reading = _step_dose(res.type, data, step, strength, where)
             for m in matches:
@@ -233,6 +241,19 @@ def build_exposures(
                     )
                 )
     return out
+
+
+_TRANSDERMAL = ("transdermal", "patch", "emsam", "mg/24")
+
+
+def _transdermal(data: dict[str, Any], products: list[Any], concept: dict[str, Any]) -> bool:
+    """The record shows a transdermal form: a product name, the drug text, the route or the sig."""
+    texts = [p.name for p in products] + [concept_text(concept)]
+    for dosage in data.get("dosageInstruction") or data.get("dosage") or []:
+        if isinstance(dosage, dict):
+            texts.append(str(dosage.get("text") or ""))
+            texts.append(concept_text(dosage.get("route")))
+    return any(word in t.lower() for t in texts if t for word in _TRANSDERMAL)
 
 
 def _step_dose(

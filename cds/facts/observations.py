@@ -503,34 +503,93 @@ def _score(r: Reading) -> float | None:
     return float(v) if isinstance(v, int | float) else None
 
 
+# C-SSRS screener items by LOINC (S33): what a "yes" means for the pathway (issue 13 item 5).
+CSSRS_PASSIVE = {"93246-7": "item 1 (wish to be dead)", "93247-5": "item 2 (thoughts of killing self)"}
+CSSRS_INTENT = {
+    "93248-3": "item 3 (thought of method)",
+    "93249-1": "item 4 (intent)",
+    "93250-9": "item 5 (plan with intent)",
+}
+CSSRS_RECENT_BEHAVIOUR = {"93269-9": "item 6 (behaviour in the past 3 months)"}
+CSSRS_LIFETIME_BEHAVIOUR = {"93267-3": "item 6 (behaviour, lifetime)"}
+_HISTORY_PREFIX = "Z91.51"  # personal history of suicidal behaviour
+_ATTEMPT_PREFIX = "T14.91"  # suicide attempt
+
+
+def _yes(r: Reading) -> bool:
+    answer = r.data.get("valueCodeableConcept") or {}
+    codes = {c.get("code") for c in answer.get("coding") or []}
+    return bool(codes & LOINC_YES) or r.data.get("valueBoolean") is True
+
+
+def _loinc(r: Reading) -> set[str]:
+    return {str(c.get("code")) for c in (r.data.get("code") or {}).get("coding") or []}
+
+
 def suicidal_ideation(
     idx: ObservationIndex, conditions: list[ConditionFact], as_of: date, settings: Settings
 ) -> SuicidalIdeationFact:
+    """Acute (the pathway), current (any ideation now) or history only: ideation without intent or
+    plan, history codes and lifetime-only behaviour inform a precaution, never the 84 mg pathway."""
     window = settings.suicidal_ideation.lookback_days
-    hits: list[tuple[date, str]] = []
+    behaviour_window = settings.suicidal_ideation.behaviour_days
+    acute: list[tuple[date, str, str]] = []
+    current: list[tuple[date, str, str]] = []
+    history: list[tuple[date, str, str]] = []
     for c in conditions:
-        # An active suicidal-ideation condition is current whatever its onset (the stricter reading);
-        # one without a clinical status counts only when recent.
-        if (
-            c.valueset == "suicidal-ideation"
-            and c.abatement is None
-            and (
-                c.status == "active"
-                or (c.status == "unknown" and c.onset and (as_of - c.onset).days <= window)
-            )
-        ):
-            hits.append((c.onset or as_of, c.evidence[0]))
-    for r in idx.by_vs["cssrs"]:
-        if (as_of - r.day).days > window:
+        if c.valueset != "suicidal-ideation":
             continue
-        answer = r.data.get("valueCodeableConcept") or {}
-        codes = {c.get("code") for c in answer.get("coding") or []}
-        if codes & LOINC_YES or r.data.get("valueBoolean") is True:
-            hits.append((r.day, r.ref))
-    if not hits:
-        return SuicidalIdeationFact(current=False)
-    hits.sort()
-    return SuicidalIdeationFact(evidence=sorted({h[1] for h in hits}), current=True, recorded=hits[-1][0])
+        day = c.onset or as_of
+        age = (as_of - c.onset).days if c.onset else None
+        what = (c.evidence[0], f"{c.display} ({c.code}, {c.onset.isoformat() if c.onset else 'undated'})")
+        if c.code.startswith(_HISTORY_PREFIX):
+            history.append((day, *what))
+        elif c.code.startswith(_ATTEMPT_PREFIX):
+            (acute if age is not None and age <= behaviour_window else history).append((day, *what))
+        elif c.abatement is None and c.status in ("active", "unknown"):
+            recent = age is not None and age <= window
+            if recent:
+                acute.append((day, *what))
+            elif c.status == "active":
+                # An active ideation condition is current whatever its onset (the stricter reading
+                # for the precaution); only a recent one opens the pathway.
+                current.append((day, *what))
+    for r in idx.by_vs["cssrs"]:
+        if not _yes(r):
+            continue
+        codes = _loinc(r)
+        label = next(
+            (
+                m[c]
+                for m in (CSSRS_INTENT, CSSRS_RECENT_BEHAVIOUR, CSSRS_PASSIVE, CSSRS_LIFETIME_BEHAVIOUR)
+                for c in codes
+                if c in m
+            ),
+            "C-SSRS answer",
+        )
+        what = (r.ref, f"C-SSRS {label} yes on {r.day.isoformat()}")
+        recent = (as_of - r.day).days <= window
+        if codes & (CSSRS_INTENT.keys() | CSSRS_RECENT_BEHAVIOUR.keys()) and recent:
+            acute.append((r.day, *what))
+        elif codes & CSSRS_LIFETIME_BEHAVIOUR.keys():
+            history.append((r.day, *what))
+        elif recent:
+            current.append((r.day, *what))  # passive ideation or an unplaced C-SSRS yes
+    chosen = acute or current or history
+    latest_screen = max((r.day for r in idx.by_vs["cssrs"]), default=None)
+    screen = _status(latest_screen, as_of, window)
+    if not chosen:
+        return SuicidalIdeationFact(current=False, acute=False, history=False, screen_status=screen)
+    chosen.sort()
+    return SuicidalIdeationFact(
+        evidence=sorted({h[1] for h in chosen}),
+        current=bool(acute or current),
+        acute=bool(acute),
+        history=bool(history),
+        basis=chosen[-1][2],
+        recorded=chosen[-1][0],
+        screen_status=screen,
+    )
 
 
 def ect_procedures(resources: list[RawResource], as_of: date, vs: ValueSets) -> list[AdjunctFact]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from cds.contract.facts import AdjunctFact, DepressionFact, TreatmentHistoryFact, TrialFact
+from cds.contract.facts import AdjunctFact, DepressionFact, Phq9Fact, TreatmentHistoryFact, TrialFact
 from cds.facts.medications import Exposure
 from cds.settings import DoseTable, Settings
 
@@ -74,7 +74,12 @@ def _group(exposures: list[Exposure], gap: timedelta) -> list[list[Exposure]]:
 
 
 def build_trials(
-    exposures: list[Exposure], depression: DepressionFact, as_of: date, settings: Settings, doses: DoseTable
+    exposures: list[Exposure],
+    depression: DepressionFact,
+    as_of: date,
+    settings: Settings,
+    doses: DoseTable,
+    phq9: Phq9Fact | None = None,
 ) -> list[TrialFact]:
     gap = timedelta(days=settings.trd.max_gap_days)
     by_drug: dict[str, list[Exposure]] = defaultdict(list)
@@ -85,7 +90,7 @@ def build_trials(
     for drug, records in sorted(by_drug.items()):
         minimum = doses.doses[drug].min_mg_per_day if drug in doses.doses else None
         for group in _group(records, gap):
-            trials.append(judge_trial(drug, group, minimum, depression, as_of, settings))
+            trials.append(judge_trial(drug, group, minimum, depression, as_of, settings, phq9))
     trials.sort(key=lambda t: (t.start or date.min, t.drug))
     return trials
 
@@ -233,6 +238,33 @@ def judge_outcome(course: Course) -> str:
     return group[-1].outcome or next((e.outcome for e in reversed(group) if e.outcome), None) or "unknown"
 
 
+def judge_nonresponse(
+    course: Course, phq9: Phq9Fact | None, settings: Settings
+) -> tuple[Judgement, str | None]:
+    """Is there evidence an ongoing trial is not working (ELIG-TRD-04, issue 13 item 7)? A recorded
+    lack-of-efficacy outcome, or a PHQ-9 within lookback.phq9_days, taken once the trial had run
+    min_trial_weeks, at or above trd.ongoing_nonresponse_phq9_min. An active MDD code alone is not."""
+    if any(e.outcome == "failed" for e in course.records):
+        return True, "ongoing; lack of efficacy recorded"
+    threshold = settings.trd.ongoing_nonresponse_phq9_min
+    due = course.start + timedelta(weeks=settings.trd.min_trial_weeks) if course.start else None
+    if (
+        phq9 is not None
+        and phq9.status == "current"
+        and phq9.score is not None
+        and phq9.measured is not None
+        and due is not None
+        and phq9.measured >= due
+    ):
+        if phq9.score >= threshold:
+            return True, f"ongoing; PHQ-9 {phq9.score:g} on {phq9.measured.isoformat()} shows non-response"
+        return (
+            False,
+            f"ongoing; PHQ-9 {phq9.score:g} on {phq9.measured.isoformat()} is below {threshold:g}: responding",
+        )
+    return None, None
+
+
 def judge_trial(
     drug: str,
     group: list[Exposure],
@@ -240,6 +272,7 @@ def judge_trial(
     dep: DepressionFact,
     as_of: date,
     settings: Settings,
+    phq9: Phq9Fact | None = None,
 ) -> TrialFact:
     course = lay_out(group, as_of)
     in_episode = judge_in_episode(course, dep, as_of)
@@ -250,6 +283,13 @@ def judge_trial(
     outcome = judge_outcome(course)
     counts, note = _counts(in_episode, adequate, outcome, settings)
     missing = [*course.missing, *dose_missing]
+    if counts is True and outcome == "ongoing":
+        counts, note = judge_nonresponse(course, phq9, settings)
+        if counts is None:
+            missing.append(
+                f"a PHQ-9 (or MADRS) within the last {settings.lookback.phq9_days} days, taken after "
+                f"{settings.trd.min_trial_weeks:g} weeks on it, to show non-response"
+            )
     if counts is None and outcome == "unknown" and adequate is not False and in_episode is not False:
         missing.append("why it was stopped (lack of efficacy, intolerance or response)")
     return TrialFact(
@@ -290,7 +330,7 @@ def _counts(
     if adequate is None or in_episode is None:
         return None, None
     if outcome in ("failed", "ongoing", "intolerance"):
-        # Ongoing while the episode persists is a failing trial (ELIG-TRD-04).
+        # Ongoing: failed only with evidence of non-response (judge_nonresponse).
         return True, {
             "ongoing": "ongoing while depression persists",
             "intolerance": "adequate, then stopped for intolerance",
@@ -317,10 +357,20 @@ def build_adjuncts(exposures: list[Exposure], ect_procedures: list[AdjunctFact])
 
 
 def build_history(
-    trials: list[TrialFact], adjuncts: list[AdjunctFact], exposures: list[Exposure]
+    trials: list[TrialFact],
+    adjuncts: list[AdjunctFact],
+    exposures: list[Exposure],
+    doses: DoseTable | None = None,
 ) -> TreatmentHistoryFact:
-    failed = {t.drug for t in trials if t.counts_as_failed is True}
-    possible = {t.drug for t in trials if t.counts_as_failed is not False}
+    table = doses.doses if doses else {}
+
+    def family(drug: str) -> str:
+        # One molecule family is one antidepressant (venlafaxine and desvenlafaxine).
+        entry = table.get(drug)
+        return entry.family if entry and entry.family else drug
+
+    failed = {family(t.drug) for t in trials if t.counts_as_failed is True}
+    possible = {family(t.drug) for t in trials if t.counts_as_failed is not False}
     refs = sorted({r for t in trials for r in t.evidence})
     return TreatmentHistoryFact(
         evidence=refs,
@@ -331,4 +381,9 @@ def build_history(
         augmentation_trials=sum(1 for a in adjuncts if a.type == "augmentation"),
         ect_courses=sum(1 for a in adjuncts if a.type == "ect"),
         on_oral_antidepressant=any(e.ongoing for e in exposures if e.valueset == "antidepressants"),
+        on_ssri_or_snri=any(
+            e.ongoing and e.ingredient in table and table[e.ingredient].drug_class in ("ssri", "snri")
+            for e in exposures
+            if e.valueset == "antidepressants"
+        ),
     )

@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlparse
 
 from cds.contract.facts import FACT_KINDS, engine_fields
 from cds.errors import KnowledgeError
@@ -50,6 +51,44 @@ def _allowed_values(ann: Any) -> set[Any] | None:
     return literal_values or None
 
 
+# Hosts a rule may cite (issue 13 item 13): the publishers of the canonical citations in
+# ../shared/clinical/CITATIONS.md (official labels by setid, EPAR/SmPC, REMS@FDA, DOI/PubMed/PMC,
+# guidelines and code systems at their publisher). Mirrors, test servers, promotional and
+# third-party summary pages are refused; add a host only with its canonical source.
+CITATION_HOSTS = frozenset(
+    {
+        "dailymed.nlm.nih.gov",  # US labels by setid (SPRAVATO, ketamine HCl)
+        "www.accessdata.fda.gov",  # REMS@FDA
+        "www.ema.europa.eu",  # EPAR: SmPC and package leaflet
+        "doi.org",  # journal articles by DOI
+        "pubmed.ncbi.nlm.nih.gov",
+        "pmc.ncbi.nlm.nih.gov",
+        "www.nice.org.uk",
+        "www.healthquality.va.gov",  # VA/DoD guideline
+        "www.psychiatrist.com",  # J Clin Psychiatry, publisher pages (Andrade series, Thase-Rush)
+        "hl7.org",  # FHIR specification
+        "loinc.org",
+        "www.cdc.gov",  # ICD-10-CM (NCHS)
+        "www.cms.gov",
+        "mor.nlm.nih.gov",  # RxNav
+        "clinicaltrials.gov",
+    }
+)
+
+
+def citation_problem(url: str) -> str | None:
+    """Why a citation URL is refused, or None."""
+    parsed = urlparse(url)
+    if parsed.scheme != "https":
+        return f"citation url {url!r} is not https"
+    if parsed.hostname not in CITATION_HOSTS:
+        return (
+            f"citation host {parsed.hostname!r} is not on the allow-list (cds/ruleset/lint.py CITATION_HOSTS): "
+            "cite the canonical source from ../shared/clinical/CITATIONS.md"
+        )
+    return None
+
+
 def check_rules(
     ruleset: Ruleset, settings: Settings, valuesets: ValueSets, concepts: ConceptVocabulary
 ) -> list[Problem]:
@@ -64,6 +103,9 @@ def check_rules(
         ) -> None:
             problems.append(Problem(file, _line(text, near), f"{rule_id}: {msg}"))
 
+        citation = citation_problem(rule.citation.url)
+        if citation:
+            bad(citation, "url:")
         names: dict[str, str] = {}
         for pat in rule.when:
             if pat.fact not in FACT_KINDS:

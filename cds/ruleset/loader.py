@@ -115,7 +115,7 @@ def _unknown_operators(data: dict[str, Any], node: yaml.Node | None, display: st
     for i, pattern in enumerate(when if isinstance(when, list) else []):
         if not isinstance(pattern, dict):
             continue
-        groups = [("where", None, pattern.get("where"))]
+        groups: list[tuple[str, int | None, Any]] = [("where", None, pattern.get("where"))]
         alternatives = pattern.get("any")
         groups += [
             ("any", j, alt) for j, alt in enumerate(alternatives if isinstance(alternatives, list) else [])

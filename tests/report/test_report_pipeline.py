@@ -33,7 +33,7 @@ def _page(watched: Watched, path: Path, as_of: date, name: str) -> float:
     ("example", "esketamine", "text"),
     [
         ("trd-eligible.json", "Appropriate", "venlafaxine"),
-        ("aneurysm.json", "Contraindicated", "Aneurysmal vascular disease"),
+        ("aneurysm.json", "Contraindicated", "Abdominal aortic aneurysm"),
         ("no-recent-bp.json", "Insufficient data", "Measure blood pressure"),
     ],
 )

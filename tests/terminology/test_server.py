@@ -118,6 +118,7 @@ def _popliteal_patient() -> list[dict[str, Any]]:
     p.medication("venlafaxine", start="2025-01-02", mg=150)
     p.blood_pressure("2025-05-28", 128, 82)
     p.weight("2025-05-28", 80)
+    p.phq9("2025-05-28", 19)  # non-response on the ongoing venlafaxine (issue 13 item 7)
     return [e["resource"] for e in p.bundle()["entry"]]
 
 

@@ -112,7 +112,8 @@ def _possible_minor(before: Assessment, after: Assessment) -> None:
 def _possible_older_adult(before: Assessment, after: Assessment) -> None:
     assert "precaution.older-adult" not in {f.rule for f in before.findings}
     assert "precaution.older-adult" in {f.rule for f in after.findings}
-    assert product(after, "esketamine") == "use-with-caution"
+    # Age alone is information (issue 13 item 11): the verdict does not change.
+    assert product(after, "esketamine") == product(before, "esketamine")
 
 
 def _not_assessed_as_alive(before: Assessment, after: Assessment) -> None:
