@@ -45,11 +45,13 @@ def run_load(
     body: bytes | None = None,
     check: Any = None,
     interval_s: float | None = None,
+    headers: Any = None,
 ) -> LoadResult:
+    """`headers`: a callable giving each request's extra headers (e.g. a fresh signed JWT)."""
     if not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError("the load generator only talks to loopback")
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    result = asyncio.run(_load(url, clients, count, seconds, body, check, interval_s))
+    result = asyncio.run(_load(url, clients, count, seconds, body, check, interval_s, headers))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     result.client_cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return result
@@ -63,6 +65,7 @@ async def _load(
     body: bytes | None,
     check: Any,
     interval_s: float | None,
+    extra_headers: Any = None,
 ) -> LoadResult:
     result = LoadResult()
     remaining = [count]
@@ -89,7 +92,8 @@ async def _load(
                     if body is None:
                         resp = await client.get(url)
                     else:
-                        resp = await client.post(url, content=body, headers=headers)
+                        sent = {**headers, **extra_headers()} if extra_headers else headers
+                        resp = await client.post(url, content=body, headers=sent)
                     elapsed = time.perf_counter() - t
                     result.statuses[resp.status_code] = result.statuses.get(resp.status_code, 0) + 1
                     if resp.status_code != 200 or (check is not None and not check(resp)):
