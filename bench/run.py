@@ -196,22 +196,9 @@ def _free_port() -> int:
 def patient_view_body(bundle: dict[str, Any], pid: str) -> bytes:
     """A patient-view request with every prefetch key answered from the patient's resources, as a
     FHIR server answers the service's own templates."""
-    from cds.ingest.search import search
-    from cds.service.catalog import PREFETCH
+    from cds.service.catalog import prefetch_from_record
 
-    resources = [e["resource"] for e in bundle["entry"]]
-    prefetch: dict[str, Any] = {}
-    for q in PREFETCH:
-        if q.kind == "read":
-            prefetch[q.key] = next(r for r in resources if r["resourceType"] == "Patient")
-            continue
-        found = search(q.template, resources, pid)
-        prefetch[q.key] = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(found),
-            "entry": [{"resource": r} for r in found],
-        }
+    prefetch = prefetch_from_record([e["resource"] for e in bundle["entry"]], pid)
     return orjson.dumps(
         {
             "hook": "patient-view",

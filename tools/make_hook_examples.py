@@ -18,13 +18,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cds.ingest.search import search
 from cds.service.catalog import (
     ORDER_SELECT_SERVICE,
     ORDER_SIGN_SERVICE,
     PATIENT_VIEW_SERVICE,
-    PREFETCH,
-    PrefetchQuery,
+    prefetch_from_record,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,31 +44,13 @@ def load(name: str) -> list[dict[str, Any]]:
 # --- prefetch: the catalog's templates answered over one patient's resources ---------------------
 
 
-def _search(query: PrefetchQuery, resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any]:
-    matches = search(query.template, resources, patient_id)
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
-    if matches:  # CDS Hooks: no empty arrays
-        bundle["entry"] = [
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid5(_NAMESPACE, r['resourceType'] + '/' + r['id'])}",
-                "resource": r,
-            }
-            for r in matches
-        ]
-    return bundle
-
-
 def prefetch(resources: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     patient = next(r for r in resources if r["resourceType"] == "Patient")
-    out: dict[str, Any] = {}
-    for query in PREFETCH:
-        if query.kind == "read":
-            if not query.template.startswith("Patient/"):
-                raise SystemExit(f"prefetch {query.key}: only the Patient read is emulated here")
-            out[query.key] = patient
-        else:
-            out[query.key] = _search(query, resources, patient["id"])
-    return patient["id"], out
+
+    def full_url(r: dict[str, Any]) -> str:
+        return f"urn:uuid:{uuid.uuid5(_NAMESPACE, r['resourceType'] + '/' + r['id'])}"
+
+    return patient["id"], prefetch_from_record(resources, patient["id"], full_url)
 
 
 # --- requests -----------------------------------------------------------------------------------

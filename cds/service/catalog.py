@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from cds.service.models import HookName, ServiceDescription
@@ -55,6 +56,35 @@ def prefetch_queries() -> tuple[PrefetchQuery, ...]:
 
 
 PREFETCH: tuple[PrefetchQuery, ...] = prefetch_queries()
+
+
+def prefetch_from_record(
+    resources: list[dict[str, Any]],
+    patient_id: str,
+    full_url: Callable[[dict[str, Any]], str] | None = None,
+) -> dict[str, Any]:
+    """The prefetch a CDS client would send for one patient's whole record: every template of
+    PREFETCH answered as a FHIR server answers it (cds/ingest/search.py). `full_url` gives each
+    entry a fullUrl (deterministic examples). Used by the example requests, the bench and the test
+    that the service sees what `cds check` sees."""
+    from cds.ingest.search import search
+
+    out: dict[str, Any] = {}
+    for query in PREFETCH:
+        if query.kind == "read":
+            out[query.key] = next(
+                r for r in resources if r.get("resourceType") == "Patient" and r.get("id") == patient_id
+            )
+            continue
+        found = search(query.template, resources, patient_id)
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(found)}
+        if found:  # CDS Hooks: no empty arrays
+            bundle["entry"] = [
+                {**({"fullUrl": full_url(r)} if full_url else {}), "resource": r} for r in found
+            ]
+        out[query.key] = bundle
+    return out
+
 
 _USAGE = (
     "Needs the patient's Patient, Condition, MedicationRequest and AllergyIntolerance data, either "

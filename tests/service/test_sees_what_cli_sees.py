@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from cds.contract.assessment import Assessment, Profile
-from cds.ingest.search import search
 from cds.pipeline import evaluate
 from cds.security.issuers import normalise_base
-from cds.service.catalog import PATIENT_VIEW_SERVICE, PREFETCH
+from cds.service.catalog import PATIENT_VIEW_SERVICE, prefetch_from_record
 from cds.service.hooks import CoreEngine
 
 from .conftest import FhirServer
@@ -74,20 +73,6 @@ def _patient_id(resources: list[dict[str, Any]]) -> str:
     return str(next(r for r in resources if r["resourceType"] == "Patient")["id"])
 
 
-def _own_prefetch(resources: list[dict[str, Any]], pid: str) -> dict[str, Any]:
-    prefetch: dict[str, Any] = {}
-    for q in PREFETCH:
-        if q.kind == "read":
-            prefetch[q.key] = next(r for r in resources if r["resourceType"] == "Patient")
-            continue
-        found = search(q.template, resources, pid)
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(found)}
-        if found:
-            bundle["entry"] = [{"resource": r} for r in found]
-        prefetch[q.key] = bundle
-    return prefetch
-
-
 def _request(pid: str, **extra: Any) -> dict[str, Any]:
     return {
         "hook": "patient-view",
@@ -117,7 +102,7 @@ def test_prefetch_from_the_services_own_templates_gives_the_cli_assessment(path:
     pid = _patient_id(resources)
     engine = RecordingEngine(as_of)
     harness = Harness(engine=engine)  # type: ignore[arg-type]
-    got = _service(harness, engine, _request(pid, prefetch=_own_prefetch(resources, pid)))
+    got = _service(harness, engine, _request(pid, prefetch=prefetch_from_record(resources, pid)))
     assert got == _cli(path, as_of)
 
 
@@ -174,7 +159,9 @@ def test_child_pugh_c_from_charted_labs_is_seen_by_the_service(tmp_path: Path) -
     resources = _record(path)
     engine = RecordingEngine(as_of)
     got = _service(
-        Harness(engine=engine), engine, _request("cirrhosis", prefetch=_own_prefetch(resources, "cirrhosis"))
+        Harness(engine=engine),
+        engine,
+        _request("cirrhosis", prefetch=prefetch_from_record(resources, "cirrhosis")),
     )  # type: ignore[arg-type]
     assert got == _cli(path, as_of)
     verdicts = {p["product"]: p["verdict"] for p in got["products"]}
