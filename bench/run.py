@@ -215,14 +215,7 @@ def patient_view(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     env = procs.env_with(
         CDS_AUTH="off", CDS_AS_OF=as_of.isoformat(), CDS_DATABASE_URL=f"sqlite:///{work / 'audit.sqlite3'}"
     )
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [CDS, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server, log = _start_service(port, env, work / "server.log")
     sampler = procs.TreeSampler(server.pid)
     rows: list[Row] = []
     try:
@@ -339,14 +332,7 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
         CDS_AS_OF=as_of.isoformat(),
         CDS_DATABASE_URL=f"sqlite:///{work / 'audit-production.sqlite3'}",
     )
-    log = (work / "server-production.log").open("wb")
-    server = subprocess.Popen(
-        [CDS, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server, log = _start_service(port, env, work / "server-production.log")
     rows: list[Row] = []
     try:
         _wait_ready(f"{base}/health", server, timeout=60)
@@ -430,6 +416,19 @@ def _in_process_assessment(body: bytes, as_of: date, reps: int) -> float:
         evaluate(resources, as_of=as_of)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def _start_service(port: int, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], Any]:
+    """`cds serve` with 2 workers in its own session (stopped with `_stop`), logging to `log_path`."""
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [CDS, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return server, log
 
 
 def _has_cards(resp: Any) -> bool:
