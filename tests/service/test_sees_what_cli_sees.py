@@ -15,6 +15,7 @@ import pytest
 
 from cds.contract.assessment import Assessment, Profile
 from cds.pipeline import evaluate
+from cds.population import DEFAULT_AS_OF, generate
 from cds.security.issuers import normalise_base
 from cds.service.catalog import PATIENT_VIEW_SERVICE, prefetch_from_record
 from cds.service.hooks import CoreEngine
@@ -168,3 +169,28 @@ def test_child_pugh_c_from_charted_labs_is_seen_by_the_service(tmp_path: Path) -
     assert verdicts["esketamine"] == "contraindicated"
     assert "contraindication.severe-hepatic-impairment" in {f["rule"] for f in got["findings"]}
     assert not any(f["rule"] == "data-gap.child-pugh" for f in got["findings"])
+
+
+POPULATION = list(generate(100, seed=7))
+
+
+@pytest.mark.slow
+def test_the_test_population_through_the_service_equals_the_cli() -> None:
+    """Every archetype of the generated population (contraindicated by aneurysm, AVM, brain
+    haemorrhage, allergy or pregnancy; BP at each threshold; ages 17-18 and 64-66; incomplete
+    charts) gets the same assessment through the service's own data fetch as from `cds check`,
+    and the contraindicated ones are contraindicated there too."""
+    seen: set[str] = set()
+    for archetype, resources in POPULATION:
+        pid = _patient_id(resources)
+        engine = RecordingEngine(DEFAULT_AS_OF)
+        got = _service(
+            Harness(engine=engine), engine, _request(pid, prefetch=prefetch_from_record(resources, pid))
+        )  # type: ignore[arg-type]
+        want = evaluate(resources, as_of=DEFAULT_AS_OF).assessment.to_json_dict()
+        assert got == want, f"{archetype.name} ({pid})"
+        if archetype.name == "contraindicated":
+            verdicts = {p["product"]: p["verdict"] for p in got["products"]}
+            assert verdicts["esketamine"] == "contraindicated", pid
+        seen.add(archetype.name)
+    assert {"contraindicated", "incomplete-safety-data", "bp-near-140-90", "age-17"} <= seen
