@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH))
 import http_load  # noqa: E402
 import population  # noqa: E402
 import procs  # noqa: E402
+import rich_chart  # noqa: E402
 import screen as screen_bench  # noqa: E402
 
 PY = sys.executable
@@ -315,9 +316,16 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/cds-services/ketamine-cds-patient-view"
-    record = population.patient(1, "typical", as_of, sizes.typical_resources)
-    body = patient_view_body(record, "typical")
-    floor = _in_process_assessment(body, as_of, sizes.typical_reps)
+    # The issue's reference chart (155 resources in the prefetch) decides the targets; the lean
+    # typical chart (about 10) shows the fixed cost per call, which no assessment size hides.
+    charts = [
+        ("reference chart", patient_view_body(rich_chart.reference_patient(as_of), "reference"), True),
+        (
+            "typical chart",
+            patient_view_body(population.patient(1, "typical", as_of, sizes.typical_resources), "typical"),
+            False,
+        ),
+    ]
 
     def token() -> dict[str, str]:
         now = int(time.time())
@@ -336,67 +344,102 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     rows: list[Row] = []
     try:
         _wait_ready(f"{base}/health", server, timeout=60)
-        warm = http_load.run_load(
-            url, clients=2, count=20, seconds=30, body=body, check=_has_cards, headers=token
-        )
-        if warm.errors:
-            raise RuntimeError(f"production patient-view warm-up failed: {warm.statuses}")
-        single_p50 = None
-        for clients, count in zip(sizes.http_clients[:2], sizes.http_counts[:2], strict=True):
-            load = http_load.run_load(
-                url,
-                clients=clients,
-                count=count,
-                seconds=sizes.http_seconds,
-                body=body,
-                check=_has_cards,
-                headers=token,
-            )
-            done = len(load.latencies_s) + load.errors
-            rps = done / load.wall_s
-            what = f"{done} requests, {load.errors} errors, {rps:.0f} req/s; floor: in-process assessment"
-            p50, p99 = load.quantile(0.5), load.quantile(0.99)
-            case = f"patient-view as deployed (auth, audit, reports; 2 workers), {clients} clients"
-            if clients == 1:
-                single_p50 = p50
-                rows.append(
-                    Row(
-                        case,
-                        f"p50 ({what})",
-                        p50,
-                        floor,
-                        "s",
-                        target="service tax ≤ 1.5x",
-                        met=p50 <= 1.5 * floor,
-                    )
-                )
-            else:
-                capacity = 2 / floor  # what 2 cores could do if they only assessed
-                rows.append(
-                    Row(
-                        case,
-                        f"throughput {rps:.0f} req/s vs {capacity:.0f} req/s if 2 cores only assessed",
-                        rps,
-                        capacity,
-                        "req/s",
-                        target="≥ 0.8x",
-                        met=rps >= 0.8 * capacity,
-                    )
-                )
-                rows.append(
-                    Row(
-                        case,
-                        f"p99 ({what}) vs 10x the 1-client p50",
-                        p99,
-                        single_p50,
-                        "s",
-                        target="≤ 10x",
-                        met=single_p50 is not None and p99 <= 10 * single_p50,
-                    )
-                )
+        for chart, body, decides in charts:
+            rows.extend(_production_rows(sizes, url, body, token, chart, decides, as_of))
     finally:
         _stop(server)
         log.close()
+    return rows
+
+
+def _production_rows(
+    sizes: Sizes, url: str, body: bytes, token: Any, chart: str, decides: bool, as_of: date
+) -> list[Row]:
+    """Service tax, throughput and tail for one chart against the running service."""
+    floor = _in_process_assessment(body, as_of, sizes.typical_reps)
+    n = len(orjson.loads(body)["prefetch"])
+    kib = len(body) / 1024
+    warm = http_load.run_load(
+        url, clients=2, count=20, seconds=30, body=body, check=_has_cards, headers=token
+    )
+    if warm.errors:
+        raise RuntimeError(f"production patient-view warm-up failed: {warm.statuses}")
+    rows: list[Row] = []
+    single_p50 = None
+    resources = (
+        sum(
+            len((v or {}).get("entry", []))
+            for k, v in orjson.loads(body)["prefetch"].items()
+            if k != "patient"
+        )
+        + 1
+    )
+    case = f"as deployed, {chart} ({resources} resources in {n} prefetch keys, {kib:.0f} KiB)"
+    for clients, count in zip(sizes.http_clients, sizes.http_counts, strict=True):
+        load = http_load.run_load(
+            url,
+            clients=clients,
+            count=count,
+            seconds=sizes.http_seconds,
+            body=body,
+            check=_has_cards,
+            headers=token,
+        )
+        done = len(load.latencies_s) + load.errors
+        rps = done / load.wall_s
+        what = f"{done} requests, {load.errors} errors, {rps:.0f} req/s, client CPU {load.client_cpu_s:.1f} s"
+        p50, p99 = load.quantile(0.5), load.quantile(0.99)
+        where = f"{case}, {clients} clients"
+        if clients == 1:
+            single_p50 = p50
+            rows.append(
+                Row(
+                    where,
+                    f"p50 ({what}); floor: in-process assessment; overhead {(p50 - floor) * 1000:.1f} ms",
+                    p50,
+                    floor,
+                    "s",
+                    target="service tax ≤ 1.5x" if decides else "",
+                    met=(p50 <= 1.5 * floor) if decides else None,
+                )
+            )
+            continue
+        capacity = 2 / floor  # what 2 cores could do if they only assessed
+        if clients <= 10:
+            rows.append(
+                Row(
+                    where,
+                    f"throughput {rps:.0f} req/s vs {capacity:.0f} req/s if 2 cores only assessed ({what})",
+                    rps,
+                    capacity,
+                    "req/s",
+                    target="≥ 0.8x" if decides else "",
+                    met=(rps >= 0.8 * capacity) if decides else None,
+                )
+            )
+            rows.append(
+                Row(
+                    where,
+                    f"p99 ({what}) vs the 1-client p50",
+                    p99,
+                    single_p50,
+                    "s",
+                    target="≤ 10x" if decides else "",
+                    met=(single_p50 is not None and p99 <= 10 * single_p50) if decides else None,
+                )
+            )
+        else:
+            rows.append(
+                Row(
+                    where,
+                    f"p99 ({what}) vs the 1-client p50",
+                    p99,
+                    single_p50,
+                    "s",
+                    target="0 errors" if decides else "",
+                    met=(load.errors == 0) if decides else None,
+                )
+            )
     return rows
 
 

@@ -1,5 +1,8 @@
 """Run the service under uvicorn (the `cds serve` command): TCP_NODELAY on every connection, and a
-deadline for each request head so that idle or trickling connections are closed."""
+deadline for each request head so that idle or trickling connections are closed.
+
+HTTP parsing by httptools (llhttp, C) on the uvloop event loop rather than uvicorn's defaults here,
+h11 (pure Python) on asyncio's loop: see `make bench` and the README's design table."""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ import asyncio
 import contextlib
 import socket
 
+import importlib.util
+
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cds.service.settings import Settings
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection and a request-head deadline.
+class _Hardened:
+    """TCP_NODELAY on every connection and a request-head deadline, over either uvicorn protocol.
 
     TCP_NODELAY: with several workers (`cds serve --workers N`) the accepted sockets came without it,
     so a keep-alive response written as headers then body waited for the client's delayed ACK:
@@ -28,23 +34,28 @@ class NoDelayH11Protocol(H11Protocol):
     """
 
     _head_deadline: asyncio.TimerHandle | None = None
+    # Set by the protocol this is mixed into.
+    cycle: object
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    timeout_keep_alive: int
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # a transport without a real TCP socket: nothing to tune
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[misc]
         self._await_request_head()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         self._await_request_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _await_request_head(self) -> None:
         if self._head_deadline is not None:
@@ -57,6 +68,20 @@ class NoDelayH11Protocol(H11Protocol):
             self.transport.close()
 
 
+class NoDelayH11Protocol(_Hardened, H11Protocol):
+    """h11 (pure Python) with TCP_NODELAY and the request-head deadline (tests, embedding)."""
+
+
+class NoDelayHttpToolsProtocol(_Hardened, HttpToolsProtocol):
+    """httptools (C) with TCP_NODELAY and the request-head deadline: the default."""
+
+
+def protocol_and_loop() -> tuple[str, str]:
+    """uvicorn's `http` and `loop` settings. uvloop is not built for Windows: asyncio's loop there."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    return "cds.service.serve:NoDelayHttpToolsProtocol", loop
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve until interrupted. Settings come from the environment (see README, "Deployment").
 
@@ -64,6 +89,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     Scale with workers (processes): the rules engine holds the GIL, threads do not add throughput.
     """
     settings = Settings.from_env()
+    http, loop = protocol_and_loop()
     uvicorn.run(
         "cds.service.app:app_from_env",
         factory=True,
@@ -75,7 +101,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         # The access log would write report URLs, whose id is the report's only credential; the
         # service logs each call itself (without ids or patient data).
         access_log=False,
-        http="cds.service.serve:NoDelayH11Protocol",
+        http=http,
+        loop=loop,
         # An idle keep-alive connection is closed after this; a slow body is cut by the app (408).
         timeout_keep_alive=settings.keep_alive_s,
     )

@@ -12,7 +12,9 @@ from unittest import mock
 import uvicorn
 from uvicorn.server import ServerState
 
-from cds.service.serve import NoDelayH11Protocol
+import pytest
+
+from cds.service.serve import NoDelayH11Protocol, NoDelayHttpToolsProtocol
 
 serve_module = importlib.import_module("cds.service.serve")
 
@@ -29,7 +31,8 @@ class _Transport:
         }.get(name, default)
 
 
-def test_connection_made_sets_tcp_nodelay_on_the_socket() -> None:
+@pytest.mark.parametrize("protocol", [NoDelayHttpToolsProtocol, NoDelayH11Protocol])
+def test_connection_made_sets_tcp_nodelay_on_the_socket(protocol: Any) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(server.getsockname())
     accepted, _ = server.accept()
@@ -39,7 +42,7 @@ def test_connection_made_sets_tcp_nodelay_on_the_socket() -> None:
         try:
             config = uvicorn.Config(app=mock.Mock())
             config.load()
-            proto = NoDelayH11Protocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+            proto = protocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
             proto.connection_made(_Transport(accepted))  # type: ignore[arg-type]
         finally:
             loop.close()
@@ -53,11 +56,12 @@ def test_cds_serve_uses_the_nodelay_protocol(monkeypatch: Any) -> None:
     monkeypatch.setenv("CDS_AUTH", "off")
     with mock.patch.object(serve_module.uvicorn, "run") as run:
         serve_module.serve("127.0.0.1", 8000, 2)
-    assert run.call_args.kwargs["http"] == "cds.service.serve:NoDelayH11Protocol"
+    assert run.call_args.kwargs["http"] == "cds.service.serve:NoDelayHttpToolsProtocol"
+    assert run.call_args.kwargs["loop"] == "uvloop"
     assert run.call_args.kwargs["workers"] == 2
 
 
-def _serve_in_thread(timeout_s: int) -> tuple[uvicorn.Server, int, Any]:
+def _serve_in_thread(timeout_s: int, protocol: Any) -> tuple[uvicorn.Server, int, Any]:
     import threading
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -74,7 +78,7 @@ def _serve_in_thread(timeout_s: int) -> tuple[uvicorn.Server, int, Any]:
         app,
         host="127.0.0.1",
         port=port,
-        http=NoDelayH11Protocol,
+        http=protocol,
         timeout_keep_alive=timeout_s,
         log_level="error",
     )
@@ -108,8 +112,9 @@ def _closed_within(conn: socket.socket, seconds: float, trickle: bytes = b"") ->
     return float("inf")
 
 
-def test_idle_and_trickling_connections_are_closed_after_the_request_head_deadline() -> None:
-    server, port, thread = _serve_in_thread(timeout_s=1)
+@pytest.mark.parametrize("protocol", [NoDelayHttpToolsProtocol, NoDelayH11Protocol])
+def test_idle_and_trickling_connections_are_closed_after_the_request_head_deadline(protocol: Any) -> None:
+    server, port, thread = _serve_in_thread(timeout_s=1, protocol=protocol)
     try:
         idle = socket.create_connection(("127.0.0.1", port))
         assert _closed_within(idle, 4) < 3
