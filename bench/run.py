@@ -345,7 +345,7 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     try:
         _wait_ready(f"{base}/health", server, timeout=60)
         for chart, body, decides in charts:
-            rows.extend(_production_rows(sizes, url, body, token, chart, decides, as_of))
+            rows.extend(_production_rows(sizes, url, body, token, chart, decides, as_of, server.pid))
     finally:
         _stop(server)
         log.close()
@@ -353,10 +353,12 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
 
 
 def _production_rows(
-    sizes: Sizes, url: str, body: bytes, token: Any, chart: str, decides: bool, as_of: date
+    sizes: Sizes, url: str, body: bytes, token: Any, chart: str, decides: bool, as_of: date, server: int
 ) -> list[Row]:
-    """Service tax, throughput and tail for one chart against the running service."""
-    floor = _in_process_assessment(body, as_of, sizes.typical_reps)
+    """Service tax, throughput and tail for one chart against the running service; beside each, the
+    service's CPU per call (its processes' CPU over the run / calls), which other load on the
+    machine does not inflate the way it does wall time."""
+    floor, floor_cpu = _in_process_assessment(body, as_of, sizes.typical_reps, cpu=True)
     n = len(orjson.loads(body)["prefetch"])
     kib = len(body) / 1024
     warm = http_load.run_load(
@@ -376,6 +378,7 @@ def _production_rows(
     )
     case = f"as deployed, {chart} ({resources} resources in {n} prefetch keys, {kib:.0f} KiB)"
     for clients, count in zip(sizes.http_clients, sizes.http_counts, strict=True):
+        cpu0 = procs.cpu_seconds(procs.descendants(server))
         load = http_load.run_load(
             url,
             clients=clients,
@@ -387,7 +390,11 @@ def _production_rows(
         )
         done = len(load.latencies_s) + load.errors
         rps = done / load.wall_s
-        what = f"{done} requests, {load.errors} errors, {rps:.0f} req/s, client CPU {load.client_cpu_s:.1f} s"
+        server_cpu = (procs.cpu_seconds(procs.descendants(server)) - cpu0) / max(done, 1)
+        what = (
+            f"{done} requests, {load.errors} errors, {rps:.0f} req/s; service CPU {server_cpu * 1000:.1f} ms/call "
+            f"(assessment alone {floor_cpu * 1000:.1f} ms CPU); client CPU {load.client_cpu_s:.1f} s"
+        )
         p50, p99 = load.quantile(0.5), load.quantile(0.99)
         where = f"{case}, {clients} clients"
         if clients == 1:
@@ -443,9 +450,9 @@ def _production_rows(
     return rows
 
 
-def _in_process_assessment(body: bytes, as_of: date, reps: int) -> float:
+def _in_process_assessment(body: bytes, as_of: date, reps: int, *, cpu: bool = False) -> Any:
     """Median time of the assessment of a request's prefetch, in this process (the service's work
-    on the same data, without HTTP, JWT, audit or report)."""
+    on the same data, without HTTP, JWT, audit or report); with `cpu`, also its mean CPU time."""
     from cds.pipeline import evaluate
 
     prefetch = orjson.loads(body)["prefetch"]
@@ -454,11 +461,13 @@ def _in_process_assessment(body: bytes, as_of: date, reps: int) -> float:
     ]
     evaluate(resources, as_of=as_of)
     times = []
+    cpu0 = time.process_time()
     for _ in range(max(reps, 5)):
         t = time.perf_counter()
         evaluate(resources, as_of=as_of)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    cpu_each = (time.process_time() - cpu0) / max(reps, 5)
+    return (statistics.median(times), cpu_each) if cpu else statistics.median(times)
 
 
 def _start_service(port: int, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], Any]:

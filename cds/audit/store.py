@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -74,6 +74,7 @@ class AuditStore:
             self._engine.dispose()
             raise AuditError(f"{self.url}: cannot open the audit database: {_reason(exc)}") from None
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._reports_purged: datetime | None = None
 
     def close(self) -> None:
         self._engine.dispose()
@@ -97,28 +98,26 @@ class AuditStore:
         """Store a hook call with its cards, their rule ids and its report (if any) in ONE
         transaction: all rows or none, so no report outlives a decision that was not recorded.
 
-        Plain INSERTs (one per table, cards and rules as one multi-row statement each) rather than
-        an ORM unit of work: the flush bookkeeping cost more than the writes themselves."""
-        calls, cards, rules = _table(HookCall), _table(IssuedCardRow), _table(CardRule)
-        with self._transaction("record_hook_call") as session:
-            connection = session.connection()
+        Plain INSERTs built once (one per table, cards and rules as one multi-row statement each) on
+        a connection, not an ORM session: the session and flush bookkeeping cost more CPU than the
+        writes themselves."""
+        with self._writing("record_hook_call") as connection:
             call_id = connection.execute(
-                insert(calls)
-                .values(
-                    hook_instance=rec.hook_instance,
-                    service_id=rec.service_id,
-                    hook=rec.hook,
-                    at=rec.at,
-                    ruleset_version=rec.ruleset_version,
-                    patient_ref=rec.patient_ref,
-                    latency_ms=rec.latency_ms,
-                    status_code=rec.status_code,
-                )
-                .returning(calls.c.id)
+                _INSERT_CALL,
+                {
+                    "hook_instance": rec.hook_instance,
+                    "service_id": rec.service_id,
+                    "hook": rec.hook,
+                    "at": rec.at,
+                    "ruleset_version": rec.ruleset_version,
+                    "patient_ref": rec.patient_ref,
+                    "latency_ms": rec.latency_ms,
+                    "status_code": rec.status_code,
+                },
             ).scalar_one()
             if rec.cards:
                 connection.execute(
-                    insert(cards),
+                    _INSERT_CARDS,
                     [
                         {
                             "uuid": card.uuid,
@@ -136,9 +135,37 @@ class AuditStore:
                     for rule_id in dict.fromkeys(card.rule_ids)
                 ]
                 if card_rules:
-                    connection.execute(insert(rules), card_rules)
+                    connection.execute(_INSERT_RULES, card_rules)
             if rec.report is not None:
-                _add_report(session, rec.report, rec.hook_instance)
+                self._add_report(connection, rec.report, rec.hook_instance)
+
+    @contextmanager
+    def _writing(self, action: str) -> Iterator[Connection]:
+        """One write transaction on a plain connection (the hot path: no ORM session)."""
+        try:
+            with one_writer(self._engine), self._engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise AuditError(f"{action}: database error: {_reason(exc)}") from None
+
+    def _add_report(self, connection: Connection, report: ReportRecord, hook_instance: str) -> None:
+        """Add a report; expired ones are deleted on the way, at most once a minute per worker (no
+        separate clean-up job needed, and not a DELETE on every call)."""
+        now = datetime.now(report.expires_at.tzinfo)
+        if self._reports_purged is None or now - self._reports_purged >= _PURGE_REPORTS_EVERY:
+            connection.execute(_DELETE_EXPIRED_REPORTS, {"now": now})
+            self._reports_purged = now
+        connection.execute(
+            _INSERT_REPORT,
+            {
+                "report_id": report_key(report.report_id),
+                "hook_instance": hook_instance,
+                "content": report.content,
+                "expires_at": report.expires_at,
+            },
+        )
 
     def card_service(self, uuid: str) -> str | None:
         """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
@@ -252,17 +279,9 @@ def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _add_report(session: Session, report: ReportRecord, hook_instance: str) -> None:
-    """Add a report and delete the expired ones on the way (no separate clean-up job needed)."""
-    reports = _table(Report)
-    now = datetime.now(report.expires_at.tzinfo)
-    connection = session.connection()
-    connection.execute(delete(reports).where(reports.c.expires_at <= now))
-    connection.execute(
-        insert(reports).values(
-            report_id=report_key(report.report_id),
-            hook_instance=hook_instance,
-            content=report.content,
-            expires_at=report.expires_at,
-        )
-    )
+_PURGE_REPORTS_EVERY = timedelta(minutes=1)
+_INSERT_CALL = insert(_table(HookCall)).returning(_table(HookCall).c.id)
+_INSERT_CARDS = insert(_table(IssuedCardRow))
+_INSERT_RULES = insert(_table(CardRule))
+_INSERT_REPORT = insert(_table(Report))
+_DELETE_EXPIRED_REPORTS = delete(_table(Report)).where(_table(Report).c.expires_at <= bindparam("now"))

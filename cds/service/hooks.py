@@ -10,7 +10,6 @@ import asyncio
 import weakref
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
 from typing import Any, Protocol
 
 import anyio
@@ -142,29 +141,33 @@ class HookRunner:
 
         gathered = await gather(request, context.patientId, policy, transport=self.transport)
         resources = _merge(gathered.resources, other_drafts)
+
+        def assess() -> HookOutcome:
+            # The assessment and its cards in one worker-thread turn: CPU work off the event loop, queued
+            # first come first served with the other calls of this worker.
+            evaluation = self.engine.evaluate(resources, profile=self.profile)
+            assessment = evaluation.assessment
+            ctx = CardContext(
+                patient_id=context.patientId,
+                user_id=context.userId,
+                encounter_id=context.encounterId,
+                ruleset_version=assessment.ruleset.stamp,
+            )
+            if isinstance(context, OrderSignContext):
+                prior: dict[ProductName, bool] = {
+                    p: has_prior_use(resources, p) for p in ("esketamine", "ketamine-iv")
+                }
+                cards = order_cards(
+                    assessment, orders, hook=request.hook, prior_use=prior, missing=gathered.missing, ctx=ctx
+                )
+            else:
+                cards = patient_view_cards(assessment, gathered.missing, ctx)
+            return HookOutcome(cards, assessment.ruleset.version, evaluation)
+
         try:
-            evaluate = partial(self.engine.evaluate, resources, profile=self.profile)
-            evaluation = await anyio.to_thread.run_sync(evaluate, limiter=self.queue.limiter())
+            return await anyio.to_thread.run_sync(assess, limiter=self.queue.limiter())
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
-        assessment = evaluation.assessment
-
-        ctx = CardContext(
-            patient_id=context.patientId,
-            user_id=context.userId,
-            encounter_id=context.encounterId,
-            ruleset_version=assessment.ruleset.stamp,
-        )
-        if isinstance(context, OrderSignContext):
-            prior: dict[ProductName, bool] = {
-                p: has_prior_use(resources, p) for p in ("esketamine", "ketamine-iv")
-            }
-            cards = order_cards(
-                assessment, orders, hook=request.hook, prior_use=prior, missing=gathered.missing, ctx=ctx
-            )
-        else:
-            cards = patient_view_cards(assessment, gathered.missing, ctx)
-        return HookOutcome(cards, assessment.ruleset.version, evaluation)
 
     def _drafts_not_ours(
         self, drafts: list[dict[str, Any]], checked: list[DraftOrder], patient_id: str

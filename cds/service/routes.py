@@ -148,34 +148,30 @@ class _Calls:
         self.deps = deps
 
     async def answer(
-        self, hook_request: HookRequest, call: HookCallRecord, request: Request
-    ) -> tuple[Response, HookCallRecord]:
+        self, hook_request: HookRequest, call: HookCallRecord, request: Request, started: float
+    ) -> Response:
         try:
             context = parse_context(hook_request)
             call = call.model_copy(update={"patient_ref": f"Patient/{context.patientId}"})
             outcome = await self.deps.runner.run(hook_request, context, _policy(self.deps.settings, request))
-            return await self._advice(outcome, call, request)
         except Exception as exc:
             response = _failure(exc, call)
             version = await self._ruleset_version_or_unknown()
-            return response, call.model_copy(
-                update={"status_code": response.status_code, "ruleset_version": version}
-            )
+            failed = call.model_copy(update={"status_code": response.status_code, "ruleset_version": version})
+            return await run_in_threadpool(self.record, response, failed, started)
+        # The report, the response and the audit write in one worker-thread turn (each turn costs a
+        # thread hand-over; the write waits for the disk).
+        return await run_in_threadpool(self._issue, outcome, call, self._public_base(request), started)
 
-    async def _advice(
-        self, outcome: HookOutcome, call: HookCallRecord, request: Request
-    ) -> tuple[Response, HookCallRecord]:
+    def _issue(self, outcome: HookOutcome, call: HookCallRecord, base_url: str, started: float) -> Response:
         built, report = outcome.cards, None
         if built and outcome.evaluation is not None:
             # Stored with the call record (one transaction), so it exists only if the call does.
-            report = await run_in_threadpool(
-                stored_report,
-                outcome.evaluation,
-                now=datetime.now(UTC),
-                ttl_hours=self.deps.settings.report_ttl_hours,
+            report = stored_report(
+                outcome.evaluation, now=datetime.now(UTC), ttl_hours=self.deps.settings.report_ttl_hours
             )
             if report is not None:
-                built = with_report_link(built, self._public_base(request), report.report_id)
+                built = with_report_link(built, base_url, report.report_id)
         cards = [
             IssuedCard(
                 uuid=c.card.uuid,
@@ -191,11 +187,14 @@ class _Calls:
             "cards": cards,
             "report": report,
         }
-        return json_response({"cards": [c.card.to_json() for c in built]}), call.model_copy(update=update)
+        response = json_response({"cards": [c.card.to_json() for c in built]})
+        return self.record(response, call.model_copy(update=update), started)
 
-    async def record(self, response: Response, call: HookCallRecord) -> Response:
+    def record(self, response: Response, call: HookCallRecord, started: float) -> Response:
+        """Write the call's audit record (in a worker thread); the response only if it is durable."""
+        call = call.model_copy(update={"latency_ms": int((time.monotonic() - started) * 1000)})
         try:
-            await run_in_threadpool(self.deps.audit.record_hook_call, call)
+            self.deps.audit.record_hook_call(call)
         except Exception as exc:
             log.error("audit write failed for hook call %s: %s", call.hook_instance, type(exc).__name__)
             if call.status_code == 200:
@@ -261,9 +260,7 @@ def build_router(deps: Deps) -> APIRouter:
             latency_ms=0,
             status_code=500,
         )
-        response, call = await calls.answer(hook_request, call, request)
-        latency_ms = int((time.monotonic() - started) * 1000)
-        return await calls.record(response, call.model_copy(update={"latency_ms": latency_ms}))
+        return await calls.answer(hook_request, call, request, started)
 
     @router.post(
         "/cds-services/{service_id}/feedback",

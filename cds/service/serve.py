@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-
 import importlib.util
+import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -35,12 +35,12 @@ class _Hardened:
 
     _head_deadline: asyncio.TimerHandle | None = None
     # Set by the protocol this is mixed into.
-    cycle: object
+    cycle: Any
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     timeout_keep_alive: int
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # a transport without a real TCP socket: nothing to tune

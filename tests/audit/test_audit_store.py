@@ -245,8 +245,18 @@ def test_report_id_is_stored_hashed_never_as_sent(store: AuditStore, db_url: str
 def test_expired_reports_are_deleted_when_a_report_is_saved(store: AuditStore, db_url: str) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=1)
     store.record_hook_call(with_report("h1", "a" * 24, "<p>old</p>", long_ago))
-    store.record_hook_call(with_report("h2", "b" * 24, "<p>new</p>", datetime.now(UTC) + timedelta(hours=1)))
+    # Another worker (a fresh store) purges on its first save.
+    other = AuditStore(db_url)
+    other.record_hook_call(with_report("h2", "b" * 24, "<p>new</p>", datetime.now(UTC) + timedelta(hours=1)))
     assert count(db_url, Report) == 1
+    # Within the minute this worker does not purge again; once it has passed, it does.
+    store.record_hook_call(with_report("h3", "c" * 24, "<p>old</p>", long_ago))
+    other.record_hook_call(with_report("h4", "d" * 24, "<p>new</p>", datetime.now(UTC) + timedelta(hours=1)))
+    assert count(db_url, Report) == 3
+    other._reports_purged = datetime.now(UTC) - timedelta(minutes=2)
+    other.record_hook_call(with_report("h5", "e" * 24, "<p>new</p>", datetime.now(UTC) + timedelta(hours=1)))
+    assert count(db_url, Report) == 3  # h3 gone, h5 added
+    other.close()
 
 
 def test_guessable_report_id_is_refused() -> None:
