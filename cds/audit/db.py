@@ -90,11 +90,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = {"cds_read_only": True}  # execution option: a transaction that never writes
+
+
 def _sqlite_on_begin(connection: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so concurrent workers queue on busy_timeout
     # instead of failing with "database is locked" when a read transaction tries to become a write.
-    # It also serialises schema migrations started by several workers at once.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # It also serialises schema migrations started by several workers at once. A transaction marked
+    # READ_ONLY takes no write lock (WAL: it reads a snapshot beside the writer).
+    if connection.get_execution_options().get("cds_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from cds.security.replay import TokenUse
+
 Indicator = Literal["info", "warning", "critical"]
 Outcome = Literal["accepted", "overridden"]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -51,6 +53,9 @@ class HookCallRecord(_Record):
     status_code: int
     # Written in the same transaction as the call: a call that is not recorded leaves no report.
     report: ReportRecord | None = None
+    # The client token's use, recorded in the same transaction (its replay cache entry): a replayed
+    # token makes the write fail (AuthError) and the call unanswered. None: recorded at verification.
+    token: TokenUse | None = None
 
 
 class FeedbackRecord(_Record):

@@ -29,6 +29,7 @@ from cds.audit.records import (
     RuleOverrideRate,
 )
 from cds.audit.replay import DatabaseReplayCache
+from cds.errors import AuthError
 from cds.security.replay import ReplayCache
 
 __all__ = [
@@ -75,6 +76,7 @@ class AuditStore:
             raise AuditError(f"{self.url}: cannot open the audit database: {_reason(exc)}") from None
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._reports_purged: datetime | None = None
+        self._replay = DatabaseReplayCache(self._engine)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -100,8 +102,14 @@ class AuditStore:
 
         Plain INSERTs built once (one per table, cards and rules as one multi-row statement each) on
         a connection, not an ORM session: the session and flush bookkeeping cost more CPU than the
-        writes themselves."""
+        writes themselves.
+
+        With `rec.token`, the token's use goes into the replay cache in the same transaction (one
+        commit, one disk flush per call); if it was used already, nothing is written and AuthError is
+        raised: the call must not be answered."""
         with self._writing("record_hook_call") as connection:
+            if rec.token is not None and not self._replay.record_in(connection, rec.token):
+                raise AuthError(f"iss={rec.token.iss!r}: jti already used (replay)")
             call_id = connection.execute(
                 _INSERT_CALL,
                 {
@@ -138,6 +146,8 @@ class AuditStore:
                     connection.execute(_INSERT_RULES, card_rules)
             if rec.report is not None:
                 self._add_report(connection, rec.report, rec.hook_instance)
+        if rec.token is not None:
+            self._replay.purge_if_due()
 
     @contextmanager
     def _writing(self, action: str) -> Iterator[Connection]:
@@ -190,8 +200,9 @@ class AuditStore:
             session.add(row)
 
     def replay_cache(self) -> ReplayCache:
-        """A JWT replay cache in this database: correct across worker processes and hosts."""
-        return DatabaseReplayCache(self._engine)
+        """A JWT replay cache in this database: correct across worker processes and hosts. Hook calls
+        whose record carries the token's use are recorded in it by `record_hook_call`."""
+        return self._replay
 
     # --- reading, for `cds audit` ----------------------------------------------------------------
 

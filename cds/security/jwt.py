@@ -39,7 +39,7 @@ from jwt.exceptions import (
 from cds import errors
 from cds.security.issuers import TrustConfigError, TrustedIssuer, load_trusted_issuers
 from cds.security.jwks import ALLOWED_ALGORITHMS, JwksError, KeySource, key_source_for
-from cds.security.replay import MemoryReplayCache, ReplayCache, utc_now
+from cds.security.replay import MemoryReplayCache, ReplayCache, TokenUse, utc_now
 
 __all__ = [
     "DEFAULT_LEEWAY_S",
@@ -119,7 +119,21 @@ class JwtVerifier:
             self._sources[issuer.iss] = key_source_for(issuer, client)
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
-        """Claims of the verified token, or AuthError. ``audience`` is the full URL that was called."""
+        """Claims of the verified token, or AuthError. ``audience`` is the full URL that was called.
+        The token's use is recorded now: the same token is refused from here on."""
+        claims, use = self.verify_unspent(authorization, audience)
+        if not self.spend(use):
+            raise AuthError(f"iss={_show(use.iss)}: jti already used (replay)")
+        return claims
+
+    def spend(self, use: TokenUse) -> bool:
+        """Record a verified token's use; False if it was used already (a replay)."""
+        return not self._replay.seen(use.iss, use.jti, use.expires_at)
+
+    def verify_unspent(self, authorization: str | None, audience: str) -> tuple[dict[str, Any], TokenUse]:
+        """As `verify`, but the use is left for the caller to record (`spend`, or the audit write of
+        the call in the same transaction): a token already recorded is refused here, and of two
+        concurrent uses of one token only the first to record it is answered."""
         token = self._bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -187,9 +201,9 @@ class JwtVerifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
             raise AuthError(f"{where}: jti must be a string of 1 to {_MAX_JTI_CHARS} characters")
-        if self._replay.seen(iss, jti, expires_at):
+        if self._replay.recorded(iss, jti):
             raise AuthError(f"{where}: jti already used (replay)")
-        return claims
+        return claims, TokenUse(iss, jti, expires_at)
 
     @staticmethod
     def _bearer_token(authorization: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -13,9 +14,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class TokenUse:
+    """A verified token whose (iss, jti) is still to be recorded, until `expires_at`: by the audit
+    write of the hook call it authorises (one transaction, see cds.audit.store), or by `seen`."""
+
+    iss: str
+    jti: str
+    expires_at: datetime
+
+
 class ReplayCache(Protocol):
     def seen(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """Atomically record (iss, jti) until expires_at; True if it was already recorded and unexpired."""
+        ...
+
+    def recorded(self, iss: str, jti: str) -> bool:
+        """Whether (iss, jti) is recorded and unexpired; records nothing (the early refusal of a
+        replay whose use is recorded later, atomically)."""
         ...
 
 
@@ -44,6 +60,11 @@ class MemoryReplayCache:
             self._expiry[(iss, jti)] = expires_at
             heapq.heappush(self._heap, (expires_at, iss, jti))
             return False
+
+    def recorded(self, iss: str, jti: str) -> bool:
+        with self._lock:
+            expires_at = self._expiry.get((iss, jti))
+            return expires_at is not None and expires_at > self._clock()
 
     def __len__(self) -> int:
         with self._lock:

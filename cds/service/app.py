@@ -45,6 +45,7 @@ def create_app(
     """
     settings.check()
     logs.install()
+    defer_replay = False
     if audit is None:
         from cds.audit.store import AuditStore
 
@@ -52,6 +53,7 @@ def create_app(
         audit = store
         if settings.auth and verifier is None:
             verifier, issuer_fhir_servers = _jwt_verifier(settings, store)
+            defer_replay = True  # the replay cache is the audit store's: one transaction per call
     if settings.auth and verifier is None:
         raise ValueError("authentication is on but no JWT verifier was given")
     if not settings.auth:
@@ -70,7 +72,11 @@ def create_app(
 
     engine = engine or CoreEngine(as_of=settings.as_of)
     auth = Authenticator(
-        verifier, settings.public_base_url, dict(issuer_fhir_servers or {}), settings.fhir_servers
+        verifier,
+        settings.public_base_url,
+        dict(issuer_fhir_servers or {}),
+        settings.fhir_servers,
+        defer_replay=defer_replay,
     )
     deps = Deps(
         settings=settings,

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds.audit.db import AuditError
 from cds.security.jwt import AuthError
+from cds.security.replay import TokenUse
 from cds.service.outcomes import operation_outcome, unauthorized
 
 log = logging.getLogger("cds.service")
@@ -39,20 +40,32 @@ class Client:
 
     iss: str | None
     fhir_servers: frozenset[str] | None
+    # A hook call's token whose use the call's audit record will record (see Authenticator).
+    token: TokenUse | None = None
 
 
 class Verifier(Protocol):
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]: ...
 
+    def verify_unspent(self, authorization: str | None, audience: str) -> tuple[dict[str, Any], TokenUse]: ...
+
+    def spend(self, use: TokenUse) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Authenticator:
-    """Verifies the Authorization header against the URL the client called (`aud`)."""
+    """Verifies the Authorization header against the URL the client called (`aud`).
+
+    `defer_replay`: a hook call's token use is not recorded at verification but by the call's audit
+    write, in the same transaction (one commit per call instead of two); only when the replay cache
+    lives in the audit database (the service as deployed). A token already recorded is refused here
+    either way."""
 
     verifier: Verifier | None  # None: auth off
     public_base_url: str | None
     fhir_servers: dict[str, frozenset[str]]  # per trusted issuer
     open_fhir_servers: frozenset[str] | None = None  # auth off: CDS_FHIR_SERVERS, None for any
+    defer_replay: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -64,9 +77,13 @@ class Authenticator:
         if self.verifier is None:
             return Client(None, self.open_fhir_servers)
         audience = f"{(self.public_base_url or '').rstrip('/')}{path}"
+        token: TokenUse | None = None
         try:
             # JWKS may be fetched over the network inside verify(): keep it off the event loop.
-            claims = await run_in_threadpool(self.verifier.verify, authorization, audience)
+            if self.defer_replay and is_hook_call(path):
+                claims, token = await run_in_threadpool(self.verifier.verify_unspent, authorization, audience)
+            else:
+                claims = await run_in_threadpool(self.verifier.verify, authorization, audience)
         except AuthError as exc:
             # AuthError messages name at most the token's iss and kid (cds.security.jwt), never claims.
             log.warning("client authentication failed on %s: %s", path, exc)
@@ -78,7 +95,20 @@ class Authenticator:
             log.error("JWT verifier failed on %s: %s (request refused)", path, type(exc).__name__)
             return operation_outcome(500, "internal error; the request was not processed")
         iss = str(claims.get("iss"))
-        return Client(iss, self.fhir_servers.get(iss, frozenset()))
+        return Client(iss, self.fhir_servers.get(iss, frozenset()), token)
+
+    def spend(self, client: Client | None) -> bool:
+        """Record the use of a hook call's token that no audit record will carry (the call was refused
+        before one was made); False if it was used already. Runs in a worker thread."""
+        if client is None or client.token is None or self.verifier is None:
+            return True
+        return self.verifier.spend(client.token)
+
+
+def is_hook_call(path: str) -> bool:
+    """POST /cds-services/{id} (not its /feedback)."""
+    parts = path.strip("/").split("/")
+    return len(parts) == 2 and parts[0] == "cds-services"
 
 
 def needs_client(method: str, path: str, *, auth_discovery: bool) -> bool:

@@ -21,12 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from cds.audit.records import AuditSink, FeedbackRecord, HookCallRecord, IssuedCard
-from cds.errors import InputError, ServiceUnavailable, http_status
+from cds.errors import AuthError, InputError, ServiceUnavailable, http_status
 from cds.service.catalog import Service, describe
 from cds.service.guard import Authenticator, Client
 from cds.service.hooks import Engine, HookOutcome, HookRunner, parse_context, validation_messages
 from cds.service.models import BadRequest, CdsResponse, Discovery, FeedbackRequest, HookRequest
-from cds.service.outcomes import json_response, operation_outcome
+from cds.service.outcomes import json_response, operation_outcome, unauthorized
 from cds.service.prefetch import DataUnavailable, FetchPolicy
 from cds.service.reports import (
     is_report_id,
@@ -195,6 +195,10 @@ class _Calls:
         call = call.model_copy(update={"latency_ms": int((time.monotonic() - started) * 1000)})
         try:
             self.deps.audit.record_hook_call(call)
+        except AuthError as exc:
+            # The token was used already (recorded with the call, in one transaction): nothing written.
+            log.warning("client authentication failed on hook call: %s", exc)
+            return unauthorized()
         except Exception as exc:
             log.error("audit write failed for hook call %s: %s", call.hook_instance, type(exc).__name__)
             if call.status_code == 200:
@@ -209,6 +213,13 @@ class _Calls:
             len(call.cards),
             call.latency_ms,
         )
+        return response
+
+    async def refuse(self, client: Client | None, response: Response) -> Response:
+        """A call refused before it has an audit record: its token's use is recorded on its own."""
+        if not await run_in_threadpool(self.deps.auth.spend, client):
+            log.warning("client authentication failed on hook call: jti already used (replay)")
+            return unauthorized()
         return response
 
     def _public_base(self, request: Request) -> str:
@@ -243,13 +254,16 @@ def build_router(deps: Deps) -> APIRouter:
     )
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.monotonic()
+        client: Client | None = request.state.client
         service = deps.services.get(service_id)
         if service is None:
-            return operation_outcome(404, f"no CDS service with id '{service_id}'")
+            return await calls.refuse(
+                client, operation_outcome(404, f"no CDS service with id '{service_id}'")
+            )
         try:
             hook_request = _hook_request(await request.body(), service)
         except BadRequest as exc:
-            return operation_outcome(400, exc.messages)
+            return await calls.refuse(client, operation_outcome(400, exc.messages))
         call = HookCallRecord(
             hook_instance=hook_request.hookInstance,
             service_id=service.id,
@@ -259,6 +273,7 @@ def build_router(deps: Deps) -> APIRouter:
             patient_ref=None,
             latency_ms=0,
             status_code=500,
+            token=client.token if client is not None else None,
         )
         return await calls.answer(hook_request, call, request, started)
 

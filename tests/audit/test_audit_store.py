@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, func, select, text
 from cds.audit.models import CardRule, Feedback, HookCall, IssuedCardRow, Report
 from cds.audit.records import ReportRecord
 from cds.audit.store import AuditError, AuditStore, FeedbackRecord, HookCallRecord, IssuedCard
+from cds.errors import AuthError
+from cds.security.replay import TokenUse
 
 T0 = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 
@@ -203,13 +205,33 @@ def test_expired_replay_entry_does_not_block_and_is_purged(store: AuditStore, db
     assert cache.seen("iss", "old", past) is False
     assert cache.seen("iss", "old", datetime.now(UTC) + timedelta(minutes=5)) is False  # expired: new again
     assert cache.seen("iss", "gone", past) is False
-    fresh = store.replay_cache()  # a new cache purges on its first use
-    fresh.seen("iss", "another", datetime.now(UTC) + timedelta(minutes=5))
+    other_worker = AuditStore(db_url)  # another worker's cache purges on its first use
+    other_worker.replay_cache().seen("iss", "another", datetime.now(UTC) + timedelta(minutes=5))
+    other_worker.close()
     engine = create_engine(db_url)
     with engine.connect() as connection:
         rows = set(connection.execute(text("SELECT jti FROM seen_token")).scalars())
     engine.dispose()
     assert rows == {"old", "another"}
+
+
+def test_a_token_use_is_recorded_with_its_call_and_a_second_use_writes_nothing(
+    store: AuditStore, db_url: str
+) -> None:
+    use = TokenUse("https://ehr.test", "jti-1", datetime.now(UTC) + timedelta(minutes=5))
+    store.record_hook_call(call("h1", card("c1")).model_copy(update={"token": use}))
+    assert store.replay_cache().recorded(use.iss, use.jti)
+    # Two calls with one token that both passed verification: the second to be written is refused.
+    with pytest.raises(AuthError, match="replay"):
+        store.record_hook_call(call("h2", card("c2")).model_copy(update={"token": use}))
+    assert count(db_url, HookCall) == 1
+    assert count(db_url, IssuedCardRow) == 1
+    # A token recorded at verification (`seen`) is refused in the call's write too, and the other way round.
+    later = TokenUse("https://ehr.test", "jti-2", datetime.now(UTC) + timedelta(minutes=5))
+    assert store.replay_cache().seen(later.iss, later.jti, later.expires_at) is False
+    with pytest.raises(AuthError):
+        store.record_hook_call(call("h3").model_copy(update={"token": later}))
+    assert store.replay_cache().seen(use.iss, use.jti, use.expires_at) is True
 
 
 # --- reports ---------------------------------------------------------------------------------------

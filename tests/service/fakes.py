@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from cds.audit.records import FeedbackRecord, HookCallRecord, ReportRecord
 from cds.contract.assessment import Assessment
 from cds.contract.timeline import Timeline
 from cds.security.jwt import AuthError
+from cds.security.replay import TokenUse
 from cds.service.app import create_app
 from cds.service.settings import Settings
 
@@ -104,6 +105,13 @@ class FakeVerifier:
         if authorization != GOOD_TOKEN:
             raise AuthError("bad token")
         return {"iss": ISSUER}
+
+    def verify_unspent(self, authorization: str | None, audience: str) -> tuple[dict[str, Any], TokenUse]:
+        claims = self.verify(authorization, audience)
+        return claims, TokenUse(ISSUER, "jti", datetime.now(UTC))
+
+    def spend(self, use: TokenUse) -> bool:
+        return True
 
 
 def service_settings(**overrides: Any) -> Settings:

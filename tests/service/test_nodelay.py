@@ -9,10 +9,9 @@ import time
 from typing import Any
 from unittest import mock
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
-
-import pytest
 
 from cds.service.serve import NoDelayH11Protocol, NoDelayHttpToolsProtocol
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -92,6 +93,37 @@ def test_valid_token_is_200_and_its_replay_is_401(
     assert first.json()["cards"]
     replay = call(client, good)
     assert replay.status_code == 401 and replay.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/cds-services/no-such-service", orjson.dumps(patient_view_request()), id="404"),
+        pytest.param(URL, b"{not json", id="400 body"),
+        pytest.param(URL, orjson.dumps({**patient_view_request(), "context": {}}), id="400 context"),
+    ],
+)
+def test_a_token_spent_on_a_refused_call_cannot_be_replayed(
+    client: AppClient, signers: dict[str, Signer], path: str, body: bytes
+) -> None:
+    token = signers["ES384"].token(aud=f"{BASE_URL}{path}")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert client.post(path, content=body, headers=headers).status_code in (400, 404)
+    again = client.post(path, content=body, headers=headers)
+    assert again.status_code == 401 and again.content == b""
+
+
+def test_the_token_use_is_in_the_audit_database_after_the_answer(
+    client: AppClient, signers: dict[str, Signer], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    token = signers["ES384"].token()
+    assert call(client, token).status_code == 200
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    with sqlite3.connect(tmp_path / "a.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM seen_token WHERE jti = ?", (jti,)).fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM hook_call").fetchone() == (1,)
 
 
 def _unsigned(signer: Signer) -> str:
