@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from cds._version import __version__
 from cds.audit.records import AuditSink
+from cds.contract.assessment import Profile
 from cds.paths import rules_dir
 from cds.service import logs
 from cds.service.catalog import services
@@ -133,7 +135,26 @@ def _jwt_verifier(settings: Settings, store: Any) -> tuple[Verifier, dict[str, f
 def app_from_env() -> FastAPI:
     """Factory for uvicorn (`cds.service.app:app_from_env`, factory=True): one app per worker."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    app = create_app(settings)
+    warm_up(CoreEngine(as_of=settings.as_of), settings.profile)
+    return app
+
+
+def warm_up(engine: Engine, profile: Profile) -> None:
+    """Before the first call: load the knowledge and import the whole assessment path (an assessment
+    of an empty record), then freeze what is loaded out of the garbage collector's way. Without the
+    freeze every full collection walks the rules, value sets and modules again: measured 2.5 ms of
+    CPU on each call of the bench's reference chart (about a fifth of the service's work)."""
+    try:
+        engine.evaluate(
+            [{"resourceType": "Patient", "id": "warm-up", "birthDate": "1970-01-01"}], profile=profile
+        )
+    except Exception as exc:
+        # The knowledge does not load: /health and /ready say so; the calls will answer 500.
+        log.error("warm-up assessment failed: %s", type(exc).__name__)
+    gc.collect()
+    gc.freeze()
 
 
 def _install_error_handlers(app: FastAPI) -> None:
