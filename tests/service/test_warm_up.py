@@ -34,13 +34,13 @@ class _Recorder:
 
 def test_warm_up_assesses_once_in_the_service_profile_and_freezes() -> None:
     engine = _Recorder()
-    warm_up(engine, "eu")
-    assert [(r[0]["resourceType"], p) for r, p in engine.calls] == [("Patient", "eu")]
+    warm_up(engine, "eu-smpc")
+    assert [(r[0]["resourceType"], p) for r, p in engine.calls] == [("Patient", "eu-smpc")]
     assert gc.get_freeze_count() > 0
 
 
 def test_a_failing_warm_up_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    warm_up(_Recorder(fail=True), "us")
+    warm_up(_Recorder(fail=True), "us-fda")
     assert "warm-up assessment failed: RuntimeError" in caplog.text
     assert gc.get_freeze_count() > 0
 
@@ -48,6 +48,6 @@ def test_a_failing_warm_up_is_logged_not_raised(caplog: pytest.LogCaptureFixture
 def test_the_real_engine_warms_up_on_an_empty_record(caplog: pytest.LogCaptureFixture) -> None:
     from cds.service.hooks import CoreEngine
 
-    warm_up(CoreEngine(), "us")
+    warm_up(CoreEngine(), "us-fda")
     assert "warm-up assessment failed" not in caplog.text  # the whole path imports and runs
     assert gc.get_freeze_count() > 0
