@@ -6,14 +6,10 @@ inside the event loop would stall every other request (shared/notes/DEPENDENCIES
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-import anyio
-import anyio.to_thread
 import httpx
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +28,7 @@ from cds.service.models import (
 )
 from cds.service.orders import DraftOrder, Strengths, draft_orders, has_prior_use
 from cds.service.prefetch import FetchPolicy, gather
+from cds.service.queueing import CpuQueue
 
 
 class Evaluated(Protocol):
@@ -96,34 +93,13 @@ def validation_messages(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return out
 
 
-class _OnePerLoop:
-    """One assessment at a time per worker, first come first served.
-
-    The rules engine holds the GIL: assessments in parallel threads only share one core, each taking
-    as long as all of them together (at 10 concurrent calls every call ended late). Queued one at a
-    time, a call waits for those before it and then runs at full speed, so latency grows with the
-    queue. Limiters are per event loop (tests run one loop per request).
-    """
-
-    def __init__(self) -> None:
-        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def limiter(self) -> anyio.CapacityLimiter:
-        loop = asyncio.get_running_loop()
-        if loop not in self._limiters:
-            self._limiters[loop] = anyio.CapacityLimiter(1)
-        return self._limiters[loop]
-
-
 @dataclass(frozen=True)
 class HookRunner:
     engine: Engine
     profile: Profile
     strengths: Strengths
     transport: httpx.AsyncBaseTransport | None = None
-    queue: _OnePerLoop = field(default_factory=_OnePerLoop)
+    queue: CpuQueue = field(default_factory=CpuQueue)
 
     async def run(
         self, request: HookRequest, context: PatientViewContext, policy: FetchPolicy
@@ -143,8 +119,7 @@ class HookRunner:
         resources = _merge(gathered.resources, other_drafts)
 
         def assess() -> HookOutcome:
-            # The assessment and its cards in one worker-thread turn: CPU work off the event loop, queued
-            # first come first served with the other calls of this worker.
+            # The assessment and its cards in one turn of the worker's CPU queue (off the event loop).
             evaluation = self.engine.evaluate(resources, profile=self.profile)
             assessment = evaluation.assessment
             ctx = CardContext(
@@ -165,7 +140,7 @@ class HookRunner:
             return HookOutcome(cards, assessment.ruleset.version, evaluation)
 
         try:
-            return await anyio.to_thread.run_sync(assess, limiter=self.queue.limiter())
+            return await self.queue.run(assess)
         except InputError as exc:
             raise BadRequest([f"unusable FHIR data: {exc}"]) from None
 

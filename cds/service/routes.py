@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -158,10 +159,10 @@ class _Calls:
             response = _failure(exc, call)
             version = await self._ruleset_version_or_unknown()
             failed = call.model_copy(update={"status_code": response.status_code, "ruleset_version": version})
-            return await run_in_threadpool(self.record, response, failed, started)
-        # The report, the response and the audit write in one worker-thread turn (each turn costs a
-        # thread hand-over; the write waits for the disk).
-        return await run_in_threadpool(self._issue, outcome, call, self._public_base(request), started)
+            return await self.deps.runner.queue.run(partial(self.record, response, failed, started))
+        # The report, the response and the audit write in one turn of the worker's CPU queue.
+        base = self._public_base(request)
+        return await self.deps.runner.queue.run(partial(self._issue, outcome, call, base, started))
 
     def _issue(self, outcome: HookOutcome, call: HookCallRecord, base_url: str, started: float) -> Response:
         built, report = outcome.cards, None

@@ -1,0 +1,43 @@
+"""The worker's CPU queue: one piece of work at a time, in the order it was queued."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from cds.service.queueing import CpuQueue
+
+
+def test_work_runs_one_at_a_time_in_arrival_order() -> None:
+    queue = CpuQueue()
+    events: list[tuple[str, int]] = []
+    running = threading.Semaphore(1)
+    overlaps: list[int] = []
+
+    def work(k: int) -> int:
+        if not running.acquire(blocking=False):
+            overlaps.append(k)
+        else:
+            events.append(("start", k))
+            time.sleep(0.01)  # holds its turn; without the queue the threads would overlap here
+            events.append(("end", k))
+            running.release()
+        return k * k
+
+    async def main() -> list[int]:
+        tasks = []
+        for k in range(6):
+            tasks.append(asyncio.create_task(queue.run(lambda k=k: work(k))))
+            await asyncio.sleep(0)  # queued in this order
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == [k * k for k in range(6)]
+    assert overlaps == []
+    assert [k for what, k in events if what == "start"] == list(range(6))
+
+
+def test_each_event_loop_has_its_own_queue() -> None:
+    queue = CpuQueue()
+    assert asyncio.run(queue.run(lambda: 1)) == 1
+    assert asyncio.run(queue.run(lambda: 2)) == 2  # a new loop: not blocked by the old one's limiter
