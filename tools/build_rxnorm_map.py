@@ -187,16 +187,23 @@ def _packed(product: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_terminology(folder: Path, wanted: dict[str, str], products: dict[str, dict[str, Any]]) -> int:
+def from_terminology(
+    folder: Path, wanted: dict[str, str], products: dict[str, dict[str, Any]]
+) -> tuple[int, list[str]]:
+    """(products added, the RxNorm versions the expansions state for the codes read)."""
     patterns = [
         (code, re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", re.I))
         for code, name in wanted.items()
     ]
     added = 0
+    versions: set[str] = set()
     for fname in TERMINOLOGY_FILES:
         data = json.loads((folder / fname).read_text())
         for c in data.get("expansion", {}).get("contains", []):
-            if c.get("system") != RXNORM or c["code"] in products:
+            if c.get("system") != RXNORM:
+                continue
+            versions.add(str(c.get("version") or "not stated"))
+            if c["code"] in products:
                 continue
             display = c.get("display", "")
             # The ingredient part of an RxNorm name: before the first strength figure of each part.
@@ -210,7 +217,7 @@ def from_terminology(folder: Path, wanted: dict[str, str], products: dict[str, d
                 "ingredient_count": _ingredient_count(display),
             }
             added += 1
-    return added
+    return added, sorted(versions)
 
 
 def main() -> int:
@@ -223,7 +230,7 @@ def main() -> int:
     wanted, by_product = wanted_ingredients()
     products, ndc, missing, by_name = from_repository(args.git_dir, args.commit, wanted, by_product)
     from_repo = len(products)
-    added = from_terminology(args.terminology, wanted, products)
+    added, versions = from_terminology(args.terminology, wanted, products)
     covered = {i for p in products.values() for i in p["ingredients"]}
     with_ndc = {i for p in products.values() if p.get("ndc") for i in p["ingredients"]}
     # Those whose products have NDCs only in combination with another drug (their own letter file
@@ -269,7 +276,12 @@ def main() -> int:
                 "folder": "../shared/terminology (VSAC eCQM and CDC opioid-CDS expansions, see its SOURCES.md)",
                 "files": list(TERMINOLOGY_FILES),
                 "products": added,
+                "rxnorm_release": f"RxNorm version per code in the expansions: {', '.join(versions)}",
                 "note": "ingredients read from the RxNorm display by ingredient name; no NDCs",
+                "licence": (
+                    "CC0 repositories; VSAC content under the UMLS Metathesaurus licence terms, CDC sets "
+                    "(c) CDC (SOURCES.md); only RxNorm codes and names are used"
+                ),
             },
         ],
         "ingredients": {code: wanted[code] for code in sorted(wanted, key=int)},

@@ -102,7 +102,7 @@ def split_sig(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not found:
         return ds
     timing: dict[str, Any] = d["timing"] if isinstance(d.get("timing"), dict) else {}
-    repeat_in = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+    repeat_in: dict[str, Any] = timing["repeat"] if isinstance(timing.get("repeat"), dict) else {}
     structured = {k: v for k, v in repeat_in.items() if not k.startswith("bounds")}
     structured_timing = {**({"code": timing["code"]} if timing.get("code") else {}), "repeat": structured}
     # A structured frequency that disagrees with a step's own words: which one was meant is unknown.
