@@ -253,6 +253,44 @@ def test_branded_drug_and_pack_resolve_to_the_ingredient() -> None:
     assert packs and all(p.ingredient_count is None for p in packs)
 
 
+@pytest.mark.parametrize(
+    ("name_parts", "ingredients"),
+    [
+        (("amphetamine aspartate", "dextroamphetamine sulfate"), {"amphetamine", "dextroamphetamine"}),
+        (("atenolol", "chlorthalidone"), {"atenolol", "chlorthalidone"}),
+        (("amlodipine", "benazepril"), {"amlodipine"}),
+    ],
+)
+def test_an_ingredient_without_its_own_source_record_is_read_from_its_combination_products_by_ndc(
+    name_parts: tuple[str, ...], ingredients: set[str]
+) -> None:
+    """The source's A.json is not available: amphetamine, atenolol and amlodipine are still found,
+    with NDCs, in the combination products listed under their partner ingredient."""
+    ident = default_knowledge().drug_identity
+    combo = next(
+        p for p in ident.all_products() if p.tty == "SCD" and all(part in p.name for part in name_parts)
+    )
+    table = ident._raw[combo.code]
+    ndc = min(table["ndc"].split())
+    by_ndc = ident.product("http://hl7.org/fhir/sid/ndc", f"{ndc[:5]}-{ndc[5:9]}-{ndc[9:]}")
+    assert by_ndc == combo
+    assert {name for _code, name in combo.ingredients} == ingredients
+
+
+def test_the_table_names_the_ingredients_it_has_no_ndc_for() -> None:
+    import json
+
+    from cds.paths import fhir_dir
+
+    table = json.loads((fhir_dir() / "rxnorm" / "product-ingredients.json").read_text())
+    with_ndc = {
+        table["ingredients"][i] for p in table["products"].values() if p.get("ndc") for i in p["ingredients"]
+    }
+    covered = {table["ingredients"][i] for p in table["products"].values() for i in p["ingredients"]}
+    assert set(table["ingredients_without_ndc"]) == covered - with_ndc
+    assert set(table["ingredients_without_products"]) == set(table["ingredients"].values()) - covered
+
+
 def test_an_unreadable_medication_leaves_a_trial_that_cannot_be_settled() -> None:
     p = patient()
     p.medication("venlafaxine", start="2024-09-15", end="2024-12-15", mg=150, stop_reason="lack of efficacy")

@@ -3,14 +3,27 @@ their NDCs -> ingredients, for every ingredient a rule or trial reads (the RxNor
 drug value sets in fhir/valuesets/ that cds/facts/medications.py matches).
 
 Sources (both public, RxNorm-derived; nothing here is hand-typed):
-1. `davidanderson3/rxnorm-ingredients` (GitHub), `web/data/<letter>.json`: per ingredient
-   (IN/PIN/MIN) its SCDCs -> SCDs -> SBDs, GPCKs, BPCKs, with SAB=RXNORM NDCs, extracted from
-   the RxNorm RRF files with SUPPRESS='N'. Read from a git snapshot (`fetch` tool or
-   `git clone`) at a fixed commit. Its `A.json` is stored only as a large-file pointer, so
-   ingredients beginning with A come from source 2 alone (no NDCs for them).
+1. `davidanderson3/rxnorm-ingredients` (GitHub) @ a8fcf13a679fa37073e8fa83e11d5e0d8cc07276,
+   `web/data/<letter>.json`: per ingredient (IN/PIN/MIN) its SCDCs -> SCDs -> SBDs, GPCKs, BPCKs,
+   with SAB=RXNORM NDCs (RXNSAT ATN=NDC), extracted from the RxNorm Current Prescribable Content
+   RRF files with SUPPRESS='N'. The release is RxNorm 2025-10-06 (the NLM readme
+   `Readme_Full_Prescribe_10062025.txt` the same author committed at 8d3acaf; the data files carry no
+   stamp). The repository states no licence. Read from a git snapshot (`fetch` tool or `git clone`)
+   at the fixed commit.
+   Its `web/data/A.json` (and the whole-set `rxnorm_ingredients.json`) are listed in the tree but
+   their content is not in the stored snapshot (the largest files are left out); the later commits
+   (e5426fe, 2810603, 8d3acaf, bd364a8) remove the data and no commit splits A differently, so the
+   ingredients beginning with A have no record of their own. Their
+   combination products are still in the other letters' files (under the other ingredient: amlodipine
+   / benazepril under B, atenolol / chlorthalidone under C, the mixed amphetamine salts under D): for
+   an ingredient whose letter file is missing, every product of the other files whose generic name
+   names it (whole word, outside the [brand]) gets it as an ingredient, with that product's NDCs.
+   Single-ingredient products of those ingredients (alprazolam, amlodipine, atenolol ... alone) have
+   no NDCs in any source found; see README "What ketamine-cds reads".
 2. The VSAC and CDC ValueSet expansions in ../shared/terminology (SOURCES.md): RxNorm SCD/SBD
    codes with their displays; the ingredients of a product are the wanted ingredient names found
    in its display (RxNorm SCD/SBD names begin with the precise ingredients, " / " between them).
+   No NDCs.
 
 Usage:
     python tools/build_rxnorm_map.py --git-dir /work/.mirror/davidanderson3+rxnorm-ingredients/repo \
@@ -94,32 +107,59 @@ def _ingredient_count(name: str) -> int:
     return name.count(" / ") + 1
 
 
+def _letter(name: str) -> str:
+    first = name[:1].upper()
+    return first if first.isalpha() else "0-9"
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    # Whole word: "amphetamine" must not match inside "dextroamphetamine" or "methamphetamine".
+    return re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", re.I)
+
+
+def _generic_name(name: str) -> str:
+    """The product name without its trailing [brand] (a brand may spell another drug's name)."""
+    return re.sub(r"\s*\[[^\]]*\]\s*$", "", name)
+
+
+def _items(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every product of an ingredient record: its SCDs and their SBDs and packs."""
+    out: list[dict[str, Any]] = []
+    for scdc in rec.get("SCDCs", []):
+        for scd in scdc.get("SCDs", []):
+            out.append(scd)
+            for key in ("SBDs", "GPCKs", "BPCKs"):
+                out.extend(scd.get(key, []))
+    return out
+
+
 def from_repository(
     git_dir: Path, commit: str, wanted: dict[str, str], by_product: set[str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str], int]:
+    """(products, NDC -> product, letters missing from the snapshot, products holding an ingredient
+    of a missing letter, found by name)."""
     products: dict[str, dict[str, Any]] = {}
     ndc: dict[str, str] = {}
-    missing_letters: list[str] = []
+    files = {letter: _git_json(git_dir, commit, f"web/data/{letter}.json") for letter in LETTERS}
+    missing_letters = [letter for letter, records in files.items() if records is None]
     names = {name: code for code, name in wanted.items()}
+    # Ingredients with no record of their own (their letter file is missing): found by name.
+    orphans = {code: _name_pattern(name) for code, name in wanted.items() if _letter(name) in missing_letters}
     for letter in LETTERS:
-        records = _git_json(git_dir, commit, f"web/data/{letter}.json")
+        records = files.pop(letter)
         if records is None:
-            missing_letters.append(letter)
             continue
         for rec in records:
             if rec["TTY"] == "IN" and rec["Name"].lower() in by_product:
                 wanted[rec["RXCUI"]] = rec["Name"].lower()
                 names[rec["Name"].lower()] = rec["RXCUI"]
             code = (wanted.get(rec["RXCUI"]) and rec["RXCUI"]) or names.get(rec["Name"].lower())
-            if not code:
-                continue
-            for scdc in rec.get("SCDCs", []):
-                for scd in scdc.get("SCDs", []):
-                    _add(products, ndc, scd, code)
-                    for key in ("SBDs", "GPCKs", "BPCKs"):
-                        for item in scd.get(key, []):
-                            _add(products, ndc, item, code)
-    return products, ndc, missing_letters
+            for item in _items(rec):
+                found = [c for c, pat in orphans.items() if pat.search(_generic_name(item["Name"]))]
+                for c in [code, *found] if code else found:
+                    _add(products, ndc, item, c)
+    by_name = sum(1 for p in products.values() if set(p["ingredients"]) & set(orphans))
+    return products, ndc, missing_letters, by_name
 
 
 def _add(products: dict[str, dict[str, Any]], ndc: dict[str, str], item: dict[str, Any], code: str) -> None:
@@ -147,16 +187,23 @@ def _packed(product: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_terminology(folder: Path, wanted: dict[str, str], products: dict[str, dict[str, Any]]) -> int:
+def from_terminology(
+    folder: Path, wanted: dict[str, str], products: dict[str, dict[str, Any]]
+) -> tuple[int, list[str]]:
+    """(products added, the RxNorm versions the expansions state for the codes read)."""
     patterns = [
         (code, re.compile(r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", re.I))
         for code, name in wanted.items()
     ]
     added = 0
+    versions: set[str] = set()
     for fname in TERMINOLOGY_FILES:
         data = json.loads((folder / fname).read_text())
         for c in data.get("expansion", {}).get("contains", []):
-            if c.get("system") != RXNORM or c["code"] in products:
+            if c.get("system") != RXNORM:
+                continue
+            versions.add(str(c.get("version") or "not stated"))
+            if c["code"] in products:
                 continue
             display = c.get("display", "")
             # The ingredient part of an RxNorm name: before the first strength figure of each part.
@@ -170,7 +217,7 @@ def from_terminology(folder: Path, wanted: dict[str, str], products: dict[str, d
                 "ingredient_count": _ingredient_count(display),
             }
             added += 1
-    return added
+    return added, sorted(versions)
 
 
 def main() -> int:
@@ -181,10 +228,21 @@ def main() -> int:
     ap.add_argument("--output", type=Path, default=OUT)
     args = ap.parse_args()
     wanted, by_product = wanted_ingredients()
-    products, ndc, missing = from_repository(args.git_dir, args.commit, wanted, by_product)
+    products, ndc, missing, by_name = from_repository(args.git_dir, args.commit, wanted, by_product)
     from_repo = len(products)
-    added = from_terminology(args.terminology, wanted, products)
+    added, versions = from_terminology(args.terminology, wanted, products)
     covered = {i for p in products.values() for i in p["ingredients"]}
+    with_ndc = {i for p in products.values() if p.get("ndc") for i in p["ingredients"]}
+    # Those whose products have NDCs only in combination with another drug (their own letter file
+    # is missing): an NDC of the single-ingredient product is not in the table.
+    single_without_ndc = {
+        i
+        for p in products.values()
+        if len(p["ingredients"]) == 1 and p["ingredient_count"] == 1 and not p.get("ndc")
+        for i in p["ingredients"]
+    } - {
+        i for p in products.values() if p.get("ndc") and p["ingredient_count"] == 1 for i in p["ingredients"]
+    }
     table = {
         "description": (
             "RxNorm products (SCD, SBD, GPCK, BPCK) and their NDC package codes (11 digits, 5-4-2, space-"
@@ -203,20 +261,33 @@ def main() -> int:
                     "repository; the data files carry no release stamp)"
                 ),
                 "selection": "SAB=RXNORM, SUPPRESS=N; NDCs from RXNSAT ATN=NDC",
-                "not_available": f"letters {', '.join(missing)} (stored as large-file pointers)"
+                "not_available": (
+                    f"letters {', '.join(missing)}: listed in the commit but their content is not in the "
+                    "stored snapshot (largest files left out); their ingredients are found by name in the combination "
+                    "products of the other letters"
+                )
                 if missing
                 else None,
                 "products": from_repo,
+                "products_by_name": by_name,
+                "licence": "none stated in the repository; RxNorm SAB=RXNORM content (see README)",
             },
             {
                 "folder": "../shared/terminology (VSAC eCQM and CDC opioid-CDS expansions, see its SOURCES.md)",
                 "files": list(TERMINOLOGY_FILES),
                 "products": added,
+                "rxnorm_release": f"RxNorm version per code in the expansions: {', '.join(versions)}",
                 "note": "ingredients read from the RxNorm display by ingredient name; no NDCs",
+                "licence": (
+                    "CC0 repositories; VSAC content under the UMLS Metathesaurus licence terms, CDC sets "
+                    "(c) CDC (SOURCES.md); only RxNorm codes and names are used"
+                ),
             },
         ],
         "ingredients": {code: wanted[code] for code in sorted(wanted, key=int)},
         "ingredients_without_products": sorted(wanted[c] for c in wanted if c not in covered),
+        "ingredients_without_ndc": sorted(wanted[c] for c in covered - with_ndc),
+        "ingredients_without_single_ingredient_ndc": sorted(wanted[c] for c in single_without_ndc),
         # NDCs as one space-separated string per product: a list of 40,000 JSON strings costs
         # ten times as much to parse, on every cold start.
         "products": {k: _packed(products[k]) for k in sorted(products, key=int)},

@@ -8,6 +8,10 @@ the order allowed reaches the minimum), the high end sizes a load where more is 
 "calculated" mg dose beside the "ordered" tablet count), then the sig in `Dosage.text` /
 `patientInstruction`; frequency from `timing.repeat` (frequency, period, when, timeOfDay),
 `timing.code`, then the text.
+
+A free-text sig of several steps ("50 mg daily for 7 days, then 100 mg daily") is split by
+`sig_steps` into one step per dose with its length (cds/facts/intake.py dates them); a sig of
+several steps that it cannot read with confidence gives no dose.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ def _number(token: str | None) -> float | None:
     return _WORDS[token] if token in _WORDS else float(token)
 
 
-def _sig_text(dosage: dict[str, Any]) -> str:
+def sig_text(dosage: dict[str, Any]) -> str:
     timing = dosage.get("timing") or {}
     parts = (dosage.get("text"), dosage.get("patientInstruction"), (timing.get("code") or {}).get("text"))
     return " ".join(str(t) for t in parts if isinstance(t, str))
@@ -196,7 +200,7 @@ def per_day_range(dosage: dict[str, Any]) -> tuple[float, float] | None:
         q = _Q_HOURS.match(code)
         if q and int(q.group(1)) > 0:
             return 24 / int(q.group(1)), 24 / int(q.group(1))
-    return _text_per_day(_sig_text(dosage))
+    return _text_per_day(sig_text(dosage))
 
 
 def per_day(dosage: dict[str, Any]) -> float | None:
@@ -309,7 +313,7 @@ def daily_dose(dosage: dict[str, Any] | None, strength_mg: float | None, *, wher
         return DoseReading.unknown("no dosage instruction")
     amount = _amount_from_dose_and_rate(dosage, strength_mg, where)
     if amount is None:
-        amount = amount_from_text(_sig_text(dosage), strength_mg)
+        amount = amount_from_text(sig_text(dosage), strength_mg)
         if amount is None:
             return DoseReading.unknown("no structured dose (doseAndRate) and no amount in the sig text")
     if isinstance(amount, str):
@@ -326,3 +330,124 @@ def daily_dose_mg(
     """(mg/day at the low end of any range, why unknown)."""
     reading = daily_dose(dosage, strength_mg, where=where)
     return reading.low, reading.note
+
+
+# ---- multi-step sigs (titrations, tapers) ---------------------------------------------------
+
+# "then" (optionally after a comma, semicolon or full stop, or "and") separates the steps.
+_STEP_SPLIT = re.compile(r"\s*(?:[,;.]\s*)?(?:\band\s+)?\bthen\b[\s,]*", re.I)
+# What opens a step and says nothing about the dose: "take", "increase to", "then decrease the dose to".
+_STEP_LEAD = re.compile(
+    r"^(?:(?:take|give|start(?:ing)?|begin|by mouth|orally|po)\s+)*"
+    r"(?:(?:increase|decrease|reduce|titrate|go up|go down)\s+(?:the\s+)?(?:dose\s+)?to\s+)?"
+    r"(?:take\s+)?",
+    re.I,
+)
+_STEP_STOP = re.compile(
+    r"^(?:stop|discontinue|d/c|off)\b(?:\s+(?:taking|the\s+)?(?:medication|medicine|it))?$", re.I
+)
+_DURATION_WORDS = {
+    "a": 1.0,
+    "an": 1.0,
+    "one": 1.0,
+    "two": 2.0,
+    "three": 3.0,
+    "four": 4.0,
+    "five": 5.0,
+    "six": 6.0,
+}
+_DURATION_UNITS = {
+    "d": 1.0,
+    "day": 1.0,
+    "days": 1.0,
+    "w": 7.0,
+    "wk": 7.0,
+    "wks": 7.0,
+    "week": 7.0,
+    "weeks": 7.0,
+}
+_STEP_DURATION = re.compile(
+    r"\b(?:for(?:\s+the\s+next)?\s+|x\s*|×\s*)(\d+|a|an|one|two|three|four|five|six)\s*"
+    r"(d|days?|w|wks?|weeks?)\b",
+    re.I,
+)
+# Timing words left after the step's own length is taken out: another length, a range of days, a
+# start condition. Such a step is not read.
+_STEP_OTHER_TIME = re.compile(
+    r"\b(?:for|until|after|starting|beginning|on day|x\s*\d|\d+\s*(?:-|to)\s*\d+\s*(?:d|days?|w|wks?|weeks?)|"
+    r"\d+\s*(?:d|days?|w|wks?|weeks?|months?|mos?))\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class SigStep:
+    """One step of a multi-step sig: its own sig (frequency carried over from the step before when
+    it names none) and its length in days; None for a last step that runs to the order's end."""
+
+    text: str
+    days: float | None
+
+
+def _frequency_phrase(text: str) -> str | None:
+    every = _TEXT_EVERY_HOURS.search(text)
+    if every:
+        return every.group(0)
+    for pattern, _value in _TEXT_FREQ:
+        found = pattern.search(text)
+        if found:
+            return found.group(0)
+    return None
+
+
+def _reads_amount(text: str) -> bool:
+    # Strength 1: whether the step names one amount (mg, or a tablet count), not its size.
+    return isinstance(amount_from_text(text, 1.0), tuple)
+
+
+def sig_steps(text: str) -> list[SigStep] | None:
+    """The steps of a titration or taper sig: "Take 50 mg daily for 7 days, then 100 mg daily",
+    "1 tab daily x 1 week then 2 tabs daily", "25 mg at bedtime for 2 weeks then increase to 50 mg
+    at bedtime", "150 mg daily for 14 days, then 75 mg daily for 7 days, then stop".
+
+    None unless every step is read with confidence: each step names one amount; each but an open
+    last one states its length (days or weeks); "stop" may only close the sig; no step is relative
+    ("increase by 25 mg"), as needed, a range of days or conditional. Single-step sigs are None."""
+    if not text or _TEXT_PRN.search(text):
+        return None
+    parts = [part.strip(" ,;.") for part in _STEP_SPLIT.split(text.strip().rstrip("."))]
+    if len(parts) < 2 or not all(parts):
+        return None
+    stops = parts[-1:] and _STEP_STOP.match(parts[-1]) is not None
+    if stops:
+        parts = parts[:-1]
+    if any(_STEP_STOP.match(part) for part in parts):
+        return None
+    out: list[SigStep] = []
+    frequency: str | None = None
+    for i, part in enumerate(parts):
+        durations = list(_STEP_DURATION.finditer(part))
+        open_last = i == len(parts) - 1 and not stops
+        if len(durations) > 1 or (not durations and not open_last):
+            return None
+        days: float | None = None
+        body = part
+        if durations:
+            found = durations[0]
+            number, unit = found.group(1).lower(), found.group(2).lower()
+            days = (
+                _DURATION_WORDS[number] if number in _DURATION_WORDS else float(number)
+            ) * _DURATION_UNITS[unit]
+            if days <= 0:
+                return None
+            body = (part[: found.start()] + " " + part[found.end() :]).strip(" ,;.")
+        body = re.sub(r"\s+", " ", _STEP_LEAD.sub("", body, count=1)).strip(" ,;.")
+        if not body or _TEXT_STEPS.search(body) or _STEP_OTHER_TIME.search(body) or not _reads_amount(body):
+            return None
+        own = _frequency_phrase(body)
+        if own is not None:
+            frequency = own
+        elif frequency is not None:
+            body = f"{body} {frequency}"
+        out.append(SigStep(body, days))
+    return out

@@ -10,6 +10,11 @@ Where the dates come from, in order:
   from `authoredOn`: what was authorised, not taken, so only when no dosage has bounds.
 - MedicationDispense `whenHandedOver` + `daysSupply`: the supply; it is current while the supply,
   plus the refill gap tolerance, covers the evaluation date.
+
+A record whose only dosage is a free-text sig of several steps ("50 mg daily for 7 days, then
+100 mg daily", read by cds/facts/dose.py `sig_steps`) is read as that many sequenced dosages, each
+lasting its stated length from where the previous ended (the first from the record's start); a
+last step without a length runs to the record's end, as an open last dosage does.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds.errors import InputError
+from cds.facts.dose import per_day_range, sig_steps, sig_text
 from cds.facts.fhirdata import parse_date, period_end, period_start
 
+_UCUM = "http://unitsofmeasure.org"
 # Taken on the evaluation date. "on-hold" is not: the end of a paused course is unknown.
 ONGOING_STATUS = {"active", "in-progress"}
 _DAYS = {
@@ -79,6 +86,40 @@ def _bounds(d: dict[str, Any]) -> dict[str, Any]:
 
 def has_bounds(ds: list[dict[str, Any]]) -> bool:
     return any("boundsPeriod" in _bounds(d) or "boundsDuration" in _bounds(d) for d in ds)
+
+
+def split_sig(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's dosages with a multi-step free-text sig written out as one sequenced dosage per
+    step (`boundsDuration` for a step with a length). Only a record whose single dosage has no
+    structured dose and no bounds is split: a structured dose or bounds already say what was taken.
+    Unchanged when the sig is not read with confidence (its dose then stays unknown)."""
+    if len(ds) != 1:
+        return ds
+    d = ds[0]
+    if d.get("doseAndRate") or has_bounds(ds) or d.get("asNeededBoolean") or d.get("asNeededCodeableConcept"):
+        return ds
+    found = sig_steps(sig_text(d))
+    if not found:
+        return ds
+    timing: dict[str, Any] = d["timing"] if isinstance(d.get("timing"), dict) else {}
+    repeat_in: dict[str, Any] = timing["repeat"] if isinstance(timing.get("repeat"), dict) else {}
+    structured = {k: v for k, v in repeat_in.items() if not k.startswith("bounds")}
+    structured_timing = {**({"code": timing["code"]} if timing.get("code") else {}), "repeat": structured}
+    # A structured frequency that disagrees with a step's own words: which one was meant is unknown.
+    fixed = per_day_range({"timing": structured_timing}) if (structured or timing.get("code")) else None
+    rest = {k: v for k, v in d.items() if k not in ("text", "patientInstruction", "timing", "sequence")}
+    out: list[dict[str, Any]] = []
+    for i, step in enumerate(found, start=1):
+        own = per_day_range({"text": step.text})
+        if fixed is not None and own is not None and own != fixed:
+            return ds
+        bounds = {"boundsDuration": {"value": step.days, "unit": "d", "system": _UCUM, "code": "d"}}
+        repeat = {**(structured if own is None else {}), **(bounds if step.days is not None else {})}
+        step_timing: dict[str, Any] = {"repeat": repeat}
+        if own is None and timing.get("code"):
+            step_timing["code"] = timing["code"]
+        out.append({**rest, "sequence": i, "text": step.text, "timing": step_timing})
+    return out
 
 
 def _groups(ds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -140,7 +181,8 @@ def steps(res_type: str, data: dict[str, Any], as_of: date, where: str, grace_da
     after the evaluation date are left out."""
     ds = dosages(data)
     status = data.get("status")
-    bounded = has_bounds(ds)
+    bounded = has_bounds(ds)  # before a sig's steps get their lengths: the record's own dates anchor them
+    ds = split_sig(ds)
     anchor, record_end = _record_period(res_type, data, where)
     if res_type == "MedicationRequest" and not bounded:
         anchor, record_end = _authorised_period(data, where)

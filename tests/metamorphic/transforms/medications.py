@@ -324,6 +324,15 @@ def titration_in_sequenced_dosages(res: dict[str, Any]) -> None:
     ]
 
 
+@_each_statement
+def titration_as_free_text_sig(res: dict[str, Any]) -> None:
+    """The titration above (one week at half the dose, then the full dose) as Dosage.text only, the
+    way an Epic or US Core sig carries it ("75 mg daily for 7 days, then 150 mg daily"), with the
+    statement's effectivePeriod as the order's dates: the steps are read from the words."""
+    dose = _dose_mg(res)
+    res["dosage"] = [{"text": f"Take {dose / 2:g} mg by mouth daily for 7 days, then {dose:g} mg daily"}]
+
+
 def _dispenses(res: dict[str, Any], end: date, days: int = 30) -> Resources:
     name, strength = TABLETS[_drug(res)]
     per_day = _dose_mg(res) / strength
@@ -409,6 +418,7 @@ PRESERVING = [
     Preserving("calculated mg beside ordered tablets", calculated_mg_beside_ordered_tablets),
     Preserving("dose range with the same low end", dose_range_with_same_lower_bound),
     Preserving("titration in sequenced dosages", titration_in_sequenced_dosages),
+    Preserving("titration as a free-text sig", titration_as_free_text_sig),
     Preserving("current course as dispenses", current_course_as_dispenses),
     Preserving("completed course as a stopped order and its fills", completed_course_as_order_and_fills),
 ]
@@ -454,6 +464,18 @@ def taper_below_minimum(resources: Resources) -> Resources:
             "timing": {"repeat": {**rep, "boundsPeriod": second}},
             "doseAndRate": [{"doseQuantity": {"value": 25, "unit": "mg"}}],
         },
+    ]
+    return resources
+
+
+def sig_higher_step_lasts_two_weeks(resources: Resources) -> Resources:
+    """The current venlafaxine course as a free-text titration sig whose full dose lasts only two
+    weeks ("75 mg daily for 7 days, then 150 mg daily for 2 weeks, then stop"): the course ended
+    on 2025-01-23, three weeks in all, so it is neither current nor an adequate trial."""
+    res = _venlafaxine(resources)
+    dose = _dose_mg(res)
+    res["dosage"] = [
+        {"text": f"{dose / 2:g} mg daily for 7 days, then {dose:g} mg daily for 2 weeks, then stop"}
     ]
     return resources
 
@@ -509,6 +531,11 @@ CHANGING = [
     Changing(
         "dispensed supply stopped after two weeks",
         dispenses_stop_after_two_weeks,
+        _not_adequate("venlafaxine"),
+    ),
+    Changing(
+        "free-text sig whose higher step lasts two weeks",
+        sig_higher_step_lasts_two_weeks,
         _not_adequate("venlafaxine"),
     ),
     Changing("unreadable product code", unreadable_product_code, _cannot_tell),
