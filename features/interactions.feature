@@ -83,3 +83,23 @@ Feature: Drug interactions
       | levothyroxine | 0.1 | interaction.blood-pressure-raising-drugs |
       | lisinopril    | 10  | interaction.thyroid-hormones             |
       | lisinopril    | 10  | interaction.nasal-spray-timing           |
+
+  @data-gap.medication-identity @interaction.cns-depressant
+  Scenario Outline: A current medication coded only by a product code
+    Given a medication coded only as NDC <ndc> from 2025-03-01, ongoing
+    When eligibility is assessed
+    Then rule data-gap.medication-identity <unidentified>
+    And rule interaction.cns-depressant <cns>
+    And esketamine is use-with-caution
+
+    Examples: an NDC the RxNorm table resolves (lorazepam 1 mg, Ativan) and one it does not
+      | ndc          | unidentified  | cns           |
+      | 00187006401  | does not fire | fires         |
+      | 99999-999-99 | fires         | does not fire |
+
+  @data-gap.medication-identity
+  Scenario: An unidentified medication that was stopped does not hide an interaction
+    Given a medication coded only as NDC 99999-999-99 from 2024-01-01 to 2024-02-01
+    When eligibility is assessed
+    Then rule data-gap.medication-identity does not fire
+    And esketamine is appropriate

@@ -160,6 +160,36 @@ def _ongoing(world: World, drug: str, mg: str, start: str) -> None:
     )
 
 
+def _ndc_only(ndc: str, start: str, end: str | None) -> Any:
+    """A MedicationStatement coded only by an NDC, with no display and no text (how some pharmacy
+    feeds send it)."""
+
+    def add(p: PatientBuilder) -> None:
+        period = {"start": start, **({"end": end} if end else {})}
+        p.resources.append(
+            {
+                "resourceType": "MedicationStatement",
+                "id": f"scenario-ndc-{ndc}-{start}",
+                "status": "active" if end is None else "completed",
+                "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": ndc}]},
+                "subject": p.ref,
+                "effectivePeriod": period,
+            }
+        )
+
+    return add
+
+
+@given(parsers.re(r"a medication coded only as NDC (?P<ndc>[\d-]+) from (?P<start>[\d-]+), ongoing"))
+def _ndc_ongoing(world: World, ndc: str, start: str) -> None:
+    world.steps.append(_ndc_only(ndc, start, None))
+
+
+@given(parsers.re(r"a medication coded only as NDC (?P<ndc>[\d-]+) from (?P<start>[\d-]+) to (?P<end>[\d-]+)"))
+def _ndc_stopped(world: World, ndc: str, start: str, end: str) -> None:
+    world.steps.append(_ndc_only(ndc, start, end))
+
+
 @given("a bipolar disorder diagnosis")
 def _bipolar(world: World) -> None:
     world.steps.append(lambda p: p.condition("F31.32", onset="2015-01-01"))

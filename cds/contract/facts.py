@@ -184,11 +184,15 @@ class TreatmentHistoryFact(Fact):
 
 class MedicationFact(Fact):
     kind: ClassVar[str] = "medication"
-    valueset: str
+    valueset: str = Field(description="The drug value set; `unidentified` for a drug the engine cannot read")
     ingredient: str
     active: bool = Field(description="Active on the evaluation date")
     daily_dose_mg: float | None = None
     start: date | None = None
+    identified: bool = Field(
+        default=True,
+        description="False: a current record naming no drug this engine can read (interactions cannot be checked)",
+    )
 
 
 class AllergyFact(Fact):

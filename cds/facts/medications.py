@@ -60,6 +60,7 @@ class Exposure:
     outcome: str | None  # failed | intolerance | remission | None (not recorded)
     daily_dose_max_mg: float | None = None  # the high end: what sizes a load (benzodiazepines)
     identified: bool = True  # False: a record naming no drug this engine can read
+    current: bool = False  # unidentified records only: taken on the evaluation date (never `ongoing`)
 
 
 def _reference_key(ref: str) -> str:
@@ -293,6 +294,7 @@ def _unidentified(
     codes = describe_codes(concept)
     out = []
     for step in intake.steps(res.type, res.data, as_of, where, gap_days):
+        current = step.ongoing or (step.end is not None and step.end >= as_of)
         out.append(
             Exposure(
                 valueset="antidepressants",
@@ -305,6 +307,7 @@ def _unidentified(
                 dose_note=f"{res.ref} names no drug this engine can read ({codes}, no name): record the drug name",
                 outcome=None,
                 identified=False,
+                current=current,
             )
         )
     return out
@@ -342,6 +345,18 @@ def build_medication_facts(exposures: list[Exposure], as_of: date) -> list[Medic
     facts: dict[tuple[str, str], MedicationFact] = {}
     for e in sorted(exposures, key=lambda e: e.start or date.min):
         if not e.identified:
+            if e.current:
+                # It might be a benzodiazepine, an opioid, an MAOI: interactions cannot be checked.
+                key = ("unidentified", e.ingredient)
+                prev = facts.get(key)
+                facts[key] = MedicationFact(
+                    evidence=sorted({*(prev.evidence if prev else []), e.ref}),
+                    valueset="unidentified",
+                    ingredient=e.ingredient,
+                    active=True,
+                    start=prev.start if prev and prev.start else e.start,
+                    identified=False,
+                )
             continue
         active = e.ongoing or (e.end is not None and e.end >= as_of)
         key = (e.valueset, e.ingredient)
