@@ -33,7 +33,7 @@ class Evaluation:
     @cached_property
     def timeline(self) -> Timeline:
         """Built on first use: only a rendered report needs it."""
-        return build_timeline(self.resources, self.facts, self.knowledge)
+        return build_timeline(self.facts, self.knowledge)
 
 
 def to_resources(resources: list[RawResource] | list[dict[str, Any]]) -> list[RawResource]:

@@ -171,7 +171,9 @@ def _ndc_only(ndc: str, start: str, end: str | None) -> Any:
                 "resourceType": "MedicationStatement",
                 "id": f"scenario-ndc-{ndc}-{start}",
                 "status": "active" if end is None else "completed",
-                "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": ndc}]},
+                "medicationCodeableConcept": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": ndc}]
+                },
                 "subject": p.ref,
                 "effectivePeriod": period,
             }
@@ -185,7 +187,9 @@ def _ndc_ongoing(world: World, ndc: str, start: str) -> None:
     world.steps.append(_ndc_only(ndc, start, None))
 
 
-@given(parsers.re(r"a medication coded only as NDC (?P<ndc>[\d-]+) from (?P<start>[\d-]+) to (?P<end>[\d-]+)"))
+@given(
+    parsers.re(r"a medication coded only as NDC (?P<ndc>[\d-]+) from (?P<start>[\d-]+) to (?P<end>[\d-]+)")
+)
 def _ndc_stopped(world: World, ndc: str, start: str, end: str) -> None:
     world.steps.append(_ndc_only(ndc, start, end))
 

@@ -27,6 +27,7 @@ from cds.contract.facts import (
     TreatmentHistoryFact,
     TrialFact,
 )
+from cds.contract.timeline import BloodPressurePoint, ScorePoint
 from cds.errors import InputError
 from cds.facts import conditions as cond
 from cds.facts import medications as meds
@@ -38,6 +39,16 @@ from cds.facts.unplaced import condition_reviews, procedure_conditions
 from cds.ingest.load import RawResource
 from cds.knowledge import Knowledge
 from cds.terminology.server import with_configured_server
+
+
+@dataclass(frozen=True)
+class ObservationSeries:
+    """The dated readings behind the observation facts, kept for the report's timeline (which
+    would otherwise read every Observation a second time)."""
+
+    blood_pressure: list[BloodPressurePoint]
+    phq9: list[ScorePoint]
+    weight_kg: list[ScorePoint]
 
 
 @dataclass
@@ -60,6 +71,7 @@ class FactSet:
     hepatic: HepaticFact
     benzodiazepines: BenzodiazepineLoadFact
     severity: EpisodeSeverityFact
+    series: ObservationSeries
 
     def all(self) -> list[Fact]:
         singles: list[Fact] = [
@@ -116,7 +128,9 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         gap_days=settings.trd.max_gap_days,
     )
     idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
-    phq9 = obs.phq9(idx, as_of, settings)[0]
+    phq9, phq9_points = obs.phq9(idx, as_of, settings)
+    blood_pressure, bp_points = obs.blood_pressure(idx, vs, as_of, settings)
+    body, weight_points = obs.body(idx, patient, as_of, settings)
     trials = build_trials(exposures, depression, as_of, settings, knowledge.doses, phq9)
     adjuncts = build_adjuncts(exposures, obs.ect_procedures(resources, as_of, vs))
     return FactSet(
@@ -130,14 +144,15 @@ def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date)
         history=build_history(trials, adjuncts, exposures, knowledge.doses),
         medications=meds.build_medication_facts(exposures, as_of),
         allergies=meds.build_allergies(resources, vs),
-        blood_pressure=obs.blood_pressure(idx, vs, as_of, settings)[0],
-        body=obs.body(idx, patient, as_of, settings)[0],
+        blood_pressure=blood_pressure,
+        body=body,
         pregnancy=obs.pregnancy(idx, vs, conditions, patient, as_of, settings),
         phq9=phq9,
         suicidal_ideation=obs.suicidal_ideation(idx, conditions, as_of, settings),
         hepatic=obs.hepatic(idx, conditions, as_of, settings),
         benzodiazepines=meds.build_benzodiazepine_load(exposures, knowledge.benzodiazepines),
         severity=build_episode_severity(conditions, phq9, settings),
+        series=ObservationSeries(bp_points, phq9_points, weight_points),
     )
 
 

@@ -1,5 +1,5 @@
 """The dated series the clinician's report draws (episodes, trials, BP, PHQ-9, weight, look-back
-windows), built from the same resources as the facts, and only when a report is rendered."""
+windows), from the facts and the readings they were built from, and only when a report is made."""
 
 from __future__ import annotations
 
@@ -7,24 +7,22 @@ from datetime import date, timedelta
 
 from cds.contract.facts import ConditionFact, DepressionFact
 from cds.contract.timeline import EpisodeSpan, Timeline, Window
-from cds.facts import observations as obs
 from cds.facts.build import FactSet, to_adjunct, to_trial
-from cds.ingest.load import RawResource
 from cds.knowledge import Knowledge
 
 
-def build_timeline(resources: list[RawResource], facts: FactSet, knowledge: Knowledge) -> Timeline:
-    as_of, settings, vs = facts.as_of, knowledge.settings, knowledge.valuesets
-    idx = obs.ObservationIndex(resources, as_of, vs, obs.OBSERVATION_VALUESETS)
+def build_timeline(facts: FactSet, knowledge: Knowledge) -> Timeline:
+    as_of, settings = facts.as_of, knowledge.settings
+    series = facts.series  # the readings the facts were built from: no second pass over the record
     lb = settings.lookback
     return Timeline(
         as_of=as_of,
         episodes=_episodes(facts.depression, facts.conditions, as_of),
         trials=[to_trial(t) for t in facts.trials],
         adjuncts=[to_adjunct(a) for a in facts.adjuncts],
-        blood_pressure=obs.blood_pressure(idx, vs, as_of, settings)[1],
-        phq9=obs.phq9(idx, as_of, settings)[1],
-        weight_kg=obs.body(idx, facts.patient, as_of, settings)[1],
+        blood_pressure=series.blood_pressure,
+        phq9=series.phq9,
+        weight_kg=series.weight_kg,
         windows=[
             Window(
                 name=f"blood-pressure look-back ({lb.blood_pressure_days} days)",
