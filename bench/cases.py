@@ -151,6 +151,45 @@ def parse_floor(folder: str) -> dict[str, Any]:
     return {"floor_s": time.perf_counter() - t, "lines": lines}
 
 
+def growth(as_of: str, counts: list[int], reps: int) -> dict[str, Any]:
+    """How the assessment grows as a 300-resource chart gains resources of each kind: per kind and
+    count, the median CPU of bytes -> assessment beside orjson.loads of the same bytes (interleaved)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import population
+    import rich_chart
+
+    from cds.ingest.load import flatten
+    from cds.knowledge import default_knowledge
+    from cds.pipeline import evaluate
+
+    day = date.fromisoformat(as_of)
+    default_knowledge()
+    base = population.patient(1, "typical", day, 300)
+    out: dict[str, Any] = {}
+    for kind in rich_chart.GROWTH_KINDS:
+        rows = []
+        for n in [0, *counts]:
+            raw = orjson.dumps(rich_chart.with_extra(base, kind, n, day))
+            evaluate(flatten(orjson.loads(raw), "bench"), as_of=day)
+            floors, totals = [], []
+            for _ in range(reps):
+                floors.append(_cpu(lambda raw=raw: orjson.loads(raw)))
+                totals.append(_cpu(lambda raw=raw: evaluate(flatten(orjson.loads(raw), "bench"), as_of=day)))
+            rows.append(
+                {"added": n, "floor_s": statistics.median(floors), "total_s": statistics.median(totals)}
+            )
+        out[kind] = rows
+    return out
+
+
+def _cpu(fn: Any) -> float:
+    """CPU seconds of one call (not wall time: other load on the machine does not inflate it)."""
+    gc.collect()
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 if __name__ == "__main__":
     case, args = sys.argv[1], orjson.loads(sys.argv[2])
     result = {
@@ -158,5 +197,6 @@ if __name__ == "__main__":
         "stages": stages,
         "engine_scaling": engine_scaling,
         "parse_floor": parse_floor,
+        "growth": growth,
     }[case](**args)
     sys.stdout.write(orjson.dumps(result).decode())

@@ -59,3 +59,43 @@ def reference_patient(as_of: date, pid: str = "reference", resources: int = 300)
         )
         n += 1
     return bundle
+
+
+# Resources added to a chart to see how the assessment grows (make bench, case "growth"): those no
+# fact reads (encounters, routine labs, heart rates) should cost only their parsing; those facts
+# read (blood pressure, liver labs) cost their reading too.
+GROWTH_KINDS = ("encounters", "routine labs", "heart rates", "blood pressures", "liver labs")
+
+
+def with_extra(bundle: dict[str, Any], kind: str, n: int, as_of: date) -> dict[str, Any]:
+    """`bundle` with `n` more resources of `kind`, spread over the last five years."""
+    rng = random.Random(n)
+    pid = bundle["entry"][0]["resource"]["id"]
+    b = PatientBuilder(birth_date="1970-01-01", pid=f"{pid}-{kind.replace(' ', '-')}")
+    extra: list[dict[str, Any]] = []
+    for i in range(n):
+        when = as_of - timedelta(days=1 + (i * 1826) // max(n, 1))
+        if kind == "encounters":
+            extra.append(_entry(_filler(rng, "Encounter", pid, f"{pid}-g{i}", when)))
+        elif kind == "routine labs":
+            extra.append(_entry(_filler(rng, "Observation", pid, f"{pid}-g{i}", when)))
+        elif kind == "heart rates":
+            b.observation("8867-4", when, value=rng.randint(55, 100), unit="/min")
+        elif kind == "blood pressures":
+            b.blood_pressure(when, rng.randint(110, 150), rng.randint(65, 95))
+        elif kind == "liver labs":
+            code, unit, low, high = rng.choice(LIVER_LABS)
+            b.observation(code, when, value=round(rng.uniform(low, high), 1), unit=unit, vital=False)
+        else:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(GROWTH_KINDS)})")
+    for res in b.resources:
+        res["subject"] = {"reference": f"Patient/{pid}"}
+        extra.append(_entry(res))
+    return {**bundle, "entry": [*bundle["entry"], *extra]}
+
+
+LIVER_LABS = [  # what the Child-Pugh reading takes: bilirubin, albumin, INR
+    ("1975-2", "mg/dL", 0.3, 1.2),
+    ("1751-7", "g/dL", 3.5, 5.0),
+    ("6301-6", "{INR}", 0.9, 1.2),
+]

@@ -59,6 +59,8 @@ class Sizes:
     flat_patients: tuple[int, int] = (10_000, 100_000)
     flat_resources: int = 30
     jobs: int = 2
+    growth_counts: tuple[int, ...] = (500, 2000, 8000)
+    growth_reps: int = 7
 
 
 QUICK = Sizes(
@@ -73,6 +75,8 @@ QUICK = Sizes(
     screen_patients=30,
     flat_patients=(20, 60),
     flat_resources=20,
+    growth_counts=(50, 200),
+    growth_reps=2,
 )
 
 
@@ -153,6 +157,37 @@ def assessments(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
                 data["parse_s"],
                 "s",
                 extra={"strict_s": strict, "strict_ratio": strict / data["parse_s"]},
+            )
+        )
+    return rows
+
+
+def growth(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
+    """How the assessment grows with the vital signs, labs and encounters in a record (issue 12
+    item 4): the typical 300-resource chart plus N resources of one kind, CPU per added resource of
+    the whole assessment beside that of parsing it (orjson.loads). Kinds no fact reads should cost
+    little beyond their parsing; kinds facts read cost their reading too."""
+    data, child = child_json(
+        "growth", as_of=as_of.isoformat(), counts=list(sizes.growth_counts), reps=sizes.growth_reps
+    )
+    rows = []
+    for kind, points in data.items():
+        base, top = points[0], points[-1]
+        n = top["added"]
+        per_total = (top["total_s"] - base["total_s"]) / n
+        per_parse = (top["floor_s"] - base["floor_s"]) / n
+        steps = ", ".join(f"+{p['added']}: {p['total_s'] * 1000:.1f} ms" for p in points)
+        read = kind in ("blood pressures", "liver labs")
+        rows.append(
+            Row(
+                f"growth: {kind} ({'read by facts' if read else 'no fact reads them'})",
+                f"CPU per added resource, whole assessment vs parsing it; {steps} "
+                f"(parse {base['floor_s'] * 1000:.1f} -> {top['floor_s'] * 1000:.1f} ms); "
+                f"beyond parsing {max(per_total - per_parse, 0) * 1e6:.1f} µs each",
+                per_total,
+                per_parse,
+                "s",
+                child.max_rss_mb,
             )
         )
     return rows
@@ -561,6 +596,8 @@ def fmt_value(v: float | None, unit: str) -> str:
     if v is None:
         return ""
     if unit == "s":
+        if v < 0.001:
+            return f"{v * 1e6:.1f} µs"
         return f"{v * 1000:.2f} ms" if v < 1 else f"{v:.2f} s"
     return f"{v:g} {unit}"
 
@@ -587,7 +624,7 @@ def main() -> int:
         "--only",
         nargs="*",
         default=None,
-        choices=["assess", "rules", "http", "production", "cli", "screen"],
+        choices=["assess", "growth", "rules", "http", "production", "cli", "screen"],
         help="run only these cases",
     )
     args = parser.parse_args()
@@ -597,6 +634,7 @@ def main() -> int:
     rows: list[Row] = []
     steps = [
         ("assess", assessments),
+        ("growth", growth),
         ("rules", lambda s, w, d: rule_scaling(d)),
         ("http", patient_view),
         ("production", patient_view_production),
