@@ -53,8 +53,11 @@ def test_connection_made_sets_tcp_nodelay_on_the_socket(protocol: Any) -> None:
 
 def test_cds_serve_uses_the_nodelay_protocol(monkeypatch: Any) -> None:
     monkeypatch.setenv("CDS_AUTH", "off")
+    monkeypatch.delenv("UV_TCP_SINGLE_ACCEPT", raising=False)
     with mock.patch.object(serve_module.uvicorn, "run") as run:
         serve_module.serve("127.0.0.1", 8000, 2)
+    # Several workers: each accepts one connection per loop turn (libuv), so bursts spread out.
+    assert serve_module.os.environ["UV_TCP_SINGLE_ACCEPT"] == "1"
     assert run.call_args.kwargs["http"] == "cds.service.serve:NoDelayHttpToolsProtocol"
     assert run.call_args.kwargs["loop"] == "uvloop"
     assert run.call_args.kwargs["workers"] == 2
