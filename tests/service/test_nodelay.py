@@ -53,7 +53,8 @@ def test_connection_made_sets_tcp_nodelay_on_the_socket(protocol: Any) -> None:
 
 def test_cds_serve_uses_the_nodelay_protocol(monkeypatch: Any) -> None:
     monkeypatch.setenv("CDS_AUTH", "off")
-    monkeypatch.delenv("UV_TCP_SINGLE_ACCEPT", raising=False)
+    environ = {k: v for k, v in serve_module.os.environ.items() if k != "UV_TCP_SINGLE_ACCEPT"}
+    monkeypatch.setattr(serve_module.os, "environ", environ)  # restored after the test
     with mock.patch.object(serve_module.uvicorn, "run") as run:
         serve_module.serve("127.0.0.1", 8000, 2)
     # Several workers: each accepts one connection per loop turn (libuv), so bursts spread out.
