@@ -87,6 +87,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     if dbapi_connection.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
         # WAL: readers (``cds audit``) do not block the service's writes, nor the other way round.
         cursor.execute("PRAGMA journal_mode = WAL")
+        # A 200 means its audit record is on disk: every commit flushes the WAL (FULL), whatever
+        # default the SQLite build has (NORMAL survives a crash of the process, not of the machine).
+        cursor.execute("PRAGMA synchronous = FULL")
     cursor.close()
 
 

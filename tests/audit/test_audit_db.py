@@ -44,3 +44,11 @@ def test_an_in_memory_database_has_no_lock_file() -> None:
     assert _writer_lock_file(engine) is None
     with one_writer(engine), engine.begin() as connection:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def test_a_file_database_flushes_every_commit_to_disk(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
