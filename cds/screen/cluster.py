@@ -1,11 +1,13 @@
 """`cds screen --dask` / `--scheduler tcp://HOST:PORT`: the same two passes as the process pool, on Dask.
 
-Pass 1 is a `dask.bag` with one partition per byte range of the export (`bulk.partition_records`):
-each element is (bucket, records). The cluster groups them by bucket (Dask's task shuffle, no
-shared disk), and each bucket is assessed on a worker (`assess_partition`), which compiled the
-ruleset once when it joined (`Warm`, a worker plugin). Rows come back per partition, fed to the
-progress bar as the futures finish, and are written in bucket order, as the process pool writes
-them. Workers need the same ketamine-cds installed (checked: the same ruleset version) and the
+Pass 1 is one task per few byte ranges of the export (`bulk.partition_blobs`): it returns, for each
+contiguous range of buckets, one blob of bucket lines (bytes, the pool's bucket-file format), plus
+what it saw and the shared Medication lines (small, gathered here). Pass 2 is one task per range
+of buckets (`assess_blobs`), fed that range's blob from every pass-1 result: the blob is cut out on
+the worker holding the result, so only the lines of that range move, as bytes, never pickled
+objects, and nothing passes through this client but rows. Workers compiled the ruleset once when
+they joined (`Warm`, a worker plugin). Rows come back per range, fed to the progress bar as the
+futures finish, and are written in bucket order, as the process pool writes them. Workers need the same ketamine-cds installed (checked: the same ruleset version) and the
 input at the same path (checked before any work).
 """
 
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from cds.errors import CdsError, InputError
-from cds.ingest.load import RawResource
 from cds.screen import bulk
 from cds.screen.progress import Progress
 from cds.screen.rows import Row, Summary
@@ -143,72 +144,69 @@ def _screen_export(
     read: bulk.Reading,
     workers: int,
 ) -> None:
-    import dask.bag as db
-    from dask.base import compute
-    from dask.delayed import delayed
-    from distributed import as_completed
 
     files = [f.resolve() for f in files]
-    buckets = bulk.bucket_count(bulk.read_bytes(files, read))
+    total = bulk.read_bytes(files, read)
+    buckets = bulk.bucket_count(total)
+    # Pass 2 tasks: each a contiguous range of buckets, enough for every worker to get several
+    # and none holding much more than a bucket's worth of input.
+    ranges = bulk.bucket_ranges(buckets, max(4 * workers, -(-total // bulk.BUCKET_BYTES)))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
     # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
     parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)))
-    scanned = client.map(bulk.partition_records, parts, reading=read, buckets=buckets, pure=False)
-    bar.start("grouping export by patient", len(parts))
-    for future in as_completed(scanned):
-        if future.status == "error":
-            raise InputError(f"grouping the export failed on a worker: {future.exception()}")
-        bar.advance(1)
-    stage1 = db.from_delayed(scanned)
-    data = stage1.filter(_is_bucket)
-    scans, meds, present = compute(
-        stage1.filter(_is_scan).map(_second),
-        stage1.filter(_is_medications).map(_second).flatten(),
-        data.map(_first).distinct(),
+    scanned = client.map(
+        bulk.partition_blobs, parts, reading=read, buckets=buckets, parts=len(ranges), pure=False
     )
+    bar.start("grouping export by patient", len(parts))
+    seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
     scan = bulk.Scan()
-    for s in scans:
-        scan.merge(s)
+    medications: list[tuple[str, bytes]] = []
+    # Merged in part order, not as they finish: the first unreadable line named is the same every run.
+    for _, (part_scan, meds) in _in_order(seen, "grouping the export failed on a worker", bar):
+        scan.merge(part_scan)
+        medications.extend(meds)
     part_settings = after_scan(scan, settings, summary, None)
-    shared = delayed(medications_from(list(meds)), pure=True)
-    assessed = data.groupby(_first, shuffle="tasks").map_partitions(assess_partition, part_settings, shared)
+    [shared] = client.scatter([medications], broadcast=True, hash=False)
+    # Each range's blob is cut out on the worker that holds the pass-1 result; only that blob moves.
+    futures = [
+        client.submit(
+            assess_blobs,
+            part_settings,
+            shared,
+            buckets,
+            *[client.submit(_blob, s, i, pure=False) for s in scanned],
+            pure=False,
+        )
+        for i in range(len(ranges))
+    ]
+    del seen, scanned  # released as soon as their blobs are cut out
     bar.start("screening export", scan.patients)
-    futures = client.compute(assessed.to_delayed())
-    del stage1, scanned  # released once the shuffle has read them
-    order = sorted(present)
-    waiting: dict[int, list[Row]] = {}
-    nxt = 0
-    for future in as_completed(futures):
-        try:
-            done = future.result()
-        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
-            raise CdsError(
-                f"a Dask task failed ({type(exc).__name__}: {exc}); rows so far are incomplete"
-            ) from None
-        for k, rows in done:
-            waiting[k] = rows
-        while nxt < len(order) and order[nxt] in waiting:
-            emit(waiting.pop(order[nxt]))
-            nxt += 1
-    if nxt < len(order):  # never a silent loss of patients
-        raise CdsError(f"{len(order) - nxt} buckets of the export came back without rows from the cluster")
+    for _, rows in _in_order(futures):
+        emit(rows)
 
 
-def assess_partition(
-    elements: list[tuple[int, list[tuple[int, list[bulk.Record]]]]],
-    settings: Settings,
-    medications: dict[str, RawResource],
-) -> list[tuple[int, list[Row]]]:
-    """On a worker: each bucket of this partition as (bucket, rows), patients sorted."""
-    out: list[tuple[int, list[Row]]] = []
-    for k, parts in elements:
-        records = [r for _, rs in parts for r in rs]
-        out.append((k, assess_groups_with(bulk.group_records(records), settings, medications)))
-    return out
+def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
+    return p.seen, p.medications
 
 
-def _in_order(futures: list[Any]) -> Iterator[tuple[int, Any]]:
-    """(index, result) in submission order, read as they finish (a bounded wait for the earliest)."""
+def _blob(p: bulk.Partitioned, i: int) -> bytes:
+    return p.blobs[i]
+
+
+def assess_blobs(
+    settings: Settings, medications: list[tuple[str, bytes]], buckets: int, *blobs: bytes
+) -> list[Row]:
+    """On a worker: the rows of one range of buckets, in bucket then patient order."""
+    shared = medications_from(medications)
+    groups = bulk.blob_buckets(blobs, buckets)
+    return [row for k in sorted(groups) for row in assess_groups_with(groups[k], settings, shared)]
+
+
+def _in_order(
+    futures: list[Any], failure: str = "a Dask task failed", bar: Progress | None = None
+) -> Iterator[tuple[int, Any]]:
+    """(index, result) in submission order, read as they finish (a bounded wait for the earliest);
+    `bar` advanced by one as each finishes."""
     from distributed import as_completed
 
     index = {f.key: i for i, f in enumerate(futures)}
@@ -218,27 +216,9 @@ def _in_order(futures: list[Any]) -> Iterator[tuple[int, Any]]:
         try:
             done[index[future.key]] = future.result()
         except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
-            raise CdsError(f"a Dask task failed ({type(exc).__name__}: {exc})") from None
+            raise CdsError(f"{failure} ({type(exc).__name__}: {exc})") from None
+        if bar is not None:
+            bar.advance(1)
         while nxt in done:
             yield nxt, done.pop(nxt)
             nxt += 1
-
-
-def _is_bucket(e: tuple[int, object]) -> bool:
-    return e[0] >= 0
-
-
-def _is_scan(e: tuple[int, object]) -> bool:
-    return e[0] == bulk.SCAN_KEY
-
-
-def _is_medications(e: tuple[int, object]) -> bool:
-    return e[0] == bulk.MEDICATION_KEY
-
-
-def _first(e: tuple[int, object]) -> int:
-    return e[0]
-
-
-def _second(e: tuple[int, object]) -> object:
-    return e[1]

@@ -1,0 +1,58 @@
+"""Pass 1's memoised filter answers as the pipeline's own filter does, resource by resource, and
+the bucket ranges cover every bucket once, in order."""
+
+from __future__ import annotations
+
+import copy
+
+from cds.facts.relevance import may_become_fact as judge
+from cds.ingest.load import RawResource, flatten
+from cds.knowledge import default_knowledge
+from cds.screen import bulk, prefilter
+from cds.synthetic import LOINC, PatientBuilder, trd_patient
+
+
+def _resources() -> list[RawResource]:
+    b = PatientBuilder(birth_date="1980-01-01", pid="x")
+    b.condition("F33.1", onset="2024-01-01")
+    out = flatten(trd_patient("t").bundle(), "t") + flatten(b.bundle(), "x")
+    routine = {
+        "resourceType": "Observation",
+        "id": "lab",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "2339-0", "display": "Glucose"}]},
+        "subject": {"reference": "Patient/x"},
+    }
+    out.append(RawResource(routine, "lab"))
+    uncoded = copy.deepcopy(routine)
+    uncoded["code"] = {"text": "blood pressure"}
+    out.append(RawResource(uncoded, "uncoded"))
+    out.append(RawResource({**routine, "code": None}, "null code"))
+    return out
+
+
+def test_the_memoised_filter_equals_the_pipelines_filter_twice_over() -> None:
+    knowledge = default_knowledge()
+    resources = _resources()
+    assert any(r.type == "Observation" and judge(r, knowledge) for r in resources)
+    assert any(r.type == "Observation" and not judge(r, knowledge) for r in resources)
+    for _ in range(2):  # the second pass answers from memory
+        assert [prefilter.may_become_fact(r) for r in resources] == [judge(r, knowledge) for r in resources]
+    assert prefilter._by_code  # the Observations were remembered
+
+
+def test_bucket_ranges_cover_each_bucket_once_in_order() -> None:
+    for buckets, parts in ((64, 8), (64, 7), (5, 8), (1, 1), (100, 3)):
+        ranges = bulk.bucket_ranges(buckets, parts)
+        assert [k for r in ranges for k in r] == list(range(buckets))
+        assert all(len(r) for r in ranges) and len(ranges) == min(parts, buckets)
+
+
+def test_bucket_lines_round_trip() -> None:
+    records = [
+        bulk.Record("p1", "Observation.ndjson byte 0", b'{"a":"b\\tc"}'),
+        bulk.Record("p2", "x byte 9", b"", "not valid JSON (tab\there)\nnext"),
+    ]
+    back = list(bulk.decode(b"".join(bulk.encode(r) for r in records)))
+    assert back[0] == records[0]
+    assert back[1] == records[1]._replace(problem="not valid JSON (tab here) next")
