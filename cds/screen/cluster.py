@@ -65,8 +65,16 @@ def connect(target: Dask) -> Iterator[Any]:
     workers = max(1, target.workers or os.cpu_count() or 1)
     # One thread per worker process: the rules engine holds the GIL. No statistical profiler: its
     # thread walks the task's stack every 10 ms, and with a GIL-bound task that is CPU lost.
+    # Worker processes fork from a server that imported distributed and the pipeline once, instead
+    # of each starting a fresh interpreter and importing both (spawn, Dask's default).
+    config = {
+        "distributed.worker.profile.enabled": False,
+        "distributed.worker.multiprocessing-method": "forkserver",
+    }
+    with dask.config.set(config):
+        _preload_forkserver()
     with (
-        dask.config.set({"distributed.worker.profile.enabled": False}),
+        dask.config.set(config),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -79,11 +87,31 @@ def connect(target: Dask) -> Iterator[Any]:
         yield client
 
 
+def _preload_forkserver() -> None:
+    from distributed.utils import get_mp_context
+
+    # Dask sets its own preload list the first time it asks for the context; ours replaces it
+    # before the server starts (it starts with the first worker). Already started: used as it is.
+    get_mp_context().set_forkserver_preload(["distributed", "cds.screen.cluster", "cds.pipeline"])
+
+
 def _ruleset_version() -> str:
-    """Version and content hash: workers must hold the very same knowledge, not only its number."""
+    """Version and content hash: workers must hold the very same knowledge, not only its number
+    (on a worker, where the plugin compiled it)."""
     from cds.knowledge import default_knowledge
 
     return default_knowledge().stamp
+
+
+def _ruleset_version_here() -> str:
+    """The stamp `default_knowledge()` would carry in this process, from the files, without
+    compiling the ruleset: this client never assesses, only checks the workers'."""
+    from cds.knowledge import content_hash
+    from cds.paths import fhir_dir, rules_dir
+    from cds.settings import load_settings
+
+    rules, fhir = rules_dir().resolve(), fhir_dir().resolve()  # as `Knowledge.load` resolves them
+    return f"{load_settings(rules).ruleset_version}+{content_hash(rules, fhir)[:16]}"
 
 
 def _unreadable(paths: list[str]) -> list[str]:
@@ -93,7 +121,7 @@ def _unreadable(paths: list[str]) -> list[str]:
 def check_workers(client: Any, files: list[Path]) -> None:
     """Every worker runs this ruleset version and can read every input file, or nothing starts."""
     client.register_plugin(_plugin())
-    mine = _ruleset_version()
+    mine = _ruleset_version_here()
     for worker, version in client.run(_ruleset_version).items():
         if version != mine:
             raise InputError(
