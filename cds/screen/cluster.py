@@ -87,6 +87,9 @@ def connect(target: Dask) -> Iterator[Any]:
         yield client
 
 
+RANGES_PER_WORKER = 8  # pass-2 tasks: small enough that no worker waits long for the last one
+
+
 def _preload_forkserver() -> None:
     from distributed.utils import get_mp_context
 
@@ -178,7 +181,7 @@ def _screen_export(
     buckets = bulk.bucket_count(total)
     # Pass 2 tasks: each a contiguous range of buckets, enough for every worker to get several
     # and none holding much more than a bucket's worth of input.
-    ranges = bulk.bucket_ranges(buckets, max(4 * workers, -(-total // bulk.BUCKET_BYTES)))
+    ranges = bulk.bucket_ranges(buckets, max(RANGES_PER_WORKER * workers, -(-total // bulk.BUCKET_BYTES)))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
     # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
     parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)))
@@ -195,22 +198,82 @@ def _screen_export(
         medications.extend(meds)
     part_settings = after_scan(scan, settings, summary, None)
     [shared] = client.scatter([medications], broadcast=True, hash=False)
-    # Each range's blob is cut out on the worker that holds the pass-1 result; only that blob moves.
-    futures = [
-        client.submit(
+    bar.start("screening export", scan.patients)
+
+    # Each task goes to the worker with the fewest unfinished ones (as the process pool hands out
+    # work): left to itself, the scheduler places a task where its input lies, and one worker may
+    # hold a queue while the other idles until work stealing notices. Loosely: a lost worker's
+    # task runs elsewhere.
+    unfinished = dict.fromkeys(client.scheduler_info().get("workers", {}), 0)
+    placed: dict[str, str] = {}
+
+    # Each range's blob is cut out on each worker holding a pass-1 result (only that blob moves),
+    # all at once and first: a cut queued behind a long task would hold up another worker.
+    blobs: list[list[Any] | None] = [
+        [client.submit(_blob, s, i, pure=False, priority=1) for s in scanned] for i in range(len(ranges))
+    ]
+    del seen, scanned  # each blob holds what it needs
+
+    def assess_range(i: int) -> Any:
+        worker = min(unfinished, key=lambda w: unfinished[w])
+        inputs, blobs[i] = blobs[i], None  # released once the task has them
+        assert inputs is not None
+        future = client.submit(
             assess_blobs,
             part_settings,
             shared,
             buckets,
-            *[client.submit(_blob, s, i, pure=False) for s in scanned],
+            *inputs,
             pure=False,
+            workers=[worker],
+            allow_other_workers=True,
         )
-        for i in range(len(ranges))
-    ]
-    del seen, scanned  # released as soon as their blobs are cut out
-    bar.start("screening export", scan.patients)
-    for _, rows in _in_order(futures):
+        unfinished[worker] += 1
+        placed[future.key] = worker
+        return future
+
+    def finished(key: str) -> None:
+        unfinished[placed.pop(key)] -= 1
+
+    for rows in _windowed(assess_range, len(ranges), 2 * workers, finished):
         emit(rows)
+
+
+def _windowed(
+    submit: Callable[[int], Any], count: int, limit: int, finished: Callable[[str], None]
+) -> Iterator[Any]:
+    """The results of `submit(0)` .. `submit(count - 1)` in that order, with at most `limit` tasks
+    submitted and unfinished; `finished(key)` as each finishes."""
+    from distributed import as_completed
+
+    index: dict[str, int] = {}
+    done: dict[int, Any] = {}
+    waiting = as_completed()
+    submitted = emitted = 0
+
+    def more() -> None:
+        nonlocal submitted
+        while submitted < count and submitted - emitted - len(done) < limit:
+            future = submit(submitted)
+            index[future.key] = submitted
+            waiting.add(future)
+            submitted += 1
+
+    more()
+    for future in waiting:
+        try:
+            done[index.pop(future.key)] = future.result()
+        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
+            raise CdsError(
+                f"a Dask task failed ({type(exc).__name__}: {exc}); rows so far are incomplete"
+            ) from None
+        finished(future.key)
+        while emitted in done:
+            yield done.pop(emitted)
+            emitted += 1
+        more()
+    if emitted < count:  # never a silent loss of patients
+        raise CdsError(f"{count - emitted} ranges of buckets came back without rows from the cluster")
 
 
 def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
