@@ -1,15 +1,18 @@
-"""Pass 1's memoised filter answers as the pipeline's own filter does, resource by resource, and
-the bucket ranges cover every bucket once, in order."""
+"""Pass 1's memoised filter answers as the pipeline's own filter does, resource by resource; the
+bucket ranges cover every bucket once, in order; bucket lines round-trip; a bucket whose worker
+died still names its patients."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from cds.facts.relevance import may_become_fact as judge
 from cds.ingest.load import RawResource, flatten
 from cds.knowledge import default_knowledge
 from cds.screen import bulk, prefilter
 from cds.synthetic import LOINC, PatientBuilder, trd_patient
+from tests.screen.test_screen import write_export
 
 
 def _resources() -> list[RawResource]:
@@ -56,3 +59,21 @@ def test_bucket_lines_round_trip() -> None:
     back = list(bulk.decode(b"".join(bulk.encode(r) for r in records)))
     assert back[0] == records[0]
     assert back[1] == records[1]._replace(problem="not valid JSON (tab here) next")
+
+
+def test_a_bucket_whose_worker_died_gets_an_error_row_per_patient(tmp_path: Path) -> None:
+    from cds.screen.run import _bucket_failure, reading
+
+    export = tmp_path / "e"
+    write_export(export, broken=False)
+    read = reading()
+    files = sorted(export.glob("*.ndjson"))
+    folder = tmp_path / "buckets"
+    folder.mkdir()
+    for chunk in bulk.chunks(files, read):
+        bulk.partition_chunk(chunk, read, str(folder), 4, "0")
+    patients = {g.patient for k in range(4) for g in bulk.read_bucket(folder, k)}
+    assert patients == {"trd1", "trd2", "young", "nohistory", "viaref"}
+    rows = [r for k in range(4) for r in _bucket_failure(folder, [k], "worker process died")]
+    assert sorted(r.patient for r in rows) == sorted(patients)
+    assert all(r.error == "worker process died" and r.indication is None for r in rows)
