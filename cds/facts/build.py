@@ -113,8 +113,9 @@ class _Remembering(ValueSets):
     then the answer is a function of the value sets and the concept. Callers get their own dict
     and lists (the Matches are frozen)."""
 
-    def __init__(self, vs: ValueSets) -> None:
-        super().__init__(vs._sets, vs._aliases, vs._hierarchical, None)
+    def __init__(self, vs: ValueSets) -> None:  # shares vs indexes: no super().__init__
+        # The same (read-only) indexes as `vs`, not rebuilt: they hold every expansion (megabytes).
+        self.__dict__.update(vs.__dict__)
         self._answers: dict[tuple[tuple[str, ...], bytes], dict[str, list[Match]]] = {}
 
     def match_concept_in(self, vs_ids: Sequence[str], concept: object) -> dict[str, list[Match]]:

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import orjson
 
@@ -38,6 +38,8 @@ from cds.screen.worker import Group
 BUCKET_BYTES = 32 * 1024 * 1024  # of read-type input per bucket: bounds pass-2 memory
 MIN_BUCKETS = 64  # enough partitions to spread over the workers of a small cluster
 CHUNK_BYTES = 16 * 1024 * 1024
+BLOCK_BYTES = 1024 * 1024  # of a parsed chunk read at a time
+FLUSH_BYTES = 1024 * 1024  # bucket lines a pass-1 task holds before appending them to their files
 MEDICATIONS = "medications.tsv"
 MAX_REPORTED = 20  # unreadable lines named in the summary
 _REFERENCE_KEYS = ("subject", "patient", "beneficiary")
@@ -169,21 +171,42 @@ def scan(chunk: Chunk, reading: Reading, seen: Scan) -> Iterator[Record | tuple[
     name = Path(chunk.path).name
     with open(chunk.path, "rb") as fh:
         fh.seek(chunk.start)
-        data = fh.read(chunk.end - chunk.start)
-    if chunk.skip_type is not None and only_of_type(data, chunk.skip_type):
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        seen.lines += lines
-        seen.not_parsed += lines
-        return
-    offset = chunk.start
-    for line in data.splitlines(keepends=True):
-        where = offset
-        offset += len(line)
-        body = line.strip()
-        if not body:
-            continue
-        seen.lines += 1
-        yield from _read_line(body, f"{name} byte {where}", reading, seen)
+        if chunk.skip_type is not None:
+            data = fh.read(chunk.end - chunk.start)
+            if only_of_type(data, chunk.skip_type):
+                lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                seen.lines += lines
+                seen.not_parsed += lines
+                return
+            blocks: Iterable[bytes] = (data,)
+        else:
+            blocks = _blocks(fh, chunk.end - chunk.start)
+        offset = chunk.start
+        for block in blocks:
+            for line in block.splitlines(keepends=True):
+                where = offset
+                offset += len(line)
+                body = line.strip()
+                if not body:
+                    continue
+                seen.lines += 1
+                yield from _read_line(body, f"{name} byte {where}", reading, seen)
+
+
+def _blocks(fh: BinaryIO, size: int) -> Iterator[bytes]:
+    """`size` bytes of `fh` in blocks of about BLOCK_BYTES, each ending at a line end (the lines
+    split as the whole range would; only a block is in memory, not the chunk and its lines)."""
+    left = size
+    while left > 0:
+        block = fh.read(min(BLOCK_BYTES, left))
+        if not block:
+            return
+        left -= len(block)
+        if left > 0 and not block.endswith(b"\n"):
+            rest = fh.readline(left)
+            block += rest
+            left -= len(rest)
+        yield block
 
 
 def only_of_type(data: bytes, rtype: str) -> bool:
@@ -308,23 +331,35 @@ def decode(data: bytes) -> Iterator[Record]:
 
 def partition_chunk(chunk: Chunk, reading: Reading, folder: str, buckets: int, tag: str) -> Scan:
     """Pass 1 over one byte range, appending each record to its bucket file (`tag`: one writer
-    process per file, so appends never interleave). Lines are gathered per bucket in memory and
-    written once per chunk: one write per bucket touched, not one per line."""
+    process per file, so appends never interleave). Lines are gathered per bucket and written
+    together (one write per bucket touched, not one per line), every FLUSH_BYTES: memory stays
+    flat whatever the chunk size."""
     seen = Scan()
     by_bucket: dict[int, list[bytes]] = {}
     meds: list[bytes] = []
+    held = 0
     for item in scan(chunk, reading, seen):
         if isinstance(item, Record):
-            by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(encode(item))
+            line = encode(item)
+            by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(line)
+            held += len(line)
+            if held >= FLUSH_BYTES:
+                _flush(by_bucket, folder, tag)
+                held = 0
         else:
             meds.append(item[0].encode() + b"\t" + item[1] + b"\n")
+    _flush(by_bucket, folder, tag)
     if meds:
         with open(os.path.join(folder, f"{MEDICATIONS}.{tag}"), "ab") as out:
             out.write(b"".join(meds))
+    return seen
+
+
+def _flush(by_bucket: dict[int, list[bytes]], folder: str, tag: str) -> None:
     for k, lines in by_bucket.items():
         with open(bucket_path(folder, k, tag), "ab") as out:
             out.write(b"".join(lines))
-    return seen
+    by_bucket.clear()
 
 
 def bucket_path(folder: str | Path, k: int, tag: str) -> str:

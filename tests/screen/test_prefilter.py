@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
 from cds.facts.relevance import may_become_fact as judge
 from cds.ingest.load import RawResource, flatten
 from cds.knowledge import default_knowledge
@@ -77,3 +79,30 @@ def test_a_bucket_whose_worker_died_gets_an_error_row_per_patient(tmp_path: Path
     rows = [r for k in range(4) for r in _bucket_failure(folder, [k], "worker process died")]
     assert sorted(r.patient for r in rows) == sorted(patients)
     assert all(r.error == "worker process died" and r.indication is None for r in rows)
+
+
+def test_reading_a_chunk_in_small_blocks_gives_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.screen.run import reading
+
+    export = tmp_path / "e"
+    write_export(export)  # with an unreadable line
+    with (export / "Condition.ndjson").open("ab") as fh:
+        fh.write(b"\r\n\n  \n" + (export / "Condition.ndjson").read_bytes().splitlines()[0] + b"\r\n")
+    read = reading()
+
+    def records() -> list[object]:
+        seen = bulk.Scan()
+        out = [
+            r
+            for f in sorted(export.glob("*.ndjson"))
+            for c in bulk.chunks([f], read)
+            for r in bulk.scan(c, read, seen)
+        ]
+        return [*out, seen]
+
+    whole = records()
+    for size in (7, 64, 1000):
+        monkeypatch.setattr(bulk, "BLOCK_BYTES", size)
+        assert records() == whole
