@@ -5,8 +5,8 @@ hash partition in two passes. Pass 1 (`scan`, run in parallel over line-aligned 
 reads each line, finds its patient (Patient.id, or the `subject` / `patient` / `beneficiary`
 reference) and hands a `Record` to bucket `crc32(patient) % K`. Pass 2 (`groups`) turns one
 bucket at a time into each patient's `Group`. The process pool keeps the buckets in files
-(`partition_chunk`, `bucket_groups`); the Dask backend keeps them in the cluster
-(`partition_records`).
+(`partition_chunk`, `read_bucket`), read back by the worker that assesses them; the Dask backend
+keeps them in the cluster as blobs of the same lines, one per range of buckets (`partition_blobs`).
 
 What is never parsed: files whose name declares a resource type no fact reads (`Encounter.ndjson`,
 `1.Claim.ndjson`; the types read are `cds.ingest.validate.USED_TYPES`). Their bytes are still
@@ -38,6 +38,8 @@ from cds.screen.worker import Group
 BUCKET_BYTES = 32 * 1024 * 1024  # of read-type input per bucket: bounds pass-2 memory
 MIN_BUCKETS = 64  # enough partitions to spread over the workers of a small cluster
 CHUNK_BYTES = 16 * 1024 * 1024
+BLOCK_BYTES = 1024 * 1024  # of a parsed chunk read at a time
+FLUSH_BYTES = 1024 * 1024  # bucket lines a pass-1 task holds before appending them to their files
 MEDICATIONS = "medications.tsv"
 MAX_REPORTED = 20  # unreadable lines named in the summary
 _REFERENCE_KEYS = ("subject", "patient", "beneficiary")
@@ -169,21 +171,42 @@ def scan(chunk: Chunk, reading: Reading, seen: Scan) -> Iterator[Record | tuple[
     name = Path(chunk.path).name
     with open(chunk.path, "rb") as fh:
         fh.seek(chunk.start)
-        data = fh.read(chunk.end - chunk.start)
-    if chunk.skip_type is not None and only_of_type(data, chunk.skip_type):
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        seen.lines += lines
-        seen.not_parsed += lines
-        return
-    offset = chunk.start
-    for line in data.splitlines(keepends=True):
-        where = offset
-        offset += len(line)
-        body = line.strip()
-        if not body:
-            continue
-        seen.lines += 1
-        yield from _read_line(body, f"{name} byte {where}", reading, seen)
+        if chunk.skip_type is not None:
+            data = fh.read(chunk.end - chunk.start)
+            if only_of_type(data, chunk.skip_type):
+                lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                seen.lines += lines
+                seen.not_parsed += lines
+                return
+            blocks: Iterable[bytes] = (data,)
+        else:
+            blocks = _blocks(fh, chunk.end - chunk.start)
+        offset = chunk.start
+        for block in blocks:
+            for line in block.splitlines(keepends=True):
+                where = offset
+                offset += len(line)
+                body = line.strip()
+                if not body:
+                    continue
+                seen.lines += 1
+                yield from _read_line(body, f"{name} byte {where}", reading, seen)
+
+
+def _blocks(fh: BinaryIO, size: int) -> Iterator[bytes]:
+    """`size` bytes of `fh` in blocks of about BLOCK_BYTES, each ending at a line end (the lines
+    split as the whole range would; only a block is in memory, not the chunk and its lines)."""
+    left = size
+    while left > 0:
+        block = fh.read(min(BLOCK_BYTES, left))
+        if not block:
+            return
+        left -= len(block)
+        if left > 0 and not block.endswith(b"\n"):
+            rest = fh.readline(left)
+            block += rest
+            left -= len(rest)
+        yield block
 
 
 def only_of_type(data: bytes, rtype: str) -> bool:
@@ -279,31 +302,68 @@ def group_records(records: Iterable[Record]) -> list[Group]:
     return [Group(pid, tuple(lines[pid]), tuple(problems.get(pid, ()))) for pid in sorted(lines)]
 
 
+# --- one bucket record per line: `patient \t origin \t problem \t body` -------------------------------
+
+
+def encode(record: Record) -> bytes:
+    """A record as one bucket line (the body is one NDJSON line: it holds no newline)."""
+    origin = _one_field(record.origin).encode()
+    return (
+        b"\t".join((record.patient.encode(), origin, _one_field(record.problem).encode(), record.body))
+        + b"\n"
+    )
+
+
+def _one_field(text: str) -> str:
+    # A file name or a message may hold a tab or a line break; a bucket line may not.
+    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+
+
+def decode(data: bytes) -> Iterator[Record]:
+    """The records of bucket lines (a bucket file, or a blob of them)."""
+    for line in data.splitlines():
+        pid, origin, problem, body = line.split(b"\t", 3)
+        yield Record(pid.decode(), origin.decode(), body, problem.decode())
+
+
 # --- the process pool's buckets: files in a local temporary folder --------------------------------
 
 
 def partition_chunk(chunk: Chunk, reading: Reading, folder: str, buckets: int, tag: str) -> Scan:
     """Pass 1 over one byte range, appending each record to its bucket file (`tag`: one writer
-    process per file, so appends never interleave)."""
+    process per file, so appends never interleave). Lines are gathered per bucket and written
+    together (one write per bucket touched, not one per line), every FLUSH_BYTES: memory stays
+    flat whatever the chunk size."""
     seen = Scan()
-    handles: dict[int, BinaryIO] = {}
-    meds = open(os.path.join(folder, f"{MEDICATIONS}.{tag}"), "ab")  # noqa: SIM115 - closed in finally
-    try:
-        for item in scan(chunk, reading, seen):
-            if not isinstance(item, Record):
-                meds.write(item[0].encode() + b"\t" + item[1] + b"\n")
-                continue
-            k = bucket_of(item.patient, buckets)
-            out = handles.get(k)
-            if out is None:
-                out = handles[k] = open(os.path.join(folder, f"b{k:05d}.{tag}"), "ab")  # noqa: SIM115
-            problem = item.problem.replace("\t", " ").replace("\n", " ").encode()
-            out.write(b"\t".join((item.patient.encode(), item.origin.encode(), problem, item.body)) + b"\n")
-    finally:
-        meds.close()
-        for h in handles.values():
-            h.close()
+    by_bucket: dict[int, list[bytes]] = {}
+    meds: list[bytes] = []
+    held = 0
+    for item in scan(chunk, reading, seen):
+        if isinstance(item, Record):
+            line = encode(item)
+            by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(line)
+            held += len(line)
+            if held >= FLUSH_BYTES:
+                _flush(by_bucket, folder, tag)
+                held = 0
+        else:
+            meds.append(item[0].encode() + b"\t" + item[1] + b"\n")
+    _flush(by_bucket, folder, tag)
+    if meds:
+        with open(os.path.join(folder, f"{MEDICATIONS}.{tag}"), "ab") as out:
+            out.write(b"".join(meds))
     return seen
+
+
+def _flush(by_bucket: dict[int, list[bytes]], folder: str, tag: str) -> None:
+    for k, lines in by_bucket.items():
+        with open(bucket_path(folder, k, tag), "ab") as out:
+            out.write(b"".join(lines))
+    by_bucket.clear()
+
+
+def bucket_path(folder: str | Path, k: int, tag: str) -> str:
+    return os.path.join(folder, f"b{k:05d}.{tag}")
 
 
 def merge_medications(folder: Path) -> Path | None:
@@ -318,23 +378,30 @@ def merge_medications(folder: Path) -> Path | None:
     return target
 
 
+def bucket_files(folder: Path, k: int) -> list[Path]:
+    return sorted(folder.glob(f"b{k:05d}.*"))
+
+
+def read_bucket(folder: Path, k: int) -> list[Group]:
+    """Bucket `k`'s patients as Groups, patients sorted; its files are left in place."""
+    return group_records(r for part in bucket_files(folder, k) for r in decode(part.read_bytes()))
+
+
+def drop_bucket(folder: Path, k: int) -> None:
+    for part in bucket_files(folder, k):
+        part.unlink()
+
+
 def bucket_groups(folder: Path, buckets: int) -> Iterator[Group]:
-    """Pass 2: each patient's Group, one bucket in memory at a time, in bucket then patient order."""
+    """Pass 2 in one process: each patient's Group, one bucket in memory at a time, in bucket then
+    patient order; each bucket's files are removed once read."""
     for k in range(buckets):
-        records: list[Record] = []
-        for part in sorted(folder.glob(f"b{k:05d}.*")):
-            with part.open("rb") as fh:
-                for line in fh:
-                    pid, origin, problem, body = line.rstrip(b"\n").split(b"\t", 3)
-                    records.append(Record(pid.decode(), origin.decode(), body, problem.decode()))
-            part.unlink()
-        yield from group_records(records)
+        groups = read_bucket(folder, k)
+        drop_bucket(folder, k)
+        yield from groups
 
 
-# --- the Dask backend's buckets: elements of a dask.bag, shuffled by the cluster ------------------
-
-MEDICATION_KEY = -1
-SCAN_KEY = -2
+# --- the Dask backend's buckets: blobs of bucket lines, moved by the cluster ----------------------
 
 
 def deal(chunks_: list[Chunk], parts: int) -> list[bytes]:
@@ -348,19 +415,44 @@ def deal(chunks_: list[Chunk], parts: int) -> list[bytes]:
     ]
 
 
-def partition_records(part: bytes, reading: Reading, buckets: int) -> list[tuple[int, object]]:
-    """Pass 1 over the chunks of one dealt part, in memory: (bucket, [Record]) per bucket touched,
-    plus (MEDICATION_KEY, [(origin, body)]) and (SCAN_KEY, Scan)."""
+def bucket_ranges(buckets: int, parts: int) -> list[range]:
+    """Buckets 0..buckets-1 cut into `parts` contiguous ranges (rows come back in bucket order)."""
+    parts = max(1, min(parts, buckets))
+    cuts = [round(i * buckets / parts) for i in range(parts + 1)]
+    return [range(cuts[i], cuts[i + 1]) for i in range(parts)]
+
+
+class Partitioned(NamedTuple):
+    """Pass 1 over one dealt part, in memory: a blob of bucket lines per range of buckets (the
+    ranges of `bucket_ranges`), the shared Medication lines, and what was seen."""
+
+    blobs: tuple[bytes, ...]
+    medications: tuple[tuple[str, bytes], ...]
+    seen: Scan
+
+
+def partition_blobs(part: bytes, reading: Reading, buckets: int, parts: int) -> Partitioned:
     seen = Scan()
-    by_bucket: dict[int, list[Record]] = {}
+    ranges = bucket_ranges(buckets, parts)
+    which = [0] * buckets
+    for i, r in enumerate(ranges):
+        for k in r:
+            which[k] = i
+    out: list[list[bytes]] = [[] for _ in ranges]
     meds: list[tuple[str, bytes]] = []
     for chunk in (Chunk(*c) for c in orjson.loads(part)):
         for item in scan(chunk, reading, seen):
             if isinstance(item, Record):
-                by_bucket.setdefault(bucket_of(item.patient, buckets), []).append(item)
+                out[which[bucket_of(item.patient, buckets)]].append(encode(item))
             else:
                 meds.append(item)
-    out: list[tuple[int, object]] = [(k, v) for k, v in by_bucket.items()]
-    out.append((MEDICATION_KEY, meds))
-    out.append((SCAN_KEY, seen))
-    return out
+    return Partitioned(tuple(b"".join(lines) for lines in out), tuple(meds), seen)
+
+
+def blob_buckets(blobs: Iterable[bytes], buckets: int) -> dict[int, list[Group]]:
+    """Pass 2 over one range of buckets: each bucket's Groups (patients sorted), by bucket."""
+    by_bucket: dict[int, list[Record]] = {}
+    for blob in blobs:
+        for r in decode(blob):
+            by_bucket.setdefault(bucket_of(r.patient, buckets), []).append(r)
+    return {k: group_records(by_bucket[k]) for k in sorted(by_bucket)}

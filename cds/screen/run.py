@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
 from cds.errors import InputError
-from cds.ingest.load import RawResource
 from cds.screen import bulk
 from cds.screen.progress import Progress
 from cds.screen.rows import Row, Summary, error_row
-from cds.screen.worker import Group, Settings, assess_files, assess_groups
+from cds.screen.worker import Settings, assess_buckets, assess_files
 
 BATCH = 16  # patients per task: amortises inter-process traffic, keeps the progress bar lively
 T = TypeVar("T")
@@ -70,16 +70,9 @@ def classify(paths: Iterable[Path]) -> Inputs:
 def reading() -> bulk.Reading:
     """What pass 1 must know about the facts: the types they read and the pipeline's own filter."""
     from cds.ingest.validate import USED_TYPES, known_types
+    from cds.screen.prefilter import may_become_fact
 
-    return bulk.Reading(USED_TYPES, known_types(), _may_become_fact)
-
-
-def _may_become_fact(res: RawResource) -> bool:
-    """The pipeline's own pre-validation filter under this process's knowledge (picklable)."""
-    from cds.facts.relevance import may_become_fact
-    from cds.knowledge import default_knowledge
-
-    return may_become_fact(res, default_knowledge())
+    return bulk.Reading(USED_TYPES, known_types(), may_become_fact)
 
 
 def chunk_size(files: list[Path], read: bulk.Reading, workers: int) -> int:
@@ -136,12 +129,16 @@ def _screen_on_pool(
                 emit(bundle_rows(batch, maybe, summary))
         if inputs.ndjson:
             folder = Path(tmp)
-            part_settings, total, buckets = _partition(
-                pool, inputs.ndjson, folder, settings, summary, bar, jobs
-            )
+            part_settings, total = _partition(pool, inputs.ndjson, folder, settings, summary, bar, jobs)
             bar.start("screening export", total)
-            batches_g = (list(b) for b in _batched(bulk.bucket_groups(folder, buckets), BATCH))
-            for _, rows in _ordered(pool, assess_groups, batches_g, part_settings, jobs, _group_failure):
+            # One task per bucket: the worker reads the bucket's files itself (nothing but the
+            # bucket number and the rows cross between processes); its files go once its rows are in.
+            present = sorted({int(p.name[1:].split(".")[0]) for p in folder.glob("b*.*")})
+            tasks = ([k] for k in present)
+            lost = partial(_bucket_failure, folder)
+            for ks, rows in _ordered(pool, assess_buckets, tasks, (part_settings, str(folder)), jobs, lost):
+                for k in ks:
+                    bulk.drop_bucket(folder, k)
                 emit(rows)
 
 
@@ -177,7 +174,7 @@ def _partition(
     summary: Summary,
     bar: Progress,
     jobs: int,
-) -> tuple[Settings, int, int]:
+) -> tuple[Settings, int]:
     read = reading()
     buckets = bulk.bucket_count(bulk.read_bytes(files, read))
     pieces = bulk.chunks(files, read, chunk_size(files, read, jobs))
@@ -189,7 +186,7 @@ def _partition(
             scan.merge(p)
         bar.advance(1)
     meds = bulk.merge_medications(folder)
-    return after_scan(scan, settings, summary, meds), scan.patients, buckets
+    return after_scan(scan, settings, summary, meds), scan.patients
 
 
 def _partition_task(batch: list[bulk.Chunk], args: tuple[bulk.Reading, str, int]) -> list[bulk.Scan]:
@@ -202,8 +199,8 @@ def _file_failure(batch: list[str], message: str) -> list[Row | None]:
     return [error_row(Path(p).name, Path(p).name, message) for p in batch]
 
 
-def _group_failure(batch: list[Group], message: str) -> list[Row]:
-    return [error_row(g.patient, "bulk export", message) for g in batch]
+def _bucket_failure(folder: Path, batch: list[int], message: str) -> list[Row]:
+    return [error_row(g.patient, "bulk export", message) for k in batch for g in bulk.read_bucket(folder, k)]
 
 
 class _InProcess:

@@ -64,8 +64,21 @@ def assess_files(paths: list[str], settings: Settings) -> list[Row | None]:
 
 
 def assess_groups(groups: list[Group], settings: Settings) -> list[Row]:
-    meds = _medications(str(settings.medications)) if settings.medications else {}
-    return assess_groups_with(groups, settings, meds)
+    return assess_groups_with(groups, settings, shared_medications(settings))
+
+
+def assess_buckets(buckets: list[int], args: tuple[Settings, str]) -> list[Row]:
+    """The rows of the patients in these buckets of the pool's temporary folder (read here, in the
+    worker: the parent process never reads or sends a patient's lines)."""
+    from cds.screen.bulk import read_bucket
+
+    settings, folder = args
+    meds = shared_medications(settings)
+    return [row for k in buckets for row in assess_groups_with(read_bucket(Path(folder), k), settings, meds)]
+
+
+def shared_medications(settings: Settings) -> Mapping[str, RawResource]:
+    return _medications(str(settings.medications)) if settings.medications else {}
 
 
 def assess_groups_with(
@@ -126,7 +139,9 @@ def _assess_group(group: Group, settings: Settings, medications: Mapping[str, Ra
             raise CdsError(f"{origin}: not valid JSON ({exc})") from None
         resources.extend(flatten(obj, origin))
     resources.extend(_referenced_medications(resources, medications))
-    evaluation = evaluate(resources, as_of=settings.as_of, profile=settings.profile)
+    # Pass 1 kept only the lines the pipeline's filter keeps (`cds.screen.prefilter`); a shared
+    # Medication is a type that filter always keeps.
+    evaluation = evaluate(resources, as_of=settings.as_of, profile=settings.profile, prefiltered=True)
     return row_from(evaluation.assessment, "bulk export", [f.rule_id for f in evaluation.firings])
 
 
