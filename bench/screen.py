@@ -11,20 +11,16 @@ bigger machines is made from the CPU figure and the parallel efficiency measured
 from __future__ import annotations
 
 import os
-import random
-import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
 import population
 import procs
 
@@ -197,7 +193,6 @@ def screening(
             )
         )
     rows.extend(extrapolate(steady, cpu_per_patient, row))
-    rows.extend(growth_rows(py, as_of, row, quick=n <= QUICK_BELOW))
     rows.extend(memory_flat(sizes, work, as_of, row, py, child_json))
     procs_rm(export)
     procs_rm(tiny)
@@ -236,79 +231,6 @@ def extrapolate(
     return out
 
 
-GROWTH_EXTRA = (0, 100, 400, 1600)  # resources of one kind added to a typical record
-GROWTH_KINDS = {
-    "vital signs": "blood pressures (read: each becomes part of a fact)",
-    "labs": "routine labs (parsed, dropped by code before validation)",
-    "encounters": "encounters (a type no fact reads)",
-}
-
-
-def growth_rows(py: str, as_of: date, row: Callable[..., Any], *, quick: bool) -> list[Any]:
-    """Issue 12 item 4: the in-process assessment (cds.pipeline.evaluate on parsed resources) of a
-    typical record as vital signs, routine labs or encounters are added, in a child process."""
-    extra = GROWTH_EXTRA[:2] if quick else GROWTH_EXTRA
-    proc = subprocess.run(
-        [py, __file__, "growth", orjson.dumps({"as_of": as_of.isoformat(), "extra": extra}).decode()],
-        capture_output=True,
-        timeout=900,
-        check=True,
-    )
-    data: dict[str, list[float]] = orjson.loads(proc.stdout)
-    out = []
-    for kind, seconds in data.items():
-        slope_us = (seconds[-1] - seconds[0]) / extra[-1] * 1e6
-        steps = ", ".join(f"+{n}: {t * 1000:.2f} ms" for n, t in zip(extra, seconds, strict=True))
-        out.append(
-            row(
-                f"assessment growth: {kind}",
-                f"{GROWTH_KINDS[kind]}; {steps}; {slope_us:.1f} µs per added resource",
-                seconds[-1],
-                seconds[0],
-                "s",
-            )
-        )
-    return out
-
-
-def growth(as_of: str, extra: list[int], reps: int = 15) -> dict[str, list[float]]:
-    """In the child: median evaluate() time of the typical record plus `n` resources of each kind."""
-    from cds.pipeline import evaluate
-    from cds.synthetic import PatientBuilder
-
-    day = date.fromisoformat(as_of)
-    base = [e["resource"] for e in population.patient(21, "grow", day, 300)["entry"]]
-    rng = random.Random(21)
-
-    def vitals(n: int) -> list[dict[str, Any]]:
-        b = PatientBuilder(birth_date="1980-01-01", pid="grow")
-        for i in range(n):
-            b.blood_pressure(day - timedelta(days=7 + i), rng.randint(105, 170), rng.randint(60, 105))
-        return [e["resource"] for e in b.bundle()["entry"] if e["resource"]["resourceType"] == "Observation"]
-
-    def filler(rtype: str) -> Callable[[int], list[dict[str, Any]]]:
-        def make(n: int) -> list[dict[str, Any]]:
-            when = [day - timedelta(days=rng.randint(1, 3650)) for _ in range(n)]
-            return [population._filler(rng, rtype, "grow", f"grow-g{i}", w) for i, w in enumerate(when)]
-
-        return make
-
-    makers = {"vital signs": vitals, "labs": filler("Observation"), "encounters": filler("Encounter")}
-    out: dict[str, list[float]] = {}
-    for kind, make in makers.items():
-        out[kind] = []
-        for n in extra:
-            record = base + make(n)
-            evaluate(record, as_of=day)  # warm: value-set answers, lazy imports
-            times = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                evaluate(record, as_of=day)
-                times.append(time.perf_counter() - t)
-            out[kind].append(statistics.median(times))
-    return out
-
-
 def memory_flat(
     sizes: Any, work: Path, as_of: date, row: Callable[..., Any], py: str, child_json: Callable[..., Any]
 ) -> list[Any]:
@@ -343,8 +265,3 @@ def procs_rm(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    case, args = sys.argv[1], orjson.loads(sys.argv[2])
-    sys.stdout.write(orjson.dumps({"growth": growth}[case](**args)).decode())
