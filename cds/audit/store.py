@@ -53,6 +53,17 @@ def _reason(exc: SQLAlchemyError) -> str:
     return (str(orig) if orig is not None else type(exc).__name__).strip().splitlines()[0]
 
 
+@contextmanager
+def _as_audit_errors(action: str) -> Iterator[None]:
+    """Database errors as AuditError naming the action (the driver's first line, no parameters)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
+    except SQLAlchemyError as exc:
+        raise AuditError(f"{action}: database error: {_reason(exc)}") from None
+
+
 def _override_reason_without_free_text(reason: dict[str, Any] | None) -> dict[str, Any] | None:
     """Keep the coded reason; replace the clinician's free-text comment by whether there was one."""
     if reason is None:
@@ -83,13 +94,8 @@ class AuditStore:
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[Session]:
-        try:
-            with one_writer(self._engine), self._sessions.begin() as session:
-                yield session
-        except IntegrityError as exc:
-            raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise AuditError(f"{action}: database error: {_reason(exc)}") from None
+        with _as_audit_errors(action), one_writer(self._engine), self._sessions.begin() as session:
+            yield session
 
     def ping(self) -> None:
         """Raise AuditError unless the database answers (the service's readiness check)."""
@@ -152,13 +158,8 @@ class AuditStore:
     @contextmanager
     def _writing(self, action: str) -> Iterator[Connection]:
         """One write transaction on a plain connection (the hot path: no ORM session)."""
-        try:
-            with one_writer(self._engine), self._engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            raise AuditError(f"{action}: refused by the database: {_reason(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise AuditError(f"{action}: database error: {_reason(exc)}") from None
+        with _as_audit_errors(action), one_writer(self._engine), self._engine.begin() as connection:
+            yield connection
 
     def _add_report(self, connection: Connection, report: ReportRecord, hook_instance: str) -> None:
         """Add a report; expired ones are deleted on the way, at most once a minute per worker (no
