@@ -459,29 +459,19 @@ def _production_rows(
                     met=(rps >= 0.8 * capacity) if decides else None,
                 )
             )
-            rows.append(
-                Row(
-                    where,
-                    f"p99 ({what}) vs the 1-client p50",
-                    p99,
-                    single_p50,
-                    "s",
-                    target="≤ 10x" if decides else "",
-                    met=(single_p50 is not None and p99 <= 10 * single_p50) if decides else None,
-                )
+        # Up to 10 clients the tail has a target; at 50, errors do (latency there is the queue's).
+        tail_ok = single_p50 is not None and p99 <= 10 * single_p50 if clients <= 10 else load.errors == 0
+        rows.append(
+            Row(
+                where,
+                f"p99 ({what}) vs the 1-client p50",
+                p99,
+                single_p50,
+                "s",
+                target=("≤ 10x" if clients <= 10 else "0 errors") if decides else "",
+                met=tail_ok if decides else None,
             )
-        else:
-            rows.append(
-                Row(
-                    where,
-                    f"p99 ({what}) vs the 1-client p50",
-                    p99,
-                    single_p50,
-                    "s",
-                    target="0 errors" if decides else "",
-                    met=(load.errors == 0) if decides else None,
-                )
-            )
+        )
     return rows
 
 
