@@ -464,7 +464,7 @@ def _production_rows(
         rows.append(
             Row(
                 where,
-                f"p99 ({what}) vs the 1-client p50",
+                f"p99 (p50 {p50 * 1000:.1f} ms; {what}) vs the 1-client p50",
                 p99,
                 single_p50,
                 "s",
