@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
+from typing import Any
 
 from cds.service.queueing import CpuQueue
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: another test (Playwright's sync API) may leave an event
+    loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_work_runs_one_at_a_time_in_arrival_order() -> None:
@@ -32,12 +41,12 @@ def test_work_runs_one_at_a_time_in_arrival_order() -> None:
             await asyncio.sleep(0)  # queued in this order
         return list(await asyncio.gather(*tasks))
 
-    assert asyncio.run(main()) == [k * k for k in range(6)]
+    assert _run(main()) == [k * k for k in range(6)]
     assert overlaps == []
     assert [k for what, k in events if what == "start"] == list(range(6))
 
 
 def test_each_event_loop_has_its_own_queue() -> None:
     queue = CpuQueue()
-    assert asyncio.run(queue.run(lambda: 1)) == 1
-    assert asyncio.run(queue.run(lambda: 2)) == 2  # a new loop: not blocked by the old one's limiter
+    assert _run(queue.run(lambda: 1)) == 1
+    assert _run(queue.run(lambda: 2)) == 2  # a new loop: not blocked by the old one's limiter
