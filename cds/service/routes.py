@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from cds.audit.db import AuditError
 from cds.audit.records import AuditSink, FeedbackRecord, HookCallRecord, IssuedCard
 from cds.errors import AuthError, InputError, ServiceUnavailable, http_status
 from cds.service.catalog import Service, describe
@@ -155,14 +156,16 @@ class _Calls:
             context = parse_context(hook_request)
             call = call.model_copy(update={"patient_ref": f"Patient/{context.patientId}"})
             outcome = await self.deps.runner.run(hook_request, context, _policy(self.deps.settings, request))
+            # The report, the response and the audit write in one turn of the worker's CPU queue.
+            base = self._public_base(request)
+            return await self.deps.runner.queue.run(partial(self._issue, outcome, call, base, started))
         except Exception as exc:
+            # Any failure before the audit write (`record` handles its own): recorded as failed,
+            # with the token's use, so no failed call leaves a token usable again.
             response = _failure(exc, call)
             version = await self._ruleset_version_or_unknown()
             failed = call.model_copy(update={"status_code": response.status_code, "ruleset_version": version})
             return await self.deps.runner.queue.run(partial(self.record, response, failed, started))
-        # The report, the response and the audit write in one turn of the worker's CPU queue.
-        base = self._public_base(request)
-        return await self.deps.runner.queue.run(partial(self._issue, outcome, call, base, started))
 
     def _issue(self, outcome: HookOutcome, call: HookCallRecord, base_url: str, started: float) -> Response:
         built, report = outcome.cards, None
@@ -218,7 +221,12 @@ class _Calls:
 
     async def refuse(self, client: Client | None, response: Response) -> Response:
         """A call refused before it has an audit record: its token's use is recorded on its own."""
-        if not await run_in_threadpool(self.deps.auth.spend, client):
+        try:
+            fresh = await run_in_threadpool(self.deps.auth.spend, client)
+        except AuditError as exc:
+            log.error("replay cache unavailable on a refused hook call: %s", type(exc).__name__)
+            return operation_outcome(503, "audit store unavailable; the request was not processed")
+        if not fresh:
             log.warning("client authentication failed on hook call: jti already used (replay)")
             return unauthorized()
         return response

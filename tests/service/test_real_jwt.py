@@ -113,6 +113,40 @@ def test_a_token_spent_on_a_refused_call_cannot_be_replayed(
     assert again.status_code == 401 and again.content == b""
 
 
+def test_a_call_failing_after_its_assessment_is_recorded_and_its_token_spent(
+    client: AppClient, signers: dict[str, Signer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("response could not be built")
+
+    monkeypatch.setattr("cds.service.routes.json_response", broken)
+    token = signers["ES384"].token()
+    failed = call(client, token)
+    assert failed.status_code == 500 and "no advice" in failed.text
+    with sqlite3.connect(tmp_path / "a.sqlite3") as db:
+        assert db.execute("SELECT status_code FROM hook_call").fetchall() == [(500,)]
+    monkeypatch.undo()
+    again = call(client, token)
+    assert again.status_code == 401 and again.content == b""
+
+
+def test_a_refused_call_is_503_when_its_token_cannot_be_recorded(
+    client: AppClient, signers: dict[str, Signer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.audit.db import AuditError
+
+    def down(*_: Any, **__: Any) -> bool:
+        raise AuditError("replay cache unavailable: OperationalError")
+
+    monkeypatch.setattr("cds.audit.replay.DatabaseReplayCache.seen", down)
+    path = "/cds-services/no-such-service"
+    token = signers["ES384"].token(aud=f"{BASE_URL}{path}")
+    response = client.post(path, json=patient_view_request(), headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503
+
+
 def test_the_token_use_is_in_the_audit_database_after_the_answer(
     client: AppClient, signers: dict[str, Signer], tmp_path: Path
 ) -> None:
