@@ -97,12 +97,13 @@ class Authenticator:
         iss = str(claims.get("iss"))
         return Client(iss, self.fhir_servers.get(iss, frozenset()), token)
 
-    def spend(self, client: Client | None) -> bool:
-        """Record the use of a hook call's token that no audit record will carry (the call was refused
-        before one was made); False if it was used already. Runs in a worker thread."""
-        if client is None or client.token is None or self.verifier is None:
+    def spend(self, token: TokenUse | None) -> bool:
+        """Record the use of a hook call's token that no audit record carries (the call was refused
+        before one was made, or its audit write failed); False if it was used already. Runs in a
+        worker thread."""
+        if token is None or self.verifier is None:
             return True
-        return self.verifier.spend(client.token)
+        return self.verifier.spend(token)
 
 
 def is_hook_call(path: str) -> bool:

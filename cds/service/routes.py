@@ -205,6 +205,7 @@ class _Calls:
             return unauthorized()
         except Exception as exc:
             log.error("audit write failed for hook call %s: %s", call.hook_instance, type(exc).__name__)
+            self._spend_alone(call)
             if call.status_code == 200:
                 # Advice that is not on the audit record is not issued.
                 return operation_outcome(503, "audit store unavailable; no advice was issued")
@@ -219,10 +220,18 @@ class _Calls:
         )
         return response
 
+    def _spend_alone(self, call: HookCallRecord) -> None:
+        """The audit write (which carried the token's use) failed: record the use on its own, so the
+        token cannot be replayed for advice; best effort, as the database may be down."""
+        try:
+            self.deps.auth.spend(call.token)
+        except Exception as exc:
+            log.error("token use not recorded for hook call %s: %s", call.hook_instance, type(exc).__name__)
+
     async def refuse(self, client: Client | None, response: Response) -> Response:
         """A call refused before it has an audit record: its token's use is recorded on its own."""
         try:
-            fresh = await run_in_threadpool(self.deps.auth.spend, client)
+            fresh = await run_in_threadpool(self.deps.auth.spend, client.token if client else None)
         except AuditError as exc:
             log.error("replay cache unavailable on a refused hook call: %s", type(exc).__name__)
             return operation_outcome(503, "audit store unavailable; the request was not processed")

@@ -132,6 +132,22 @@ def test_a_call_failing_after_its_assessment_is_recorded_and_its_token_spent(
     assert again.status_code == 401 and again.content == b""
 
 
+def test_a_token_whose_call_the_audit_refused_cannot_be_replayed(
+    client: AppClient, signers: dict[str, Signer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def same_uuids() -> Any:
+        numbers = iter(range(1, 1000))
+        return lambda: f"00000000-0000-4000-8000-{next(numbers):012d}"
+
+    monkeypatch.setattr("cds.service.cards._uuid", same_uuids())
+    assert call(client, signers["ES384"].token()).status_code == 200
+    monkeypatch.setattr("cds.service.cards._uuid", same_uuids())  # the same card uuids: write refused
+    token = signers["ES384"].token()
+    assert call(client, token).status_code == 503
+    again = call(client, token)  # new card uuids now: only the token can refuse it
+    assert again.status_code == 401 and again.content == b""
+
+
 def test_a_refused_call_is_503_when_its_token_cannot_be_recorded(
     client: AppClient, signers: dict[str, Signer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
