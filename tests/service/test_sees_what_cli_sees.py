@@ -194,3 +194,61 @@ def test_the_test_population_through_the_service_equals_the_cli() -> None:
             assert verdicts["esketamine"] == "contraindicated", pid
         seen.add(archetype.name)
     assert {"contraindicated", "incomplete-safety-data", "bp-near-140-90", "age-17"} <= seen
+
+
+@pytest.mark.slow
+def test_this_sessions_medication_shapes_are_seen_by_the_service(tmp_path: Path) -> None:
+    """A current medication coded only by an NDC the RxNorm table lacks (data-gap.medication-identity)
+    and an antidepressant ordered with a free-text titration sig only (read as dated steps) reach the
+    service through its own templates and give the `cds check` assessment."""
+    from cds.synthetic import trd_patient
+
+    p = trd_patient("shapes")
+    p.resources.append(
+        {
+            "resourceType": "MedicationStatement",
+            "id": "shapes-ndc",
+            "status": "active",
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "99999-999-99"}]
+            },
+            "subject": p.ref,
+            "effectivePeriod": {"start": "2025-03-01"},
+        }
+    )
+    p.resources.append(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "shapes-sig",
+            "status": "completed",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                        "code": "32937",
+                        "display": "paroxetine",
+                    }
+                ]
+            },
+            "subject": p.ref,
+            "authoredOn": "2023-01-10",
+            "dosageInstruction": [{"text": "Take 10 mg daily for 7 days, then 20 mg daily"}],
+            "dispenseRequest": {"validityPeriod": {"start": "2023-01-10", "end": "2023-04-10"}},
+        }
+    )
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps(p.bundle()))
+    as_of = date(2025, 6, 2)
+    resources = _record(path)
+    engine = RecordingEngine(as_of)
+    got = _service(
+        Harness(engine=engine),  # type: ignore[arg-type]
+        engine,
+        _request("shapes", prefetch=prefetch_from_record(resources, "shapes")),
+    )
+    assert got == _cli(path, as_of)
+    assert "data-gap.medication-identity" in {f["rule"] for f in got["findings"]}
+    assert {p["product"]: p["verdict"] for p in got["products"]}["esketamine"] != "appropriate"
+    paroxetine = [t for t in got["indication"]["trials"] if "paroxetine" in t["drug"].lower()]
+    assert paroxetine and paroxetine[0]["daily_dose_mg"] == 20
