@@ -19,6 +19,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cds.service.settings import Settings
 
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers; a CDS Hooks call needs a few hundred bytes
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+)
+
 
 class _Hardened:
     """TCP_NODELAY on every connection and a request-head deadline, over either uvicorn protocol.
@@ -32,9 +37,15 @@ class _Hardened:
     a time, was held open forever. Here a complete request head must arrive within
     `timeout_keep_alive` (CDS_KEEP_ALIVE_S) of the connection opening or of the last response; the
     body has its own limit (CDS_BODY_TIMEOUT_S, in the app).
+
+    Head size: httptools sets no limit of its own (a 2 MB header was read in full), so the bytes
+    received while a request head is still incomplete are counted and past MAX_HEAD_BYTES the
+    connection is answered 431 and closed.
     """
 
     _head_deadline: asyncio.TimerHandle | None = None
+    _waiting_since: object = None
+    _head_bytes: int = 0
     # Set by the protocol this is mixed into.
     cycle: Any
     loop: asyncio.AbstractEventLoop
@@ -53,6 +64,16 @@ class _Hardened:
         super().on_response_complete()  # type: ignore[misc]
         self._await_request_head()
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        # Bytes count against the head only while it is still incomplete after parsing them (a body
+        # sent in the same segment as its head does not).
+        if self.cycle is self._waiting_since and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
@@ -62,6 +83,7 @@ class _Hardened:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
         waiting_since = self.cycle  # a new request head replaces the cycle
+        self._waiting_since, self._head_bytes = waiting_since, 0
         self._head_deadline = self.loop.call_later(self.timeout_keep_alive, self._head_overdue, waiting_since)
 
     def _head_overdue(self, waiting_since: object) -> None:

@@ -133,3 +133,24 @@ def test_idle_and_trickling_connections_are_closed_after_the_request_head_deadli
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("protocol", [NoDelayHttpToolsProtocol, NoDelayH11Protocol])
+def test_a_request_head_over_16_kib_is_431_and_a_large_body_is_not(protocol: Any) -> None:
+    server, port, thread = _serve_in_thread(timeout_s=5, protocol=protocol)
+    try:
+        big = socket.create_connection(("127.0.0.1", port))
+        big.settimeout(5)
+        big.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+        # 431 here; h11 refuses such a head itself with a 400 first.
+        assert big.recv(1024)[:12] in (b"HTTP/1.1 431", b"HTTP/1.1 400")
+        ok = socket.create_connection(("127.0.0.1", port))
+        ok.settimeout(5)
+        body = b"x" * 200_000  # the body is not the head: read by the app (which has its own cap)
+        ok.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        assert ok.recv(1024).startswith(b"HTTP/1.1 200")
+        for s in (big, ok):
+            s.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
