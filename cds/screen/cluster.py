@@ -83,7 +83,7 @@ def connect(target: Dask) -> Iterator[Any]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # no fixed port: two screenings (or a test beside one) never collide
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,

@@ -27,7 +27,7 @@ def scheduler() -> Iterator[str]:
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a random port: never the 8787 another cluster holds
         silence_logs=logging.ERROR,
     ) as cluster:
         yield cluster.scheduler_address
