@@ -56,6 +56,8 @@ def classify(paths: Iterable[Path]) -> Inputs:
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
         for f in files:
             suffix = f.suffix.lower()
+            if suffix in (".ndjson", ".json") and not os.access(f, os.R_OK):
+                raise InputError("cannot be read (permission denied)", location=str(f))
             if suffix == ".ndjson":
                 ndjson.append(f)
             elif suffix == ".json":

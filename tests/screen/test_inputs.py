@@ -165,3 +165,18 @@ def test_cds_screen_on_the_examples_folder_exits_0(tmp_path: Path) -> None:
 )
 def test_the_byte_check_skips_only_files_that_hold_one_type(data: bytes, skipped: bool) -> None:
     assert bulk.only_of_type(data, "Encounter") is skipped
+
+
+def test_an_unreadable_export_file_is_an_input_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a traceback (a PermissionError from deep in pass 1 was one): the file named, exit 2 in
+    the CLI like every other InputError. Permissions are faked: tests run as root, who reads all."""
+    from cds.errors import InputError
+
+    path = tmp_path / "Condition.ndjson"
+    path.write_bytes(orjson.dumps(_aneurysm("p1")) + b"\n")
+    monkeypatch.setattr("cds.screen.run.os.access", lambda f, mode: False)
+    with pytest.raises(InputError, match="cannot be read") as raised:
+        screen([path], SETTINGS, lambda row: None, jobs=1)
+    assert "Condition.ndjson" in str(raised.value)
