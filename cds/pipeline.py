@@ -53,15 +53,13 @@ def evaluate(
     as_of: date | None = None,
     profile: Profile = "us-fda",
     strict: bool = False,
-    prefiltered: bool = False,
 ) -> Evaluation:
-    """`prefiltered`: every resource already passed `may_become_fact` under this same knowledge
-    (`cds screen`'s first pass did, line by line), so it is not judged a second time."""
     knowledge = knowledge or default_knowledge()
     as_of = as_of or date.today()
     engine = knowledge.engine(profile)  # an unknown profile fails before any work
-    relevant = None if prefiltered else (lambda r: may_become_fact(r, knowledge))
-    used = select_and_validate(one_patient(to_resources(resources)), strict=strict, relevant=relevant)
+    used = select_and_validate(
+        one_patient(to_resources(resources)), strict=strict, relevant=lambda r: may_become_fact(r, knowledge)
+    )
     facts = build_facts(used, knowledge, as_of)
     firings = engine.evaluate(facts.all(), as_of)
     assessment = build_assessment(facts, firings, knowledge, profile)
