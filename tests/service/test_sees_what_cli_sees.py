@@ -141,6 +141,20 @@ def test_no_prefetch_and_a_real_fhir_server_gives_the_cli_assessment(
     assert got == want
 
 
+def _through_service_equals_cli(bundle: dict[str, Any], pid: str, tmp_path: Path) -> dict[str, Any]:
+    """The service's assessment of a built record through its own templates (as of 2025-06-02),
+    asserted equal to `cds check` on the same record; returned for the case's own assertions."""
+    path = tmp_path / f"{pid}.json"
+    path.write_text(json.dumps(bundle))
+    as_of = date(2025, 6, 2)
+    resources = _record(path)
+    engine = RecordingEngine(as_of)
+    body = _request(pid, prefetch=prefetch_from_record(resources, pid))
+    got = _service(Harness(engine=engine), engine, body)  # type: ignore[arg-type]
+    assert got == _cli(path, as_of)
+    return got
+
+
 @pytest.mark.slow
 def test_child_pugh_c_from_charted_labs_is_seen_by_the_service(tmp_path: Path) -> None:
     """The case the issue found: cirrhosis with Child-Pugh C labs in the chart. Through the
@@ -154,17 +168,7 @@ def test_child_pugh_c_from_charted_labs_is_seen_by_the_service(tmp_path: Path) -
     p.observation("1975-2", "2025-05-20", value=3.5, unit="mg/dL", vital=False)
     p.observation("1751-7", "2025-05-20", value=2.5, unit="g/dL", vital=False)
     p.observation("6301-6", "2025-05-20", value=2.5, unit="{INR}", vital=False)
-    path = tmp_path / "cirrhosis.json"
-    path.write_text(json.dumps(p.bundle()))
-    as_of = date(2025, 6, 2)
-    resources = _record(path)
-    engine = RecordingEngine(as_of)
-    got = _service(
-        Harness(engine=engine),
-        engine,
-        _request("cirrhosis", prefetch=prefetch_from_record(resources, "cirrhosis")),
-    )  # type: ignore[arg-type]
-    assert got == _cli(path, as_of)
+    got = _through_service_equals_cli(p.bundle(), "cirrhosis", tmp_path)
     verdicts = {p["product"]: p["verdict"] for p in got["products"]}
     assert verdicts["esketamine"] == "contraindicated"
     assert "contraindication.severe-hepatic-impairment" in {f["rule"] for f in got["findings"]}
@@ -237,17 +241,7 @@ def test_this_sessions_medication_shapes_are_seen_by_the_service(tmp_path: Path)
             "dispenseRequest": {"validityPeriod": {"start": "2023-01-10", "end": "2023-04-10"}},
         }
     )
-    path = tmp_path / "shapes.json"
-    path.write_text(json.dumps(p.bundle()))
-    as_of = date(2025, 6, 2)
-    resources = _record(path)
-    engine = RecordingEngine(as_of)
-    got = _service(
-        Harness(engine=engine),  # type: ignore[arg-type]
-        engine,
-        _request("shapes", prefetch=prefetch_from_record(resources, "shapes")),
-    )
-    assert got == _cli(path, as_of)
+    got = _through_service_equals_cli(p.bundle(), "shapes", tmp_path)
     assert "data-gap.medication-identity" in {f["rule"] for f in got["findings"]}
     assert {p["product"]: p["verdict"] for p in got["products"]}["esketamine"] != "appropriate"
     paroxetine = [t for t in got["indication"]["trials"] if "paroxetine" in t["drug"].lower()]
