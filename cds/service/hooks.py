@@ -6,9 +6,11 @@ inside the event loop would stall every other request (shared/notes/DEPENDENCIES
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -29,6 +31,8 @@ from cds.service.models import (
 from cds.service.orders import DraftOrder, Strengths, draft_orders, has_prior_use
 from cds.service.prefetch import FetchPolicy, gather
 from cds.service.queueing import CpuQueue
+
+T = TypeVar("T")
 
 
 class Evaluated(Protocol):
@@ -102,8 +106,15 @@ class HookRunner:
     queue: CpuQueue = field(default_factory=CpuQueue)
 
     async def run(
-        self, request: HookRequest, context: PatientViewContext, policy: FetchPolicy
-    ) -> HookOutcome:
+        self,
+        request: HookRequest,
+        context: PatientViewContext,
+        policy: FetchPolicy,
+        finish: Callable[[HookOutcome], T],
+    ) -> T:
+        """Gather, assess, build the cards, then `finish(outcome)` (the report and the audit write) in
+        the same turn of the worker's CPU queue: a second turn would wait behind every call queued
+        meanwhile, and an assessed call would sit unanswered while newer ones are assessed."""
         orders: list[DraftOrder] = []
         other_drafts: list[dict[str, Any]] = []
         if isinstance(context, OrderSignContext):
@@ -112,15 +123,18 @@ class HookRunner:
             orders = draft_orders(drafts, selections, patient_id=context.patientId, strengths=self.strengths)
             if not any(o.product for o in orders):
                 # No ketamine product ordered: nothing to say, and no patient data needed.
-                return HookOutcome([], await run_in_threadpool(self.engine.ruleset_version))
+                version = await run_in_threadpool(self.engine.ruleset_version)
+                return await self.queue.run(partial(finish, HookOutcome([], version)))
             other_drafts = self._drafts_not_ours(drafts, orders, context.patientId)
 
         gathered = await gather(request, context.patientId, policy, transport=self.transport)
         resources = _merge(gathered.resources, other_drafts)
 
-        def assess() -> HookOutcome:
-            # The assessment and its cards in one turn of the worker's CPU queue (off the event loop).
-            evaluation = self.engine.evaluate(resources, profile=self.profile)
+        def assess() -> T:
+            try:
+                evaluation = self.engine.evaluate(resources, profile=self.profile)
+            except InputError as exc:
+                raise BadRequest([f"unusable FHIR data: {exc}"]) from None
             assessment = evaluation.assessment
             ctx = CardContext(
                 patient_id=context.patientId,
@@ -137,12 +151,9 @@ class HookRunner:
                 )
             else:
                 cards = patient_view_cards(assessment, gathered.missing, ctx)
-            return HookOutcome(cards, assessment.ruleset.version, evaluation)
+            return finish(HookOutcome(cards, assessment.ruleset.version, evaluation))
 
-        try:
-            return await self.queue.run(assess)
-        except InputError as exc:
-            raise BadRequest([f"unusable FHIR data: {exc}"]) from None
+        return await self.queue.run(assess)
 
     def _drafts_not_ours(
         self, drafts: list[dict[str, Any]], checked: list[DraftOrder], patient_id: str

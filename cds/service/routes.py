@@ -155,10 +155,10 @@ class _Calls:
         try:
             context = parse_context(hook_request)
             call = call.model_copy(update={"patient_ref": f"Patient/{context.patientId}"})
-            outcome = await self.deps.runner.run(hook_request, context, _policy(self.deps.settings, request))
-            # The report, the response and the audit write in one turn of the worker's CPU queue.
-            base = self._public_base(request)
-            return await self.deps.runner.queue.run(partial(self._issue, outcome, call, base, started))
+            issue = partial(self._issue, call=call, base_url=self._public_base(request), started=started)
+            return await self.deps.runner.run(
+                hook_request, context, _policy(self.deps.settings, request), issue
+            )
         except Exception as exc:
             # Any failure before the audit write (`record` handles its own): recorded as failed,
             # with the token's use, so no failed call leaves a token usable again.
