@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from cds.service.app import warm_up
+from cds.service.app import GC_YOUNG_THRESHOLD, warm_up
 
 
 @pytest.fixture(autouse=True)
 def _unfreeze() -> Iterator[None]:
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 class _Recorder:
@@ -37,6 +39,8 @@ def test_warm_up_assesses_once_in_the_service_profile_and_freezes() -> None:
     warm_up(engine, "eu-smpc")
     assert [(r[0]["resourceType"], p) for r, p in engine.calls] == [("Patient", "eu-smpc")]
     assert gc.get_freeze_count() > 0
+    # Young collections every GC_YOUNG_THRESHOLD allocations, not every 700; the older ones as before.
+    assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def test_a_failing_warm_up_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
