@@ -11,12 +11,15 @@ import contextlib
 import importlib.util
 import os
 import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cds.service.balance import TABLE_ENV, WORKERS_ENV, create_table, worker_table
 from cds.service.settings import Settings
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; a CDS Hooks call needs a few hundred bytes
@@ -46,6 +49,9 @@ class _Hardened:
     _head_deadline: asyncio.TimerHandle | None = None
     _waiting_since: object = None
     _head_bytes: int = 0
+    _counted: bool = False  # in this worker's connection table (cds.service.balance)
+    _leaving: bool = False
+    _judged: object = None  # the last request cycle judged for shedding
     # Set by the protocol this is mixed into.
     cycle: Any
     loop: asyncio.AbstractEventLoop
@@ -58,6 +64,10 @@ class _Hardened:
             with contextlib.suppress(OSError):  # a transport without a real TCP socket: nothing to tune
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)  # type: ignore[misc]
+        table = worker_table()
+        if table is not None:
+            table.opened()
+            self._counted = True
         self._await_request_head()
 
     def on_response_complete(self) -> None:
@@ -66,6 +76,8 @@ class _Hardened:
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # type: ignore[misc]
+        if self._counted and self.cycle is not None and self.cycle is not self._judged:
+            self._shed_if_over_share()
         # Bytes count against the head only while it is still incomplete after parsing them (a body
         # sent in the same segment as its head does not).
         if self.cycle is self._waiting_since and not self.transport.is_closing():
@@ -77,7 +89,21 @@ class _Hardened:
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
+        table = worker_table()
+        if self._counted and table is not None:
+            table.closed(was_leaving=self._leaving)
+            self._counted = False
         super().connection_lost(exc)  # type: ignore[misc]
+
+    def _shed_if_over_share(self) -> None:
+        """A new request: if this worker holds more than its share of connections, this one closes
+        after its response (see cds.service.balance)."""
+        self._judged = self.cycle
+        table = worker_table()
+        if not self._leaving and table is not None and table.should_shed():
+            self.cycle.keep_alive = False
+            self._leaving = True
+            table.leave()
 
     def _await_request_head(self) -> None:
         if self._head_deadline is not None:
@@ -112,12 +138,21 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     Scale with workers (processes): the rules engine holds the GIL, threads do not add throughput.
     """
     settings = Settings.from_env()
-    http, loop = protocol_and_loop()
     if workers > 1:
         # libuv (under uvloop) accepts one connection per loop turn in this mode: a busy worker
         # leaves new connections to idle ones instead of taking a whole burst (measured: with 10
         # clients one of 2 workers held two thirds of the connections, and the calls queued there).
         os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    with tempfile.TemporaryDirectory(prefix="cds-serve-") as tmp:
+        if workers > 1:
+            # The workers inherit these: their shared table of connections (cds.service.balance).
+            os.environ[TABLE_ENV] = str(create_table(Path(tmp)))
+            os.environ[WORKERS_ENV] = str(workers)
+        _run(settings, host, port, workers)
+
+
+def _run(settings: Settings, host: str, port: int, workers: int) -> None:
+    http, loop = protocol_and_loop()
     uvicorn.run(
         "cds.service.app:app_from_env",
         factory=True,

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -97,6 +99,81 @@ def test_cds_serve_with_two_workers_starts_both_and_answers_hook_calls(tmp_path:
             os.killpg(proc.pid, signal.SIGTERM)  # the group we created above, nothing else
         stop_process(proc)
     assert proc.returncode is not None
+
+
+def test_keep_alive_connections_end_up_even_over_two_workers(tmp_path: Path) -> None:
+    """A burst of 10 keep-alive connections lands unevenly (all on one worker was seen); the worker
+    over its share answers `Connection: close` until each worker holds 5."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        "TMPDIR": str(tmp_path),  # where `cds serve` puts its connection table
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cds", "serve", "--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while len(set(re.findall(r"Started server process \[(\d+)\]", log_path.read_text()))) < 2:
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, f"two workers not up:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        table = next(tmp_path.glob("cds-serve-*/connections"))
+        connections: list[socket.socket | None] = [_connect(port) for _ in range(10)]
+        closes = 0
+        for _ in range(60):  # bounded: rounds of one request per connection until none is shed
+            shed = 0
+            for i, conn in enumerate(connections):
+                if conn is None:
+                    conn = connections[i] = _connect(port)
+                if not _get_health(conn):
+                    conn.close()
+                    connections[i] = None
+                    shed += 1
+            closes += shed
+            if shed == 0 and all(connections):
+                break
+        else:
+            pytest.fail("the workers never settled on an even share of connections")
+        time.sleep(0.2)
+        counts = [c for c in struct.unpack("<64i", table.read_bytes()) if c]
+        assert sorted(counts) == [5, 5], (counts, closes)
+        for conn in connections:
+            assert conn is not None
+            conn.close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        stop_process(proc)
+
+
+def _connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def _get_health(conn: socket.socket) -> bool:
+    """One GET /health on a keep-alive connection; False if the server said it closes it."""
+    conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed before a response"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += conn.recv(65536)
+    return b"connection: close" not in head.lower()
 
 
 def _children(pid: int) -> list[int]:
