@@ -477,21 +477,38 @@ def _production_rows(
 
 def _in_process_assessment(body: bytes, as_of: date, reps: int, *, cpu: bool = False) -> Any:
     """Median time of the assessment of a request's prefetch, in this process (the service's work
-    on the same data, without HTTP, JWT, audit or report); with `cpu`, also its mean CPU time."""
-    from cds.pipeline import evaluate
+    on the same data, without HTTP, JWT, audit or report); with `cpu`, also its mean CPU time.
 
-    prefetch = orjson.loads(body)["prefetch"]
-    resources = [prefetch["patient"]] + [
-        e["resource"] for k, v in prefetch.items() if k != "patient" for e in (v or {}).get("entry", [])
-    ]
-    evaluate(resources, as_of=as_of)
-    times = []
-    cpu0 = time.process_time()
-    for _ in range(max(reps, 5)):
-        t = time.perf_counter()
-        evaluate(resources, as_of=as_of)
-        times.append(time.perf_counter() - t)
-    cpu_each = (time.process_time() - cpu0) / max(reps, 5)
+    Measured as a service worker runs it: after the worker's warm-up (knowledge frozen out of the
+    garbage collector's way, its young-generation threshold), on a freshly parsed prefetch each time
+    (the service never sees the same objects twice). Both make the floor lower, the ratio stricter."""
+    import gc
+
+    from cds.service.app import warm_up
+    from cds.service.hooks import CoreEngine
+
+    engine = CoreEngine(as_of=as_of)
+    threshold = gc.get_threshold()
+    warm_up(engine, "us-fda")
+    try:
+        times, cpu_total = [], 0.0
+        for rep in range(max(reps, 5) + 1):
+            prefetch = orjson.loads(body)["prefetch"]
+            resources = [prefetch["patient"]] + [
+                e["resource"]
+                for k, v in prefetch.items()
+                if k != "patient"
+                for e in (v or {}).get("entry", [])
+            ]
+            t, c = time.perf_counter(), time.process_time()
+            engine.evaluate(resources, profile="us-fda")
+            if rep:  # the first is a warm-up of this record's code paths
+                times.append(time.perf_counter() - t)
+                cpu_total += time.process_time() - c
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    cpu_each = cpu_total / len(times)
     return (statistics.median(times), cpu_each) if cpu else statistics.median(times)
 
 
@@ -508,11 +525,12 @@ def _start_service(port: int, env: dict[str, str], log_path: Path) -> tuple[subp
     return server, log
 
 
-def _has_cards(resp: Any) -> bool:
+def _has_cards(body: bytes) -> bool:
     try:
-        return isinstance(resp.json().get("cards"), list)
-    except ValueError:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return False
+    return isinstance(answer, dict) and isinstance(answer.get("cards"), list)
 
 
 def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float) -> None:
