@@ -182,6 +182,131 @@ def growth(as_of: str, counts: list[int], reps: int) -> dict[str, Any]:
     return out
 
 
+def call_cost(body_path: str, work: str, as_of: str, reps: int) -> dict[str, Any]:
+    """Where one hook call's CPU goes: each step of the service's path, run by the service's own
+    functions in order on fresh data each time (a token signed beforehand, the request bytes, the
+    audit database on disk with synchronous=FULL), after a worker's warm-up. CPU ms per step (mean);
+    what the service spends beyond their sum is HTTP, the framework and thread hand-offs."""
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from cds.audit.records import HookCallRecord, IssuedCard
+    from cds.audit.store import AuditStore
+    from cds.security.jwt import JwtVerifier, load_trusted_issuers
+    from cds.service.app import warm_up
+    from cds.service.cards import CardContext, patient_view_cards
+    from cds.service.catalog import PATIENT_VIEW_SERVICE, services
+    from cds.service.hooks import CoreEngine, parse_context
+    from cds.service.outcomes import json_response
+    from cds.service.prefetch import FetchPolicy, gather
+    from cds.service.reports import stored_report, with_report_link
+    from cds.service.routes import _hook_request
+
+    folder, raw = Path(work), Path(body_path).read_bytes()
+    issuer, audience = "https://bench.example/cds-client", "http://127.0.0.1/cds-services/x"
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = orjson.loads(ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="bench", use="sig", alg="ES384")
+    (folder / "cost-jwks.json").write_bytes(orjson.dumps({"keys": [jwk]}))
+    (folder / "cost-issuers.yaml").write_text(f"- iss: {issuer}\n  jwks_file: cost-jwks.json\n")
+    store = AuditStore(f"sqlite:///{folder / 'cost-audit.sqlite3'}")
+    verifier = JwtVerifier(load_trusted_issuers(folder / "cost-issuers.yaml"), store.replay_cache())
+    service = services()[PATIENT_VIEW_SERVICE]
+    policy = FetchPolicy(5.0, False, frozenset(), 10_000_000, 50_000_000)
+    engine = CoreEngine(as_of=date.fromisoformat(as_of))
+    now = int(time.time())
+    tokens = [
+        "Bearer "
+        + jwt.encode(
+            {"iss": issuer, "aud": audience, "iat": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+            key,
+            algorithm="ES384",
+            headers={"kid": "bench", "typ": "JWT"},
+        )
+        for _ in range(reps + 3)
+    ]
+    warm_up(engine, "us-fda")
+    steps = [
+        "JWT verification",
+        "request parse",
+        "prefetch check",
+        "assessment",
+        "cards",
+        "report JSON",
+        "audit write",
+        "response JSON",
+    ]
+    totals = dict.fromkeys(steps, 0.0)
+
+    async def one(token: str, counted: bool) -> None:
+        clock = time.process_time
+
+        def step(name: str, t: float) -> float:
+            now = clock()
+            if counted:
+                totals[name] += now - t
+            return now
+
+        t = clock()
+        _, use = verifier.verify_unspent(token, audience)
+        t = step("JWT verification", t)
+        request = _hook_request(raw, service)
+        t = step("request parse", t)
+        context = parse_context(request)
+        gathered = await gather(request, context.patientId, policy)
+        resources = gathered.resources
+        t = step("prefetch check", t)
+        evaluation = engine.evaluate(resources, profile="us-fda")
+        t = step("assessment", t)
+        ctx = CardContext(
+            context.patientId, context.userId, context.encounterId, evaluation.assessment.ruleset.stamp
+        )
+        cards = patient_view_cards(evaluation.assessment, gathered.missing, ctx)
+        t = step("cards", t)
+        report = stored_report(evaluation, now=datetime.now(UTC), ttl_hours=24)
+        assert report is not None
+        cards = with_report_link(cards, "http://127.0.0.1", report.report_id)
+        t = step("report JSON", t)
+        store.record_hook_call(
+            HookCallRecord(
+                hook_instance=str(uuid.uuid4()),
+                service_id=service.id,
+                hook=request.hook,
+                at=datetime.now(UTC),
+                ruleset_version=evaluation.assessment.ruleset.version,
+                patient_ref=f"Patient/{context.patientId}",
+                latency_ms=1,
+                status_code=200,
+                token=use,
+                cards=[
+                    IssuedCard(
+                        uuid=c.card.uuid,
+                        rule_ids=list(c.rule_ids),
+                        indicator=c.card.indicator,
+                        summary=c.card.summary,
+                    )
+                    for c in cards
+                ],
+                report=report,
+            )
+        )
+        t = step("audit write", t)
+        json_response({"cards": [c.card.to_json() for c in cards]})
+        step("response JSON", t)
+
+    async def run() -> None:
+        for i, token in enumerate(tokens):
+            await one(token, counted=i >= 3)
+
+    asyncio.run(run())
+    return {name: totals[name] / reps for name in steps}
+
+
 def _cpu(fn: Any) -> float:
     """CPU seconds of one call (not wall time: other load on the machine does not inflate it)."""
     gc.collect()
@@ -198,5 +323,6 @@ if __name__ == "__main__":
         "engine_scaling": engine_scaling,
         "parse_floor": parse_floor,
         "growth": growth,
+        "call_cost": call_cost,
     }[case](**args)
     sys.stdout.write(orjson.dumps(result).decode())

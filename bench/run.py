@@ -380,7 +380,7 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
     try:
         _wait_ready(f"{base}/health", server, timeout=60)
         for chart, body, decides in charts:
-            rows.extend(_production_rows(sizes, url, body, token, chart, decides, as_of, server.pid))
+            rows.extend(_production_rows(sizes, work, url, body, token, chart, decides, as_of, server.pid))
     finally:
         _stop(server)
         log.close()
@@ -388,7 +388,15 @@ def patient_view_production(sizes: Sizes, work: Path, as_of: date) -> list[Row]:
 
 
 def _production_rows(
-    sizes: Sizes, url: str, body: bytes, token: Any, chart: str, decides: bool, as_of: date, server: int
+    sizes: Sizes,
+    work: Path,
+    url: str,
+    body: bytes,
+    token: Any,
+    chart: str,
+    decides: bool,
+    as_of: date,
+    server: int,
 ) -> list[Row]:
     """Service tax, throughput and tail for one chart against the running service; beside each, the
     service's CPU per call (its processes' CPU over the run / calls), which other load on the
@@ -412,6 +420,7 @@ def _production_rows(
         + 1
     )
     case = f"as deployed, {chart} ({resources} resources in {n} prefetch keys, {kib:.0f} KiB)"
+    per_call: list[float] = []
     for clients, count in zip(sizes.http_clients, sizes.http_counts, strict=True):
         cpu0 = procs.cpu_seconds(procs.descendants(server))
         load = http_load.run_load(
@@ -426,6 +435,7 @@ def _production_rows(
         done = len(load.latencies_s) + load.errors
         rps = done / load.wall_s
         server_cpu = (procs.cpu_seconds(procs.descendants(server)) - cpu0) / max(done, 1)
+        per_call.append(server_cpu)
         what = (
             f"{done} requests, {load.errors} errors, {rps:.0f} req/s; service CPU {server_cpu * 1000:.1f} ms/call "
             f"(assessment alone {floor_cpu * 1000:.1f} ms CPU); client CPU {load.client_cpu_s:.1f} s"
@@ -472,7 +482,35 @@ def _production_rows(
                 met=tail_ok if decides else None,
             )
         )
+    rows.append(_call_cost_row(case, work, body, as_of, sizes, per_call[0]))
     return rows
+
+
+def _call_cost_row(case: str, work: Path, body: bytes, as_of: date, sizes: Sizes, service_cpu: float) -> Row:
+    """Where one call's CPU goes (bench/cases.py call_cost), beside the service's CPU per call at one
+    client: what the steps do not account for is HTTP, the framework and thread hand-offs."""
+    path = work / "call-cost-body.json"
+    path.write_bytes(body)
+    steps, _ = child_json(
+        "call_cost",
+        body_path=str(path),
+        work=str(work),
+        as_of=as_of.isoformat(),
+        reps=max(sizes.typical_reps, 5),
+    )
+    total = sum(steps.values())
+    rest = service_cpu - total
+    parts = " / ".join(f"{name} {ms * 1000:.2f}" for name, ms in steps.items())
+    beyond = total - steps["assessment"]
+    return Row(
+        f"{case}: where a call's CPU goes",
+        f"{parts} ms; HTTP, framework and threads {rest * 1000:.2f} ms (service CPU per call at 1 client "
+        f"{service_cpu * 1000:.2f} ms); beyond the assessment {(beyond + max(rest, 0)) * 1000:.2f} ms",
+        service_cpu,
+        steps["assessment"],
+        "s",
+        extra={"steps_s": steps, "rest_s": rest},
+    )
 
 
 def _in_process_assessment(body: bytes, as_of: date, reps: int, *, cpu: bool = False) -> Any:
