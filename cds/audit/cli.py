@@ -86,7 +86,7 @@ def audit(
             # Opening would create an empty database (and its folder): a mistyped path would then
             # look like "no decisions yet". The service creates the file on its first start.
             raise AuditError(f"no audit database at {path} (check the path or CDS_DATABASE_URL)")
-        store = AuditStore(url)
+        store = AuditStore(url, migrate=False)  # a reader: never changes the schema
         try:
             decisions = store.recent_decisions(limit)
             rates = store.override_rates()

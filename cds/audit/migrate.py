@@ -16,6 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from cds.audit.db import READ_ONLY
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Arbitrary constant shared by every worker of this application: "cds-audit" as a 64-bit integer.
 ADVISORY_LOCK_KEY = int.from_bytes(b"cds-audi", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -34,7 +36,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, Table, bindparam, case, delete, func, insert,
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cds.audit.db import AuditError, default_database_url, make_engine, one_writer, safe_url
-from cds.audit.migrate import upgrade_to_head
+from cds.audit.db import READ_ONLY, AuditError, default_database_url, make_engine, one_writer, safe_url
+from cds.audit.migrate import current_revision, head_revision, upgrade_to_head
 from cds.audit.models import Base, CardRule, Feedback, HookCall, IssuedCardRow, Report
 from cds.audit.records import (
     CardDecision,
@@ -77,20 +77,48 @@ def _override_reason_without_free_text(reason: dict[str, Any] | None) -> dict[st
 
 
 class AuditStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        """`migrate`: bring the schema to this version's head (the service, on start). Without it
+        (`cds audit`, a reader that may hold a read-only role) nothing is written: a schema that is
+        not at this version's head is an AuditError saying so."""
         self.url = safe_url(url)
         self._engine = make_engine(url)
         try:
-            upgrade_to_head(self._engine)
+            if migrate:
+                upgrade_to_head(self._engine)
+            else:
+                self._check_schema()
         except SQLAlchemyError as exc:
             self._engine.dispose()
             raise AuditError(f"{self.url}: cannot open the audit database: {_reason(exc)}") from None
+        except AuditError:
+            self._engine.dispose()
+            raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        # Reads take no write lock (SQLite: plain BEGIN, no writers' queue): in WAL mode they see a
+        # snapshot beside the writer, so a report fetch or `cds audit` never holds up a hook call.
+        self._reads = sessionmaker(self._engine.execution_options(**READ_ONLY), expire_on_commit=False)
         self._reports_purged: datetime | None = None
         self._replay = DatabaseReplayCache(self._engine)
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def _check_schema(self) -> None:
+        found, head = current_revision(self._engine), head_revision()
+        if found is None:
+            raise AuditError(f"{self.url}: not an audit database of ketamine-cds (no schema version)")
+        if found != head:
+            raise AuditError(
+                f"{self.url}: the audit schema is at revision {found}, this version of ketamine-cds "
+                f"reads {head}; start the service of this version once (it migrates the schema), or "
+                "use the version that wrote it"
+            )
+
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[Session]:
+        with _as_audit_errors(action), self._reads.begin() as session:
+            yield session
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[Session]:
@@ -99,7 +127,7 @@ class AuditStore:
 
     def ping(self) -> None:
         """Raise AuditError unless the database answers (the service's readiness check)."""
-        with self._transaction("ping") as session:
+        with self._reading("ping") as session:
             session.execute(text("SELECT 1"))
 
     def record_hook_call(self, rec: HookCallRecord) -> None:
@@ -180,7 +208,7 @@ class AuditStore:
 
     def card_service(self, uuid: str) -> str | None:
         """The service that issued card ``uuid``, None if we never issued it (feedback must match)."""
-        with self._transaction("card_service") as session:
+        with self._reading("card_service") as session:
             return session.scalar(
                 select(HookCall.service_id).join(IssuedCardRow).where(IssuedCardRow.uuid == uuid)
             )
@@ -209,7 +237,7 @@ class AuditStore:
 
     def recent_decisions(self, limit: int = 20) -> list[Decision]:
         """The newest hook calls first, with their cards, rule ids and latest feedback outcome."""
-        with self._transaction("recent_decisions") as session:
+        with self._reading("recent_decisions") as session:
             calls = session.scalars(
                 select(HookCall)
                 .options(selectinload(HookCall.cards).selectinload(IssuedCardRow.rules))
@@ -263,7 +291,7 @@ class AuditStore:
             .group_by(CardRule.rule_id)
             .order_by(CardRule.rule_id)
         )
-        with self._transaction("override_rates") as session:
+        with self._reading("override_rates") as session:
             return [
                 RuleOverrideRate(rule_id, int(cards), int(feedback), int(over))
                 for rule_id, cards, feedback, over in session.execute(stmt)
@@ -273,7 +301,7 @@ class AuditStore:
 
     def get_report(self, report_id: str, now: datetime) -> str | None:
         """The report's content (JSON), or None if unknown or expired at ``now``."""
-        with self._transaction("get_report") as session:
+        with self._reading("get_report") as session:
             return session.scalar(
                 select(Report.content).where(
                     Report.report_id == report_key(report_id), Report.expires_at > now

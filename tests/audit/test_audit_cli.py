@@ -75,3 +75,43 @@ def test_importing_the_cli_does_not_import_sqlalchemy() -> None:
         code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "False", module
+
+
+def test_cds_audit_never_migrates_an_older_schema_and_says_what_to_do(db_url: str) -> None:
+    """A reader (maybe with a read-only role) must not change a production schema."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cds.audit.migrate import alembic_config, current_revision, head_revision
+
+    AuditStore(db_url).close()
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    older = current_revision(engine)
+    assert older != head_revision()
+    result = CliRunner().invoke(app, ["--database-url", db_url], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert f"the audit schema is at revision {older}" in " ".join(result.output.split())
+    assert current_revision(engine) == older  # untouched
+    engine.dispose()
+
+
+def test_cds_audit_reads_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    """Reads take no write lock: `cds audit` (or a report fetch) answers while a hook call's
+    transaction is open in another worker."""
+    import sqlite3
+
+    path = tmp_path / "audit.sqlite3"
+    AuditStore(f"sqlite:///{path}").close()
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")  # another worker, mid-transaction
+    try:
+        result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{path}"], env={"COLUMNS": "200"})
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 0, result.output
+    assert "No decisions recorded yet." in result.output
