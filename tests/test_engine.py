@@ -92,3 +92,23 @@ def test_many_evaluations_on_several_threads_never_cross_patients() -> None:
     for pid, patient_id, status in results:
         assert patient_id == f"Patient/{pid}"
         assert status == ("not-eligible" if int(pid[1:]) % 2 else "eligible")
+
+
+def test_a_fact_no_rule_matches_is_handled_without_any_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    # durable raises on a fact no rule handles; the catch-all handles every fact and never fires
+    # (each firing was one action callback through durable's Python host).
+    import cds.engine.durable_engine as durable_engine
+
+    calls: list[object] = []
+
+    def counted(c: object) -> None:  # durable reads the action's argument count: a def, one argument
+        calls.append(c)
+
+    monkeypatch.setattr(durable_engine, "_noop", counted)
+    engine = RuleEngine([MINOR], SETTINGS, "t-catch-all", prune=False)  # every fact is asserted
+    child = _patient(12)
+    for _ in range(3):
+        fired = engine.evaluate([_patient(40), Phq9Fact(status="missing"), child], AS_OF)
+        assert [(f.rule_id, f.facts) for f in fired] == [("test.minor", {"patient": child})]
+        assert engine.evaluate([Phq9Fact(status="missing")], AS_OF) == []
+    assert calls == [], "the catch-all rule fired"
