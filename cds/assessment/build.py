@@ -102,7 +102,8 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
     for rule_id, hits in sorted(by_rule.items()):
         rule = ruleset.get(rule_id)
         matched = [hit.facts for hit in hits]
-        views = {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
+        # the views the rule matched (the engine made them); a firing built elsewhere gets them here
+        views = hits[0].views or {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
         evidence = sorted({ref for m in matched for fact in m.values() for ref in fact.evidence})
         citation = Citation(label=rule.citation.label, url=rule.citation.url)
         if rule.then.indication:

@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -56,6 +56,9 @@ def _host() -> _CallerThreadHost:
 class Firing:
     rule_id: str
     facts: dict[str, Fact]  # pattern name -> the fact it matched
+    # pattern name -> that fact's engine view, as the rule saw it (read-only: shared between firings);
+    # empty when the firing did not come from `RuleEngine.evaluate`
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,16 @@ class RuleEngine:
     def evaluate(self, facts: Sequence[Fact], as_of: date) -> list[Firing]:
         """Every rule that fires on these facts (one fresh session), in a reproducible order."""
         by_id = {f"f{i}": fact for i, fact in enumerate(facts)}
-        views = [{**fact.engine_view(as_of), "id": fid} for fid, fact in by_id.items()]
-        raw = self.evaluate_views(views)
-        return [Firing(r.rule_id, {name: by_id[fid] for name, fid in r.facts.items()}) for r in raw]
+        seen = {fid: fact.engine_view(as_of) for fid, fact in by_id.items()}
+        raw = self.evaluate_views([{**view, "id": fid} for fid, view in seen.items()])
+        return [
+            Firing(
+                r.rule_id,
+                {name: by_id[fid] for name, fid in r.facts.items()},
+                {name: seen[fid] for name, fid in r.facts.items()},
+            )
+            for r in raw
+        ]
 
     def evaluate_views(self, facts: list[dict[str, Any]]) -> list[_RawFiring]:
         """Assert flat fact views (each with a unique "id") in one fresh session."""
