@@ -94,9 +94,9 @@ def test_many_evaluations_on_several_threads_never_cross_patients() -> None:
         assert status == ("not-eligible" if int(pid[1:]) % 2 else "eligible")
 
 
-def test_a_fact_no_rule_matches_is_handled_without_any_action(monkeypatch: pytest.MonkeyPatch) -> None:
-    # durable raises on a fact no rule handles; the catch-all handles every fact and never fires
-    # (each firing was one action callback through durable's Python host).
+def test_facts_no_rule_matches_are_handled_in_one_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    # durable raises on a fact no rule handles; the catch-all handles every fact, all the waiting
+    # facts in one action (each action is a callback through durable's Python host).
     import cds.engine.durable_engine as durable_engine
 
     calls: list[object] = []
@@ -106,9 +106,9 @@ def test_a_fact_no_rule_matches_is_handled_without_any_action(monkeypatch: pytes
 
     monkeypatch.setattr(durable_engine, "_noop", counted)
     engine = RuleEngine([MINOR], SETTINGS, "t-catch-all", prune=False)  # every fact is asserted
-    child = _patient(12)
     for _ in range(3):
-        fired = engine.evaluate([_patient(40), Phq9Fact(status="missing"), child], AS_OF)
-        assert [(f.rule_id, f.facts) for f in fired] == [("test.minor", {"patient": child})]
-        assert engine.evaluate([Phq9Fact(status="missing")], AS_OF) == []
-    assert calls == [], "the catch-all rule fired"
+        assert engine.evaluate([_patient(40 + i) for i in range(10)], AS_OF) == []
+    assert len(calls) == 3, f"{len(calls)} catch-all actions for 3 evaluations of 10 unmatched facts"
+    child = _patient(12)
+    fired = engine.evaluate([_patient(40), Phq9Fact(status="missing"), child], AS_OF)
+    assert [(f.rule_id, f.facts) for f in fired] == [("test.minor", {"patient": child})]
