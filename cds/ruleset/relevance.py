@@ -1,8 +1,8 @@
 """Which facts could match some rule pattern, decided from the rules before assertion.
 
-Every fact asserted into durable-rules costs its JSON encoding and alpha matching, and sits in the
-catch-all rule's join until the session ends (the catch-all never fires since 2026-12; before, each
-fact cost one action, about 15 µs with 55 rules). A fact that no pattern can match changes no
+Every fact asserted into durable-rules costs its JSON encoding and alpha matching, and a place in
+the catch-all rule's one action per evaluation (before that rule took all waiting facts at once,
+each fact cost one action, about 15 µs with 55 rules). A fact that no pattern can match changes no
 firing, so it is dropped before assertion. The catch-all stays: durable raises on a fact no rule
 matches, and our reading of durable's semantics may be narrower than durable's own.
 
