@@ -71,10 +71,12 @@ class RuleEngine:
     """A compiled ruleset: facts in, firings (with the facts they matched) out. `evaluate` is
     thread-safe; each call is independent. Fact ids are this module's business only."""
 
-    def __init__(self, rules: Sequence[Rule], settings: Lookup, label: str, *, prune: bool = True) -> None:
+    def __init__(self, rules: Sequence[Rule], settings: Lookup, label: str, *, prune: bool = False) -> None:
         definitions = {r.id: compile_rule(r, settings) for r in rules}
         check_safe(definitions)
-        # Facts no pattern can match are not asserted: each would only cost a catch-all firing.
+        # `prune`: facts no pattern can match are not asserted (cds/ruleset/relevance.py). Off by
+        # default: with the catch-all taking all facts in one action, judging a fact costs more than
+        # asserting it (bench/cases.py engine_scaling: 16 to 416 facts, unpruned is the faster).
         self._relevance = Relevance(list(rules), settings) if prune else None
         self._sessions = itertools.count()
         self._current: list[_RawFiring] | None = None
