@@ -68,8 +68,8 @@ class RememberedValueSets(ValueSets):
         self._answers: OrderedDict[tuple[tuple[str, ...], str], dict[str, list[Match]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        """How many answers are remembered."""
+    def kept(self) -> int:
+        """How many answers are remembered. (Not __len__: an empty memory must not read as false.)"""
         return len(self._answers)
 
     def match_concept_in(self, vs_ids: Sequence[str], concept: object) -> dict[str, list[Match]]:
