@@ -215,3 +215,32 @@ def test_no_observation_value_set_has_a_root_a_server_could_place_a_code_under()
     roots = PLAIN.is_a_roots()
     assert not [vs_id for vs_id in CODED_READS["Observation"].valuesets if vs_id in roots]
     assert roots, "no value set has a non-hierarchical is-a root: the check above proves nothing"
+
+
+def test_the_server_setting_is_read_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds.terminology.remembered import server_configured
+
+    monkeypatch.setenv(srv.ENV_URL, BASE)
+    assert server_configured()
+    monkeypatch.setenv(srv.ENV_URL, "")
+    assert not server_configured()  # set but empty: no server, as client_from_env reads it
+    monkeypatch.delenv(srv.ENV_URL)
+    assert not server_configured()
+
+
+def test_threads_sharing_a_small_memory_get_right_answers_within_the_bound() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    memo = RememberedValueSets(PLAIN, size=16)
+    ids = tuple(PLAIN.ids())
+    concepts = [c for _, c in list(_every_code_concept(PLAIN))[:200]] + [_lab(i) for i in range(200)]
+    expected = [PLAIN.match_concept_in(ids, c) for c in concepts]
+
+    def work(offset: int) -> bool:
+        order = concepts[offset:] + concepts[:offset]
+        wanted = expected[offset:] + expected[:offset]
+        return all(memo.match_concept_in(ids, c) == e for c, e in zip(order, wanted, strict=True))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(work, [0, 50, 100, 150, 200, 250, 300, 350] * 3))
+    assert memo.kept() <= 16
