@@ -101,7 +101,7 @@ def engine_scaling(as_of: str) -> dict[str, Any]:
     base = [{**f.engine_view(date(2025, 6, 2)), "id": f"f{i}"} for i, f in enumerate(ev.facts.all())]
     del day
     rules = kb.ruleset.for_profile("us-fda")
-    pruned = RuleEngine(rules, kb.settings, "bench_pruned")
+    pruned = RuleEngine(rules, kb.settings, "bench_pruned", prune=True)
     unpruned = RuleEngine(rules, kb.settings, "bench_unpruned", prune=False)
     # Facts no rule can match (a condition in a value set no rule names), and facts some rule reads.
     dead = {

@@ -12,7 +12,7 @@ from cds.contract.assessment import Assessment, Profile
 from cds.contract.timeline import Timeline
 from cds.engine import Firing
 from cds.facts.build import FactSet, build_facts
-from cds.facts.relevance import may_become_fact
+from cds.facts.relevance import filter_valuesets, may_become_fact
 from cds.facts.timeline import build_timeline
 from cds.ingest.load import RawResource, flatten
 from cds.ingest.patients import one_patient
@@ -57,8 +57,11 @@ def evaluate(
     knowledge = knowledge or default_knowledge()
     as_of = as_of or date.today()
     engine = knowledge.engine(profile)  # an unknown profile fails before any work
+    filter_vs = filter_valuesets(knowledge)
     used = select_and_validate(
-        one_patient(to_resources(resources)), strict=strict, relevant=lambda r: may_become_fact(r, knowledge)
+        one_patient(to_resources(resources)),
+        strict=strict,
+        relevant=lambda r: may_become_fact(r, knowledge, filter_vs),
     )
     facts = build_facts(used, knowledge, as_of)
     firings = engine.evaluate(facts.all(), as_of)

@@ -92,3 +92,23 @@ def test_many_evaluations_on_several_threads_never_cross_patients() -> None:
     for pid, patient_id, status in results:
         assert patient_id == f"Patient/{pid}"
         assert status == ("not-eligible" if int(pid[1:]) % 2 else "eligible")
+
+
+def test_facts_no_rule_matches_are_handled_in_one_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    # durable raises on a fact no rule handles; the catch-all handles every fact, all the waiting
+    # facts in one action (each action is a callback through durable's Python host).
+    import cds.engine.durable_engine as durable_engine
+
+    calls: list[object] = []
+
+    def counted(c: object) -> None:  # durable reads the action's argument count: a def, one argument
+        calls.append(c)
+
+    monkeypatch.setattr(durable_engine, "_noop", counted)
+    engine = RuleEngine([MINOR], SETTINGS, "t-catch-all", prune=False)  # every fact is asserted
+    for _ in range(3):
+        assert engine.evaluate([_patient(40 + i) for i in range(10)], AS_OF) == []
+    assert len(calls) == 3, f"{len(calls)} catch-all actions for 3 evaluations of 10 unmatched facts"
+    child = _patient(12)
+    fired = engine.evaluate([_patient(40), Phq9Fact(status="missing"), child], AS_OF)
+    assert [(f.rule_id, f.facts) for f in fired] == [("test.minor", {"patient": child})]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any
 
 from cds.assessment.dosing import choose_esketamine, esketamine_dosing, ketamine_iv_dosing
@@ -52,13 +53,41 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str:
-    def sub(m: re.Match[str]) -> str:
-        value = views.get(m.group(1), {}).get(m.group(2))
-        return "unknown" if value is None else _fmt(value)
+# A rule text with its settings filled in, cut at its {fact.field} places: literal text, or the place.
+_Compiled = tuple[str | tuple[str, str], ...]
+_COMPILED: dict[tuple[int, str], tuple[Lookup, _Compiled]] = {}
+_COMPILED_MAX = 4096  # distinct rule texts (a ruleset has a few hundred); then start afresh
 
-    text = _SETTING.sub(lambda m: _fmt(settings.lookup(m.group(1))), text)
-    return " ".join(_TEMPLATE.sub(sub, text).split())
+
+def _compiled(text: str, settings: Lookup) -> _Compiled:
+    """The text's settings are the knowledge's (immutable): filled in once per text, not per patient.
+    Keyed by the settings object, kept in the entry so that its id cannot be reused while cached."""
+    key = (id(settings), text)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    filled = _SETTING.sub(lambda m: _fmt(settings.lookup(m.group(1))), text)
+    parts: list[str | tuple[str, str]] = []
+    at = 0
+    for m in _TEMPLATE.finditer(filled):
+        parts += [filled[at : m.start()], (m.group(1), m.group(2))]
+        at = m.end()
+    parts.append(filled[at:])
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    compiled = _COMPILED[key] = (settings, tuple(parts))
+    return compiled[1]
+
+
+def render(text: str, views: dict[str, dict[str, Any]], settings: Lookup) -> str:
+    out: list[str] = []
+    for part in _compiled(text, settings):
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            value = views.get(part[0], {}).get(part[1])
+            out.append("unknown" if value is None else _fmt(value))
+    return " ".join("".join(out).split())
 
 
 SUMMARY_MAX = 139  # CDS Hooks: a card summary is under 140 characters
@@ -102,9 +131,10 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
     for rule_id, hits in sorted(by_rule.items()):
         rule = ruleset.get(rule_id)
         matched = [hit.facts for hit in hits]
-        views = {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
+        # the views the rule matched (the engine made them); a firing built elsewhere gets them here
+        views = hits[0].views or {name: fact.engine_view(facts.as_of) for name, fact in matched[0].items()}
         evidence = sorted({ref for m in matched for fact in m.values() for ref in fact.evidence})
-        citation = Citation(label=rule.citation.label, url=rule.citation.url)
+        citation = _citation(rule.citation.label, rule.citation.url)
         if rule.then.indication:
             spec = rule.then.indication
             if spec.exclusion:
@@ -157,6 +187,11 @@ def build_assessment(facts: FactSet, firings: list[Firing], knowledge: Knowledge
         products=products,
         findings=findings,
     )
+
+
+@lru_cache(maxsize=1024)  # a rule's citation is the knowledge's: one (frozen) model, not one per patient
+def _citation(label: str, url: str) -> Citation:
+    return Citation(label=label, url=url)
 
 
 def _one_dosing_answer(

@@ -6,7 +6,7 @@ service (shared/notes/DEPENDENCIES.md):
 - one process-wide lock: the C core is not re-entrant and holds the GIL anyway;
 - one throw-away session per evaluation, deleted in `finally`; session and fact ids are
   generated here (a counter and f0, f1, ...) so 32-bit hash collisions cannot merge patients;
-- a catch-all rule so a fact no rule wants never raises; facts are asserted (not posted) so every
+- a catch-all rule (one action for all waiting facts) so a fact no rule wants never raises; facts are asserted (not posted) so every
   rule sees every fact; facts are sorted canonically so firing order is reproducible;
 - actions only record which facts matched; the state's `exception` is checked after every call;
 - every compiled rule is checked for unsafe shapes (cross-fact references, rules on `s`).
@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,7 @@ from cds.ruleset.schema import Lookup, Rule
 _LOCK = threading.Lock()
 _NAMES = itertools.count()
 _CATCH_ALL = "__catch_all__"
+_CAP = 10_000  # facts per catch-all action
 
 
 class _CallerThreadHost(durable.Host):  # type: ignore[misc]
@@ -55,6 +56,9 @@ def _host() -> _CallerThreadHost:
 class Firing:
     rule_id: str
     facts: dict[str, Fact]  # pattern name -> the fact it matched
+    # pattern name -> that fact's engine view, as the rule saw it (read-only: shared between firings);
+    # empty when the firing did not come from `RuleEngine.evaluate`
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,17 +71,19 @@ class RuleEngine:
     """A compiled ruleset: facts in, firings (with the facts they matched) out. `evaluate` is
     thread-safe; each call is independent. Fact ids are this module's business only."""
 
-    def __init__(self, rules: Sequence[Rule], settings: Lookup, label: str, *, prune: bool = True) -> None:
+    def __init__(self, rules: Sequence[Rule], settings: Lookup, label: str, *, prune: bool = False) -> None:
         definitions = {r.id: compile_rule(r, settings) for r in rules}
         check_safe(definitions)
-        # Facts no pattern can match are not asserted: each would only cost a catch-all firing.
+        # `prune`: facts no pattern can match are not asserted (cds/ruleset/relevance.py). Off by
+        # default: with the catch-all taking all facts in one action, judging a fact costs more than
+        # asserting it (bench/cases.py engine_scaling: 16 to 416 facts, unpruned is the faster).
         self._relevance = Relevance(list(rules), settings) if prune else None
         self._sessions = itertools.count()
         self._current: list[_RawFiring] | None = None
         ruleset: dict[str, dict[str, Any]] = {}
         for rule_id, definition in definitions.items():
             ruleset[rule_id] = {**orjson.loads(orjson.dumps(definition)), "run": self._recorder(rule_id)}
-        ruleset[_CATCH_ALL] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _noop}
+        ruleset[_CATCH_ALL] = _catch_all()
         # Ruleset names are global in durable and cannot be re-registered: each engine gets a new one.
         self.name = f"kcds_{label}_{next(_NAMES)}"
         with _LOCK:
@@ -97,9 +103,16 @@ class RuleEngine:
     def evaluate(self, facts: Sequence[Fact], as_of: date) -> list[Firing]:
         """Every rule that fires on these facts (one fresh session), in a reproducible order."""
         by_id = {f"f{i}": fact for i, fact in enumerate(facts)}
-        views = [{**fact.engine_view(as_of), "id": fid} for fid, fact in by_id.items()]
-        raw = self.evaluate_views(views)
-        return [Firing(r.rule_id, {name: by_id[fid] for name, fid in r.facts.items()}) for r in raw]
+        seen = {fid: fact.engine_view(as_of) for fid, fact in by_id.items()}
+        raw = self.evaluate_views([{**view, "id": fid} for fid, view in seen.items()])
+        return [
+            Firing(
+                r.rule_id,
+                {name: by_id[fid] for name, fid in r.facts.items()},
+                {name: seen[fid] for name, fid in r.facts.items()},
+            )
+            for r in raw
+        ]
 
     def evaluate_views(self, facts: list[dict[str, Any]]) -> list[_RawFiring]:
         """Assert flat fact views (each with a unique "id") in one fresh session."""
@@ -122,6 +135,14 @@ class RuleEngine:
                 # A session that never got state has nothing to delete.
                 with contextlib.suppress(Exception):
                     host.delete_state(self.name, sid)
+
+
+def _catch_all() -> dict[str, Any]:
+    """Matches every fact, so none is unhandled; `cap` hands it all the facts waiting in one action
+    instead of one action per fact (each an action callback through durable's Python host: 8 of the
+    20 actions of a typical record). A two-pattern catch-all that never fires made durable free an
+    invalid pointer in delete_state (bench/cases.py engine_scaling): not used."""
+    return {"all": [{"m": {"$ex": {"kind": 1}}}], "cap": _CAP, "run": _noop}
 
 
 def _noop(c: Any) -> None:

@@ -3,12 +3,8 @@ same resources in `timeline.py`, when a report is rendered)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
-
-import orjson
 
 from cds.contract.assessment import AdjunctTreatment, Trial
 from cds.contract.facts import (
@@ -42,8 +38,8 @@ from cds.facts.trials import build_adjuncts, build_history, build_trials
 from cds.facts.unplaced import condition_reviews, procedure_conditions
 from cds.ingest.load import RawResource
 from cds.knowledge import Knowledge
+from cds.terminology.remembered import remembered
 from cds.terminology.server import with_configured_server
-from cds.terminology.valuesets import Match, ValueSets
 
 
 @dataclass(frozen=True)
@@ -113,51 +109,12 @@ def the_patient(resources: list[RawResource]) -> RawResource:
     return patients[0]
 
 
-MAX_CONCEPTS = 50_000  # distinct (value sets, CodeableConcept) answers kept per process
-
-
-class _Remembering(ValueSets):
-    """The same value sets, answering `match_concept_in` once per distinct CodeableConcept.
-
-    A population repeats the same few thousand codes (the same ICD-10 and RxNorm codes, patient
-    after patient), and matching one against the hierarchical prefixes is most of what building
-    a patient's facts costs. Only without a placer (no terminology server, whose answers may change):
-    then the answer is a function of the value sets and the concept. Callers get their own dict
-    and lists (the Matches are frozen)."""
-
-    def __init__(self, vs: ValueSets) -> None:  # shares vs indexes: no super().__init__
-        # The same (read-only) indexes as `vs`, not rebuilt: they hold every expansion (megabytes).
-        self.__dict__.update(vs.__dict__)
-        self._answers: dict[tuple[tuple[str, ...], bytes], dict[str, list[Match]]] = {}
-
-    def match_concept_in(self, vs_ids: Sequence[str], concept: object) -> dict[str, list[Match]]:
-        if not isinstance(concept, dict) or not concept:
-            return {}
-        try:
-            key = (tuple(vs_ids), orjson.dumps(concept))
-        except TypeError:  # not JSON (a caller's own object): not remembered
-            return super().match_concept_in(vs_ids, concept)
-        found = self._answers.get(key)
-        if found is None:
-            if len(self._answers) >= MAX_CONCEPTS:
-                self._answers.clear()
-            found = self._answers[key] = super().match_concept_in(vs_ids, concept)
-        return {vs_id: list(matches) for vs_id, matches in found.items()}
-
-
-@lru_cache(maxsize=4)
-def remembering(vs: ValueSets) -> ValueSets:
-    """`vs` remembering its answers (one per loaded knowledge; `vs` is immutable)."""
-    return _Remembering(vs)
-
-
 def build_facts(resources: list[RawResource], knowledge: Knowledge, as_of: date) -> FactSet:
     settings = knowledge.settings
     # A configured terminology server (deployment setting, not knowledge) may place codes no
     # expansion lists; it can add a match, never remove one.
-    vs = with_configured_server(knowledge.valuesets)
-    if vs is knowledge.valuesets:  # no server: an answer depends on the code alone, and is kept
-        vs = remembering(vs)
+    # Without one, an answer depends on the concept alone, and is remembered.
+    vs = remembered(with_configured_server(knowledge.valuesets))
     patient = build_patient(the_patient(resources), as_of, settings)
     conditions = cond.build_conditions([r for r in resources if r.type == "Condition"], as_of, vs)
     conditions += procedure_conditions(resources, as_of, vs)

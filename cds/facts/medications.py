@@ -170,7 +170,7 @@ def build_exposures(
     `gap_days` (settings trd.max_gap_days) is the refill gap tolerance for dispensed supply."""
     by_ref = {r.ref: r for r in resources}
     by_ident = _by_identifier(resources)
-    reader = OutcomeReader(outcomes)
+    reader = _reader(outcomes)
     out: list[Exposure] = []
     for res in resources:
         if res.type not in MED_TYPES:
@@ -338,6 +338,18 @@ class OutcomeReader:
                 if outcome in hits:
                     return outcome
         return None
+
+
+_READER: tuple[OutcomeVocabulary, OutcomeReader] | None = None  # the last vocabulary's, compiled once
+
+
+def _reader(vocab: OutcomeVocabulary) -> OutcomeReader:
+    """The reader of a vocabulary (knowledge is immutable: its patterns are compiled once, not per patient)."""
+    global _READER
+    last = _READER
+    if last is None or last[0] is not vocab:
+        last = _READER = (vocab, OutcomeReader(vocab))
+    return last[1]
 
 
 def build_medication_facts(exposures: list[Exposure], as_of: date) -> list[MedicationFact]:

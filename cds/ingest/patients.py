@@ -6,6 +6,7 @@ Run on every resource before validation and selection (`cds.pipeline.evaluate`),
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -24,17 +25,13 @@ def one_patient(resources: list[RawResource]) -> list[RawResource]:
     """`resources` with copies of the one Patient merged; raises InputError naming the resource and
     field of any reference to a different patient. With zero or several distinct Patients the list
     comes back unchanged (the fact builder says what is wrong)."""
-    patients = [r for r in resources if r.type == "Patient"]
+    patients = [r for r in resources if r.data.get("resourceType") == "Patient"]
     ids = {p.ref for p in patients}
     if len(ids) != 1:
         return resources
     keep = _newest(patients)
-    me = _Identity(keep)
-    # A urn: reference to a Group, Location ... of the same bundle is not a patient reference.
-    me.not_patients = {
-        r.full_url for r in resources if r.full_url and r.data.get("resourceType") != "Patient"
-    }
-    out = [r for r in resources if r.type != "Patient" or r is keep]
+    me = _Identity(keep, resources)
+    out = resources if len(patients) == 1 else [r for r in resources if r.type != "Patient" or r is keep]
     seen: dict[str, bool] = {}  # most references are one of a few strings: judge each once
     for res in out:
         if res is keep:
@@ -98,11 +95,11 @@ def _differs(a: RawResource, b: RawResource) -> str:
 class _Identity:
     """The ways a reference can name the Patient of the input."""
 
-    def __init__(self, patient: RawResource) -> None:
+    def __init__(self, patient: RawResource, resources: list[RawResource]) -> None:
         pid = str(patient.data.get("id") or "")
         self.ids = {pid}
         self.urls = {patient.full_url} if patient.full_url else set()
-        self.not_patients: set[str] = set()
+        self._resources = resources
         for link in patient.data.get("link") or []:
             # Patient.link (replaces, replaced-by, refer, seealso): the same person under another id.
             other = link.get("other") if isinstance(link, dict) else None
@@ -127,11 +124,21 @@ class _Identity:
             return self._other_identifier(str(ident.get("system") or ""), str(ident["value"]))
         return False  # a display-only reference names no one: nothing to compare
 
+    @cached_property
+    def not_patients(self) -> set[str]:
+        """fullUrls of the other resources: a urn: reference to a Group, Location ... of the same
+        bundle is not a patient reference. Built only when a reference would otherwise name another
+        patient (rare: most records never need it)."""
+        return {r.full_url for r in self._resources if r.full_url and r.data.get("resourceType") != "Patient"}
+
     def _other_literal(self, literal: str) -> bool:
         if literal.startswith("#"):
             return False  # a contained resource
-        if literal in self.urls or literal in self.not_patients:
+        if literal in self.urls:
             return False
+        return self._names_another(literal) and literal not in self.not_patients
+
+    def _names_another(self, literal: str) -> bool:
         if literal.startswith("urn:"):
             # urn:uuid / urn:oid: the Patient's fullUrl, or its id when the bundle reused it.
             return literal.rsplit(":", 1)[-1] not in self.ids

@@ -5,6 +5,7 @@ the knowledge (facts, value sets, settings) are in `lint.py`; `cds.knowledge` ru
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,12 @@ class Ruleset:
         return [r for r in self.rules if profile in r.profiles]
 
     def get(self, rule_id: str) -> Rule:
-        return next(r for r in self.rules if r.id == rule_id)
+        return self._by_id[rule_id]
+
+    @cached_property
+    def _by_id(self) -> dict[str, Rule]:
+        # every assessment looks up each fired rule: one dict, not a scan of the rules each time
+        return {r.id: r for r in self.rules}
 
     def display(self, rule_id: str) -> str:
         """The rule's file as messages name it (relative to the rules folder's parent)."""

@@ -1,9 +1,12 @@
 """Which facts could match some rule pattern, decided from the rules before assertion.
 
-Every fact asserted into durable-rules costs its alpha matching plus one firing of the catch-all
-rule (about 15 µs per fact measured with 55 rules, `bench/run.py`). A fact that no pattern can
-match changes no firing, so it is dropped before assertion. The catch-all stays: durable raises on
-a fact no rule matches, and our reading of durable's semantics may be narrower than durable's own.
+Every fact asserted into durable-rules costs its JSON encoding and alpha matching, and a place in
+the catch-all rule's one action per evaluation (before that rule took all waiting facts at once,
+each fact cost one action, about 15 µs with 55 rules). A fact that no pattern can match changes no
+firing, so it is dropped before assertion. Since that change, judging a fact costs more than
+asserting it, so `cds.engine.RuleEngine` prunes only when asked (`prune=True`; bench/cases.py
+engine_scaling measures both). The catch-all stays: durable raises on a fact no rule
+matches, and our reading of durable's semantics may be narrower than durable's own.
 
 Soundness: a fact is dropped only when, for every pattern of its kind, some condition is
 *certainly* false by the operator table (`operators.certainly_false`: both sides of one clean

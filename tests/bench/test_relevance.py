@@ -71,7 +71,7 @@ def _patients() -> list[tuple[list, date]]:
 def test_pruning_gives_the_same_firings(profile: str) -> None:
     kb = default_knowledge()
     rules = kb.ruleset.for_profile(profile)
-    pruned = RuleEngine(rules, kb.settings, f"test_pruned_{profile.replace('-', '_')}")
+    pruned = RuleEngine(rules, kb.settings, f"test_pruned_{profile.replace('-', '_')}", prune=True)
     full = RuleEngine(rules, kb.settings, f"test_full_{profile.replace('-', '_')}", prune=False)
     dropped = 0
     for resources, as_of in _patients():

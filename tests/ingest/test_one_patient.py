@@ -85,6 +85,20 @@ def test_references_that_name_this_patient_are_accepted() -> None:
     assert evaluate([bundle], as_of=AS_OF).assessment.indication.status == "eligible"
 
 
+def test_a_urn_reference_to_another_resource_of_the_bundle_is_not_another_patient() -> None:
+    # A Group as the subject, by its urn: fullUrl in the same bundle: accepted; the same urn without
+    # that Group in the bundle could name another patient: refused.
+    bundle = _bundle()
+    group_url = "urn:uuid:0b7c2c4e-0000-4000-8000-00000000c0de"
+    obs = _first(bundle, "Observation")
+    obs["subject"] = {"reference": group_url}
+    with pytest.raises(InputError, match="subject references another patient"):
+        one_patient(flatten(bundle, "b"))
+    bundle["entry"].append({"fullUrl": group_url, "resource": {"resourceType": "Group", "id": "g"}})
+    kept = one_patient(flatten(bundle, "b"))
+    assert [r.type for r in kept].count("Patient") == 1 and any(r.data is obs for r in kept)
+
+
 def test_cli_refuses_another_patient_with_exit_2(tmp_path: Path) -> None:
     bundle = _bundle()
     cond = _first(bundle, "Condition")

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from cds.facts.relevance import filter_valuesets
 from cds.facts.relevance import may_become_fact as judge
 from cds.ingest.load import RawResource, flatten
 from cds.knowledge import default_knowledge
 from cds.screen import bulk, prefilter
 from cds.synthetic import LOINC, PatientBuilder, trd_patient
+from cds.terminology.remembered import RememberedValueSets
 from tests.screen.test_screen import write_export
 
 
@@ -36,14 +38,20 @@ def _resources() -> list[RawResource]:
     return out
 
 
-def test_the_memoised_filter_equals_the_pipelines_filter_twice_over() -> None:
+def test_the_memoised_filter_equals_the_unremembering_filter_twice_over() -> None:
     knowledge = default_knowledge()
+    plain = knowledge.valuesets  # the lookup without any memory
     resources = _resources()
-    assert any(r.type == "Observation" and judge(r, knowledge) for r in resources)
-    assert any(r.type == "Observation" and not judge(r, knowledge) for r in resources)
+    assert any(r.type == "Observation" and judge(r, knowledge, plain) for r in resources)
+    assert any(r.type == "Observation" and not judge(r, knowledge, plain) for r in resources)
+    memo = filter_valuesets(knowledge)
+    assert isinstance(memo, RememberedValueSets)
+    memo._answers.clear()
     for _ in range(2):  # the second pass answers from memory
-        assert [prefilter.may_become_fact(r) for r in resources] == [judge(r, knowledge) for r in resources]
-    assert prefilter._by_code  # the Observations were remembered
+        assert [prefilter.may_become_fact(r) for r in resources] == [
+            judge(r, knowledge, plain) for r in resources
+        ]
+    assert memo.kept() > 0  # the codes were remembered
 
 
 def test_bucket_ranges_cover_each_bucket_once_in_order() -> None:
