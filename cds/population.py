@@ -12,12 +12,13 @@ indication expected under the default knowledge, which the tests check patient b
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, BinaryIO, Final
 
 import orjson
 import typer
@@ -432,12 +433,16 @@ def write_ndjson(folder: Path, n: int, seed: int, as_of: date = DEFAULT_AS_OF) -
     """Write the population as Bulk Data NDJSON (`<ResourceType>.ndjson`) and `manifest.yaml`
     (seed, size, evaluation date, archetype counts). Returns the archetype counts."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines: dict[str, list[bytes]] = {}
-    for _, resources in generate(n, seed, as_of):
-        for r in resources:
-            lines.setdefault(r["resourceType"], []).append(orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
-    for kind, rows in sorted(lines.items()):
-        (folder / f"{kind}.ndjson").write_bytes(b"\n".join(rows) + b"\n")
+    # Written as generated, not gathered first: orjson 3.13's bytes each keep a 4 KB buffer, so
+    # holding a population's lines took about 4 KB a resource (12 GB for 100k 30-resource patients).
+    with contextlib.ExitStack() as files:
+        out: dict[str, BinaryIO] = {}
+        for _, resources in generate(n, seed, as_of):
+            for r in resources:
+                kind = r["resourceType"]
+                if kind not in out:
+                    out[kind] = files.enter_context((folder / f"{kind}.ndjson").open("wb"))
+                out[kind].write(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n")
     mix = counts(n)
     manifest = {"seed": seed, "patients": n, "as_of": as_of.isoformat(), "archetypes": mix}
     (folder / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
