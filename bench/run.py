@@ -208,12 +208,12 @@ def rule_scaling(as_of: date) -> list[Row]:
         rows.append(
             Row(
                 "rules: facts scaling",
-                f"{r['facts']} facts ({r['extra']} extras): pruned (shown) / "
-                f"unpruned {r['unpruned_s'] * 1000:.2f} ms",
-                r["pruned_s"],
+                f"{r['facts']} facts ({r['extra']} extras): unpruned, the default (shown) / "
+                f"pruned {r['pruned_s'] * 1000:.2f} ms",
+                r["unpruned_s"],
                 r["floor_s"],
                 "s",
-                extra={"unpruned_s": r["unpruned_s"], "unpruned_ratio": r["unpruned_s"] / r["floor_s"]},
+                extra={"pruned_s": r["pruned_s"], "pruned_ratio": r["pruned_s"] / r["floor_s"]},
             )
         )
     for r in data["by_rules"]:
