@@ -111,17 +111,6 @@ def _ruleset_version() -> str:
     return default_knowledge().stamp
 
 
-def _ruleset_version_here() -> str:
-    """The stamp `default_knowledge()` would carry in this process, from the files, without
-    compiling the ruleset: this client never assesses, only checks the workers'."""
-    from cds.knowledge import content_hash
-    from cds.paths import fhir_dir, rules_dir
-    from cds.settings import load_settings
-
-    rules, fhir = rules_dir().resolve(), fhir_dir().resolve()  # as `Knowledge.load` resolves them
-    return f"{load_settings(rules).ruleset_version}+{content_hash(rules, fhir)[:16]}"
-
-
 def _unreadable(paths: list[str]) -> list[str]:
     return [p for p in paths if not os.access(p, os.R_OK)]
 
@@ -129,7 +118,9 @@ def _unreadable(paths: list[str]) -> list[str]:
 def check_workers(client: Any, files: list[Path]) -> None:
     """Every worker runs this ruleset version and can read every input file, or nothing starts."""
     client.register_plugin(_plugin())
-    mine = _ruleset_version_here()
+    from cds.knowledge import default_stamp
+
+    mine = default_stamp()  # from the files: this client never assesses, so it compiles nothing
     for worker, version in client.run(_ruleset_version).items():
         if version != mine:
             raise InputError(

@@ -14,7 +14,7 @@ import pytest
 
 from cds.errors import InputError
 from cds.screen import Row, screen
-from cds.screen.cluster import _ruleset_version_here, warmed_here
+from cds.screen.cluster import warmed_here
 from cds.screen.run import Dask
 from tests.screen.test_screen import SETTINGS, _patients, write_export
 
@@ -76,9 +76,9 @@ def test_each_worker_compiled_the_ruleset_once(tmp_path: Path, scheduler: str) -
 
 
 def test_the_client_tells_its_ruleset_stamp_without_compiling_it() -> None:
-    from cds.knowledge import default_knowledge
+    from cds.knowledge import default_knowledge, stamp_without_compiling
 
-    assert _ruleset_version_here() == default_knowledge().stamp
+    assert stamp_without_compiling() == default_knowledge().stamp
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
