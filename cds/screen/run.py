@@ -9,6 +9,7 @@ back in submission order (bucket, then patient), so a run is reproducible.
 from __future__ import annotations
 
 import multiprocessing
+from multiprocessing import forkserver
 import os
 import tempfile
 from collections import deque
@@ -29,6 +30,7 @@ from cds.screen.worker import Settings, assess_buckets, assess_files
 
 BATCH = 16  # patients per task: amortises inter-process traffic, keeps the progress bar lively
 T = TypeVar("T")
+PRELOAD = ["cds.screen.worker", "cds.pipeline", "cds.screen.preload"]
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,12 @@ def _pool(jobs: int) -> Any:
     if jobs == 1:
         return _InProcess()
     # forkserver: workers fork from a clean single-threaded server, never from this process
-    # (which runs the progress bar's thread); the server preloads the pipeline once, and each
-    # worker compiles the ruleset at its first task (compiled state is not shared across a fork).
+    # (which runs the progress bar's thread); the server imports the pipeline and compiles the
+    # ruleset once (`cds.screen.preload`), and every worker forks with both ready.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["cds.screen.worker", "cds.pipeline"])
+    ctx.set_forkserver_preload(PRELOAD)
+    # Started now, not at the first task: its imports and compile overlap this process's pass-1 set-up.
+    forkserver.ensure_running()
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
 
 
