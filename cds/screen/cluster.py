@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +62,7 @@ def connect(target: Dask) -> Iterator[Any]:
         except (OSError, ValueError) as exc:  # refused, timed out, or not an address
             raise InputError(f"cannot reach the Dask scheduler ({exc})", location=target.scheduler) from None
         with client:
+            _wait_for_a_worker(client, target)
             yield client
         return
     workers = max(1, target.workers or os.cpu_count() or 1)
@@ -89,6 +92,67 @@ def connect(target: Dask) -> Iterator[Any]:
         Client(cluster) as client,
     ):
         yield client
+
+
+def _wait_for_a_worker(client: Any, target: Dask) -> None:
+    """A scheduler with no worker would hold the tasks for ever: wait a bounded time for one."""
+    try:
+        client.wait_for_workers(1, timeout=max(target.worker_wait_s, 0.01))  # 0 would wait for ever
+    except TimeoutError:
+        raise InputError(
+            f"no Dask worker joined the scheduler within {target.worker_wait_s:g} s "
+            f"(start them with `dask worker {target.scheduler}`, or wait longer with --worker-wait)",
+            location=str(target.scheduler),
+        ) from None
+
+
+class _Watch:
+    """A thread asking the scheduler every second how many workers it has: when none is left for
+    `wait_s`, the waits it was given (`as_completed`) are emptied, so the run stops with `reason`
+    instead of waiting for ever (the lost work cannot come back)."""
+
+    def __init__(self, client: Any, wait_s: float) -> None:
+        self.client = client
+        self.wait_s = wait_s
+        self.reason: str | None = None
+        self._waits: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cds-dask-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def add(self, waiting: Any) -> Any:
+        self._waits.append(waiting)
+        if self.reason:
+            waiting.clear()
+        return waiting
+
+    def check(self) -> None:
+        if self.reason:
+            raise CdsError(self.reason)
+
+    def _loop(self) -> None:
+        since: float | None = None
+        while not self._stop.wait(1.0):
+            try:
+                workers = len(self.client.nthreads())
+            except Exception:  # the scheduler itself is gone: the client's own calls fail
+                workers = 0
+            if workers:
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.wait_s:
+                self.reason = f"no Dask worker left for {self.wait_s:g} s; the cluster lost the patients still in flight"
+            if self.reason:  # every second from then on: a wait may have been given more futures
+                for waiting in self._waits:
+                    waiting.clear()
 
 
 NANNY_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
@@ -145,7 +209,7 @@ def screen_on_dask(
     target: Dask,
     read: bulk.Reading,
 ) -> None:
-    with connect(target) as client:
+    with connect(target) as client, _Watch(client, target.worker_wait_s) as watch:
         check_workers(client, inputs.bundles + inputs.ndjson)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         if inputs.bundles:
@@ -155,10 +219,10 @@ def screen_on_dask(
                 for i in range(0, len(inputs.bundles), BATCH)
             ]
             futures = client.map(assess_files, batches, settings=settings, pure=False)
-            for i, rows in _in_order(futures):
+            for i, rows in _in_order(futures, watch):
                 emit(bundle_rows(batches[i], rows, summary))
         if inputs.ndjson:
-            _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers)
+            _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers, watch)
 
 
 def _screen_export(
@@ -170,8 +234,8 @@ def _screen_export(
     bar: Progress,
     read: bulk.Reading,
     workers: int,
+    watch: _Watch,
 ) -> None:
-
     files = [f.resolve() for f in files]
     total = bulk.read_bytes(files, read)
     buckets = bulk.bucket_count(total)
@@ -189,11 +253,13 @@ def _screen_export(
     scan = bulk.Scan()
     medications: list[tuple[str, bytes]] = []
     # Merged in part order, not as they finish: the first unreadable line named is the same every run.
-    for _, (part_scan, meds) in _in_order(seen, "grouping the export failed on a worker", bar):
+    for _, (part_scan, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
         scan.merge(part_scan)
         medications.extend(meds)
     part_settings = after_scan(scan, settings, summary, None)
-    [shared] = client.scatter([medications], broadcast=True, hash=False)
+    # A task's result, not scattered data: a worker that dies takes scattered data with it for
+    # good (every task needing it is cancelled), while a result is computed again elsewhere.
+    shared = client.submit(_same, medications, pure=False)
     bar.start("screening export", scan.patients)
 
     # Each task goes to the worker with the fewest unfinished ones (as the process pool hands out
@@ -231,12 +297,12 @@ def _screen_export(
     def finished(key: str) -> None:
         unfinished[placed.pop(key)] -= 1
 
-    for rows in _windowed(assess_range, len(ranges), 2 * workers, finished):
+    for rows in _windowed(assess_range, len(ranges), 2 * workers, finished, watch):
         emit(rows)
 
 
 def _windowed(
-    submit: Callable[[int], Any], count: int, limit: int, finished: Callable[[str], None]
+    submit: Callable[[int], Any], count: int, limit: int, finished: Callable[[str], None], watch: _Watch
 ) -> Iterator[Any]:
     """The results of `submit(0)` .. `submit(count - 1)` in that order, with at most `limit` tasks
     submitted and unfinished; `finished(key)` as each finishes."""
@@ -244,12 +310,12 @@ def _windowed(
 
     index: dict[str, int] = {}
     done: dict[int, Any] = {}
-    waiting = as_completed()
+    waiting = watch.add(as_completed())
     submitted = emitted = 0
 
     def more() -> None:
         nonlocal submitted
-        while submitted < count and submitted - emitted - len(done) < limit:
+        while not watch.reason and submitted < count and submitted - emitted - len(done) < limit:
             future = submit(submitted)
             index[future.key] = submitted
             waiting.add(future)
@@ -260,16 +326,19 @@ def _windowed(
         try:
             done[index.pop(future.key)] = future.result()
         except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
-            raise CdsError(
-                f"a Dask task failed ({type(exc).__name__}: {exc}); rows so far are incomplete"
-            ) from None
+            raise CdsError(f"a Dask task failed ({type(exc).__name__}: {exc})") from None
         finished(future.key)
         while emitted in done:
             yield done.pop(emitted)
             emitted += 1
         more()
+    watch.check()
     if emitted < count:  # never a silent loss of patients
         raise CdsError(f"{count - emitted} ranges of buckets came back without rows from the cluster")
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
@@ -290,7 +359,7 @@ def assess_blobs(
 
 
 def _in_order(
-    futures: list[Any], failure: str = "a Dask task failed", bar: Progress | None = None
+    futures: list[Any], watch: _Watch, failure: str = "a Dask task failed", bar: Progress | None = None
 ) -> Iterator[tuple[int, Any]]:
     """(index, result) in submission order, read as they finish (a bounded wait for the earliest);
     `bar` advanced by one as each finishes."""
@@ -299,7 +368,7 @@ def _in_order(
     index = {f.key: i for i, f in enumerate(futures)}
     done: dict[int, Any] = {}
     nxt = 0
-    for future in as_completed(futures):
+    for future in watch.add(as_completed(futures)):
         try:
             done[index[future.key]] = future.result()
         except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
@@ -309,3 +378,6 @@ def _in_order(
         while nxt in done:
             yield nxt, done.pop(nxt)
             nxt += 1
+    watch.check()
+    if nxt < len(futures):  # never a silent loss of patients
+        raise CdsError(f"{len(futures) - nxt} Dask tasks came back without a result")

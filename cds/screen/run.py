@@ -47,6 +47,7 @@ class Dask:
     scheduler: str | None = None
     workers: int | None = None
     connect_timeout_s: float = 20.0
+    worker_wait_s: float = 60.0  # for a first worker, or for one to come back when none is left
 
 
 def classify(paths: Iterable[Path]) -> Inputs:

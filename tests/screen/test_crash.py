@@ -91,6 +91,7 @@ def _screen(tmp: Path, inputs: Path, crash: str | None, *extra: str) -> tuple[in
     argv = [sys.executable, "-m", "cds.screen", str(inputs), "--as-of", "2025-06-02", "-o", str(out), *extra]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     rows = list(csv.DictReader(out.open())) if out.exists() else []
+    assert not out.with_name(out.name + ".partial").exists()  # renamed on success, removed on failure
     return proc.returncode, proc.stderr, rows
 
 
@@ -142,3 +143,17 @@ def test_a_bundle_that_kills_its_worker_costs_only_its_own_row(tmp_path: Path) -
     code, err, crashed = _screen(tmp_path, folder, "crash-b", "--jobs", "2")
     assert code == 3, err
     _only_the_crashing_rows_differ(crashed, clean, {"crash-b"})
+
+
+@pytest.mark.slow
+def test_on_dask_a_patient_that_kills_every_worker_it_meets_stops_the_run_and_writes_no_rows(
+    tmp_path: Path,
+) -> None:
+    """Dask retries a task whose worker died on other workers, then gives it up (KilledWorker):
+    the run stops, exit 2, and no file at --output can pass for the screening."""
+    export = tmp_path / "export"
+    _write_export(export, _bundles(40))
+    code, err, rows = _screen(tmp_path, export, "crash-a", "--dask", "--jobs", "2")
+    assert code == 2, err
+    assert "KilledWorker" in err and "(screening stopped: nothing written to" in err
+    assert rows == [] and not list(tmp_path.glob("rows-*"))  # neither the file nor a partial one
