@@ -25,8 +25,8 @@ from typing import Any
 from cds.errors import CdsError, InputError
 from cds.screen import bulk
 from cds.screen.progress import Progress
-from cds.screen.rows import Row, Summary
-from cds.screen.run import BATCH, Dask, Inputs, after_scan, bundle_rows, chunk_size
+from cds.screen.rows import Row, Summary, error_row
+from cds.screen.run import BATCH, DIED_ALONE, SPLIT, Dask, Inputs, after_scan, bundle_rows, chunk_size
 from cds.screen.worker import Settings, assess_files, assess_groups_with, medications_from, warm
 
 
@@ -276,10 +276,13 @@ def _screen_export(
     ]
     del seen, scanned  # each blob holds what it needs
 
+    held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
+
     def assess_range(i: int) -> Any:
         worker = min(unfinished, key=lambda w: unfinished[w])
-        inputs, blobs[i] = blobs[i], None  # released once the task has them
+        inputs, blobs[i] = blobs[i], None
         assert inputs is not None
+        held[i] = inputs
         future = client.submit(
             assess_blobs,
             part_settings,
@@ -297,25 +300,72 @@ def _screen_export(
     def finished(key: str) -> None:
         unfinished[placed.pop(key)] -= 1
 
-    for rows in _windowed(assess_range, len(ranges), 2 * workers, finished, watch):
+    def recover(i: int) -> list[Row]:
+        return _recover_range(client, part_settings, shared, buckets, held[i])
+
+    for i, rows in enumerate(_windowed(assess_range, len(ranges), 2 * workers, finished, watch, recover)):
+        held.pop(i, None)
         emit(rows)
 
 
+def _recover_range(
+    client: Any, settings: Settings, shared: Any, buckets: int, inputs: list[Any]
+) -> list[Row]:
+    """The rows of a range of buckets whose task killed every worker it was given (KilledWorker),
+    run with nothing else on the cluster: its patients in up to SPLIT groups side by side, then
+    each patient of a group that fails again on its own; only a patient that kills workers on its
+    own gets an error row."""
+    from distributed import KilledWorker
+
+    patients: list[str] = client.submit(range_patients, buckets, *inputs, pure=False).result()
+    size = max(1, -(-len(patients) // SPLIT))
+    groups = [tuple(patients[i : i + size]) for i in range(0, len(patients), size)]
+    futures = [
+        client.submit(assess_blob_patients, settings, shared, buckets, g, *inputs, pure=False) for g in groups
+    ]
+    rows: list[Row] = []
+    for group, future in zip(groups, futures, strict=True):
+        try:
+            rows.extend(future.result())
+            continue
+        except KilledWorker:
+            pass
+        for patient in group:  # one at a time: nothing else runs beside it
+            try:
+                rows.extend(
+                    client.submit(
+                        assess_blob_patients, settings, shared, buckets, (patient,), *inputs, pure=False
+                    ).result()
+                )
+            except KilledWorker:
+                rows.append(error_row(patient, "bulk export", DIED_ALONE))
+    return rows
+
+
 def _windowed(
-    submit: Callable[[int], Any], count: int, limit: int, finished: Callable[[str], None], watch: _Watch
+    submit: Callable[[int], Any],
+    count: int,
+    limit: int,
+    finished: Callable[[str], None],
+    watch: _Watch,
+    recover: Callable[[int], Any] | None = None,
 ) -> Iterator[Any]:
     """The results of `submit(0)` .. `submit(count - 1)` in that order, with at most `limit` tasks
-    submitted and unfinished; `finished(key)` as each finishes."""
-    from distributed import as_completed
+    submitted and unfinished; `finished(key)` as each finishes. A task that killed every worker it
+    was given (KilledWorker): nothing more is submitted until the tasks in flight are in, then
+    `recover(i)` gives its result with nothing else running (so a re-run cannot blame a record
+    for another's crash)."""
+    from distributed import KilledWorker, as_completed
 
     index: dict[str, int] = {}
     done: dict[int, Any] = {}
+    lost: list[int] = []
     waiting = watch.add(as_completed())
     submitted = emitted = 0
 
     def more() -> None:
         nonlocal submitted
-        while not watch.reason and submitted < count and submitted - emitted - len(done) < limit:
+        while not lost and not watch.reason and submitted < count and submitted - emitted - len(done) < limit:
             future = submit(submitted)
             index[future.key] = submitted
             waiting.add(future)
@@ -323,11 +373,20 @@ def _windowed(
 
     more()
     for future in waiting:
+        i = index.pop(future.key)
         try:
-            done[index.pop(future.key)] = future.result()
-        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
+            done[i] = future.result()
+        except KilledWorker:
+            if recover is None:
+                raise CdsError("a Dask task failed (KilledWorker): every worker given it died") from None
+            lost.append(i)
+        except Exception as exc:  # a bug, or a cancelled task
             raise CdsError(f"a Dask task failed ({type(exc).__name__}: {exc})") from None
         finished(future.key)
+        if lost and recover is not None and not index:  # everything else in flight is in
+            for j in lost:
+                done[j] = recover(j)
+            lost.clear()
         while emitted in done:
             yield done.pop(emitted)
             emitted += 1
@@ -335,6 +394,30 @@ def _windowed(
     watch.check()
     if emitted < count:  # never a silent loss of patients
         raise CdsError(f"{count - emitted} ranges of buckets came back without rows from the cluster")
+
+
+def range_patients(buckets: int, *blobs: bytes) -> list[str]:
+    """On a worker: the patients of one range of buckets, in the order `assess_blobs` gives rows."""
+    groups = bulk.blob_buckets(blobs, buckets)
+    return [g.patient for k in sorted(groups) for g in groups[k]]
+
+
+def assess_blob_patients(
+    settings: Settings,
+    medications: list[tuple[str, bytes]],
+    buckets: int,
+    patients: tuple[str, ...],
+    *blobs: bytes,
+) -> list[Row]:
+    """On a worker: the rows of the named patients of one range of buckets, in `assess_blobs` order."""
+    shared = medications_from(medications)
+    wanted = set(patients)
+    groups = bulk.blob_buckets(blobs, buckets)
+    return [
+        row
+        for k in sorted(groups)
+        for row in assess_groups_with([g for g in groups[k] if g.patient in wanted], settings, shared)
+    ]
 
 
 def _same(value: Any) -> Any:
