@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import gc
 
-from cds.errors import CdsError
 from cds.screen.worker import warm
 
-# Knowledge that does not load is not this server's to report: each worker meets the same error at
-# its first task and reports it there (a failed import here would only break the pool).
-with contextlib.suppress(CdsError):
+# Knowledge that does not load (or anything else going wrong here) is not this server's to report:
+# each worker meets the same error at its first task and reports it there, as it did before this
+# module existed; an exception escaping this import would kill the server, and the pool with it.
+with contextlib.suppress(Exception):
     warm()
 gc.freeze()

@@ -26,7 +26,7 @@ from cds.errors import InputError
 from cds.screen import bulk
 from cds.screen.progress import Progress
 from cds.screen.rows import Row, Summary, error_row
-from cds.screen.worker import BucketPart, Settings, assess_buckets, assess_files
+from cds.screen.worker import BucketPart, Settings, assess_buckets, assess_files, warm
 
 BATCH = 16  # patients per task: amortises inter-process traffic, keeps the progress bar lively
 SPLIT = 8  # groups a bucket's patients are re-run in after its worker died
@@ -200,6 +200,7 @@ def _partition(
 
 def _partition_task(batch: list[bulk.Chunk], args: tuple[bulk.Reading, str, int]) -> list[bulk.Scan]:
     read, folder, buckets = args
+    warm()  # pass 1 filters with the knowledge: a folder that does not load is named here
     # One tag per process: two processes never append to the same bucket file.
     return [bulk.partition_chunk(c, read, folder, buckets, str(os.getpid())) for c in batch]
 

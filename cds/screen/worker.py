@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from cds.contract.assessment import Profile
-from cds.errors import CdsError, InputError
+from cds.errors import CdsError, InputError, KnowledgeError
 from cds.ingest.load import RawResource, flatten
 from cds.screen.rows import Row, error_row, incomplete_row, row_from
 
@@ -48,7 +48,12 @@ def warm() -> int:
     if not _WARMED:
         from cds.knowledge import default_knowledge
 
-        default_knowledge()
+        try:
+            default_knowledge()
+        except KnowledgeError as exc:
+            # Raised in a worker, it must reach the command as it is: a subclass with arguments of
+            # its own (RuleFileError) does not unpickle there, and the pool took it for a dead worker.
+            raise KnowledgeError(str(exc)) from None
         _WARMED.append(os.getpid())
     return len(_WARMED)
 
