@@ -80,6 +80,7 @@ def screen_command(
     column).
     """
     from cds.screen.progress import Progress
+    from cds.screen.rows import Row
     from cds.screen.run import Dask, classify, screen
     from cds.screen.worker import Settings
 
@@ -119,15 +120,27 @@ def screen_command(
     backend = Dask(scheduler, jobs, worker_wait_s=worker_wait) if (dask or scheduler) else None
     writer = Writer(chosen, out)
     complete = False
+    written = 0
+
+    def write(row: Row) -> None:
+        nonlocal written
+        writer.write(row)
+        written += 1
+
     try:
         summary = screen(
-            inputs, Settings(day, profile.value), writer.write, jobs=jobs, progress=Progress(), dask=backend
+            inputs, Settings(day, profile.value), write, jobs=jobs, progress=Progress(), dask=backend
         )
         writer.close(summary)
         complete = True
     except CdsError as exc:
-        where = f"nothing written to {output}" if output else "the rows written above are incomplete"
-        fail(f"{exc} (screening stopped: {where})")
+        if output:
+            fail(f"{exc} (nothing written to {output})")
+        fail(
+            f"{exc} (screening stopped: the {written} rows written above are incomplete)"
+            if written
+            else str(exc)
+        )
         raise  # unreachable
     finally:
         if output and target:
