@@ -104,8 +104,8 @@ def screen_command(
         fail(str(exc))
     out: IO[Any]
     # A file appears at --output only once every patient has a row: until then the rows go to a
-    # partial file beside it, removed if the run stops (an analyst never mistakes a cut-off file,
-    # or the previous run's, for this screening).
+    # partial file beside it, removed if the run stops, so a cut-off file never passes for a
+    # screening (a file an earlier run left at that path stays as it was).
     target = _partial(output) if output else None
     try:
         if target is None:
