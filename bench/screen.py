@@ -159,7 +159,7 @@ def screening(
             result = row(
                 f"cds screen: {label}, {workers} worker{'s' if workers > 1 else ''}",
                 f"{n} typical patients: {per_min:,.0f} patients/min end to end, "
-                f"{steady[backend, workers]:,.0f}/min after start-up ({fixed.seconds:.1f} s); "
+                f"{steady[backend, workers]:,.0f}/min after start-up ({fixed.seconds:.1f} s, CPU {fixed.cpu_s:.1f} s); "
                 f"CPU {cpu_per_patient[backend, workers] * 1000:.2f} ms/patient"
                 + (f"; mix: {described}" if (backend, workers) == ("pool", 1) else ""),
                 r.seconds,

@@ -80,6 +80,23 @@ def content_hash(rules: Path, fhir: Path) -> str:
     return h.hexdigest()
 
 
+def stamp_of(version: str, digest: str) -> str:
+    """Version and hash in one string (SemVer build metadata), as audit rows and cards carry it."""
+    return f"{version}+{digest[:16]}"
+
+
+def _folders(rules: Path | None, fhir: Path | None) -> tuple[Path, Path]:
+    """The folders `Knowledge.load(rules, fhir)` reads, resolved."""
+    return (rules or rules_dir()).resolve(), (fhir or fhir_dir()).resolve()
+
+
+def stamp_without_compiling(rules: Path | None = None, fhir: Path | None = None) -> str:
+    """The stamp `Knowledge.load(rules, fhir)` would carry, read from the files alone: for a process
+    that never assesses but must check another's (the Dask client checking its workers)."""
+    rules, fhir = _folders(rules, fhir)
+    return stamp_of(load_settings(rules).ruleset_version, content_hash(rules, fhir))
+
+
 @dataclass(frozen=True)
 class Knowledge:
     rules_dir: Path
@@ -104,7 +121,7 @@ class Knowledge:
     @property
     def stamp(self) -> str:
         """Version and hash in one string (SemVer build metadata), as audit rows and cards carry it."""
-        return f"{self.version}+{self.hash[:16]}"
+        return stamp_of(self.version, self.hash)
 
     def engine(self, profile: Profile) -> RuleEngine:
         if profile not in self.engines:
@@ -115,8 +132,7 @@ class Knowledge:
     def load(cls, rules: Path | None = None, fhir: Path | None = None) -> Knowledge:
         """Load, lint and compile. Raises RulesetError (every problem by file and line) or
         RuleFileError; a knowledge folder that does not load is never half used."""
-        rules = (rules or rules_dir()).resolve()
-        fhir = (fhir or fhir_dir()).resolve()
+        rules, fhir = _folders(rules, fhir)
         settings = load_settings(rules)
         valuesets = load_valuesets(fhir / "valuesets")
         ruleset = load_ruleset(rules)
@@ -156,7 +172,19 @@ def default_knowledge() -> Knowledge:
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            rules = os.environ.get("CDS_RULES_DIR")
-            fhir = os.environ.get("CDS_FHIR_DIR")
-            _DEFAULT = Knowledge.load(Path(rules) if rules else None, Path(fhir) if fhir else None)
+            _DEFAULT = Knowledge.load(*_default_folders())
         return _DEFAULT
+
+
+def default_stamp() -> str:
+    """The stamp `default_knowledge()` carries (or would, once loaded), without compiling anything."""
+    with _DEFAULT_LOCK:
+        if _DEFAULT is not None:
+            return _DEFAULT.stamp
+    return stamp_without_compiling(*_default_folders())
+
+
+def _default_folders() -> tuple[Path | None, Path | None]:
+    rules = os.environ.get("CDS_RULES_DIR")
+    fhir = os.environ.get("CDS_FHIR_DIR")
+    return Path(rules) if rules else None, Path(fhir) if fhir else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cds.knowledge as knowledge_module
-from cds.knowledge import Knowledge, content_hash, default_knowledge
+from cds.knowledge import Knowledge, content_hash, default_knowledge, default_stamp, stamp_without_compiling
 from cds.paths import fhir_dir, rules_dir
 from cds.pipeline import assess
 from cds.synthetic import trd_patient
@@ -89,6 +89,25 @@ def test_every_assessment_carries_version_and_hash() -> None:
     a = assess([e["resource"] for e in trd_patient().bundle()["entry"]], as_of=date(2025, 6, 2))
     assert a.ruleset.version == kb.version and a.ruleset.hash == kb.hash and len(kb.hash) == 64
     assert a.ruleset.stamp == kb.stamp == f"{kb.version}+{kb.hash[:16]}"
+
+
+def test_the_stamp_read_without_compiling_equals_the_loaded_knowledges(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source for the stamp: the Dask client reads it from the files and refuses workers whose
+    compiled knowledge carries another, so the two must never drift (here: on an edited copy with
+    its own version, named through the environment as a deployment names it)."""
+    rules, fhir = folders
+    _edit(rules / "settings.yaml", "ruleset_version:", "ruleset_version: 1999.1.1  #")
+    _edit(rules / "settings.yaml", "min_trial_weeks: 6", "min_trial_weeks: 4")
+    loaded = Knowledge.load(rules, fhir)
+    assert loaded.version == "1999.1.1"
+    assert stamp_without_compiling(rules, fhir) == loaded.stamp != default_knowledge().stamp
+    monkeypatch.setenv("CDS_RULES_DIR", str(rules))
+    monkeypatch.setenv("CDS_FHIR_DIR", str(fhir))
+    monkeypatch.setattr(knowledge_module, "_DEFAULT", None)  # as a fresh process: nothing loaded
+    assert default_stamp() == loaded.stamp
+    assert knowledge_module._DEFAULT is None  # read, not compiled
 
 
 def test_thresholds_have_one_source_facts_and_rules_read_the_same_settings(

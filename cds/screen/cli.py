@@ -15,6 +15,7 @@ from cds.screen.output import BINARY, Format, Writer, format_for
 
 EXIT_INPUT = 2  # nothing screened: bad arguments or input unusable as a whole
 EXIT_UNUSABLE = 3  # screened, but some records were unusable (their rows say why)
+WORKER_WAIT_S = 60.0  # default --worker-wait
 
 
 class ProfileChoice(StrEnum):
@@ -59,15 +60,27 @@ def screen_command(
             "ketamine-cds installed and the input at the same path",
         ),
     ] = None,
+    worker_wait: Annotated[
+        float,
+        typer.Option(
+            "--worker-wait",
+            min=0,
+            help="With --scheduler: seconds to wait for a first worker (and, during the run, for one "
+            "to come back when none is left) before giving up",
+        ),
+    ] = WORKER_WAIT_S,
 ) -> None:
     """Screen a population: one row per patient, a summary at the end (stderr).
 
     Exit codes: 0 every record was read and assessed; 2 nothing was screened (bad arguments,
-    missing or unusable input; one line says why); 3 screened, but some records were unusable:
-    an error row, or a patient (or, when the line names none, the whole run) with unreadable
-    lines, whose rows never read eligible or appropriate (see the incomplete column).
+    missing or unusable input; one line says why), or the screening stopped before every patient
+    had a row (a cluster failure: --output is then not written at all); 3 screened, but some
+    records were unusable: an error row, or a patient (or, when the line names none, the whole
+    run) with unreadable lines, whose rows never read eligible or appropriate (see the incomplete
+    column).
     """
     from cds.screen.progress import Progress
+    from cds.screen.rows import Row
     from cds.screen.run import Dask, classify, screen
     from cds.screen.worker import Settings
 
@@ -90,30 +103,61 @@ def screen_command(
     except CdsError as exc:
         fail(str(exc))
     out: IO[Any]
+    # A file appears at --output only once every patient has a row: until then the rows go to a
+    # partial file beside it, removed if the run stops, so a cut-off file never passes for a
+    # screening (a file an earlier run left at that path stays as it was).
+    target = _partial(output) if output else None
     try:
-        if output is None:
+        if target is None:
             out = sys.stdout
         elif chosen in BINARY:
-            out = output.open("wb")
+            out = target.open("wb")
         else:
-            out = output.open("w", encoding="utf-8", newline="")
+            out = target.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         fail(f"{output}: cannot write ({exc.strerror})")
         raise  # unreachable
-    backend = Dask(scheduler, jobs) if (dask or scheduler) else None
+    backend = Dask(scheduler, jobs, worker_wait_s=worker_wait) if (dask or scheduler) else None
     writer = Writer(chosen, out)
+    complete = False
+    written = 0
+
+    def write(row: Row) -> None:
+        nonlocal written
+        writer.write(row)
+        written += 1
+
     try:
         summary = screen(
-            inputs, Settings(day, profile.value), writer.write, jobs=jobs, progress=Progress(), dask=backend
+            inputs, Settings(day, profile.value), write, jobs=jobs, progress=Progress(), dask=backend
         )
         writer.close(summary)
+        complete = True
     except CdsError as exc:
-        fail(str(exc))
+        if output:
+            fail(f"{exc} (nothing written to {output})")
+        fail(
+            f"{exc} (screening stopped: the {written} rows written above are incomplete)"
+            if written
+            else str(exc)
+        )
         raise  # unreachable
     finally:
-        if output:
+        if output and target:
             out.close()
+            if not complete and target != output:
+                target.unlink(missing_ok=True)
+    if output and target and target != output:
+        target.replace(output)
     for line in summary.lines():
         typer.echo(line, err=True)
     if summary.unusable:
         raise typer.Exit(EXIT_UNUSABLE)
+
+
+def _partial(output: Path) -> Path:
+    """Where the rows go until the run completes: beside `output` (renamed onto it at the end), or
+    `output` itself when it is not a regular file (a pipe, /dev/stdout)."""
+    if output.exists() and not output.is_file():
+        return output
+    return output.with_name(f"{output.name}.partial")

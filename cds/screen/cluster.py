@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +25,8 @@ from typing import Any
 from cds.errors import CdsError, InputError
 from cds.screen import bulk
 from cds.screen.progress import Progress
-from cds.screen.rows import Row, Summary
-from cds.screen.run import BATCH, Dask, Inputs, after_scan, bundle_rows, chunk_size
+from cds.screen.rows import Row, Summary, error_row
+from cds.screen.run import BATCH, DIED_ALONE, SPLIT, Dask, Inputs, after_scan, bundle_rows, chunk_size
 from cds.screen.worker import Settings, assess_files, assess_groups_with, medications_from, warm
 
 
@@ -60,13 +62,15 @@ def connect(target: Dask) -> Iterator[Any]:
         except (OSError, ValueError) as exc:  # refused, timed out, or not an address
             raise InputError(f"cannot reach the Dask scheduler ({exc})", location=target.scheduler) from None
         with client:
+            _wait_for_a_worker(client, target)
             yield client
         return
     workers = max(1, target.workers or os.cpu_count() or 1)
     # One thread per worker process: the rules engine holds the GIL. No statistical profiler: its
     # thread walks the task's stack every 10 ms, and with a GIL-bound task that is CPU lost.
-    # Worker processes fork from a server that imported distributed and the pipeline once, instead
-    # of each starting a fresh interpreter and importing both (spawn, Dask's default).
+    # Worker processes fork from a server that imported distributed and the pipeline and compiled
+    # the ruleset once (`cds.screen.preload`), instead of each starting a fresh interpreter, importing
+    # both and compiling (spawn, Dask's default); a worker the nanny restarts forks ready too.
     # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in every worker by default; that fixes glibc's
     # mmap threshold too, and an assessment's many allocations then cost about 30% more CPU
     # (measured: 15.3 against 11.8 s for 5,000 patients in one process). Not set here.
@@ -91,6 +95,67 @@ def connect(target: Dask) -> Iterator[Any]:
         yield client
 
 
+def _wait_for_a_worker(client: Any, target: Dask) -> None:
+    """A scheduler with no worker would hold the tasks for ever: wait a bounded time for one."""
+    try:
+        client.wait_for_workers(1, timeout=max(target.worker_wait_s, 0.01))  # 0 would wait for ever
+    except TimeoutError:
+        raise InputError(
+            f"no Dask worker joined the scheduler within {target.worker_wait_s:g} s "
+            f"(start them with `dask worker {target.scheduler}`, or wait longer with --worker-wait)",
+            location=str(target.scheduler),
+        ) from None
+
+
+class _Watch:
+    """A thread asking the scheduler every second how many workers it has: when none is left for
+    `wait_s`, the waits it was given (`as_completed`) are emptied, so the run stops with `reason`
+    instead of waiting for ever (the lost work cannot come back)."""
+
+    def __init__(self, client: Any, wait_s: float) -> None:
+        self.client = client
+        self.wait_s = wait_s
+        self.reason: str | None = None
+        self._waits: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cds-dask-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def add(self, waiting: Any) -> Any:
+        self._waits.append(waiting)
+        if self.reason:
+            waiting.clear()
+        return waiting
+
+    def check(self) -> None:
+        if self.reason:
+            raise CdsError(self.reason)
+
+    def _loop(self) -> None:
+        since: float | None = None
+        while not self._stop.wait(1.0):
+            try:
+                workers = len(self.client.nthreads())
+            except Exception:  # the scheduler itself is gone: the client's own calls fail
+                workers = 0
+            if workers:
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.wait_s:
+                self.reason = f"no Dask worker left for {self.wait_s:g} s; the cluster lost the patients still in flight"
+            if self.reason:  # every second from then on: a wait may have been given more futures
+                for waiting in self._waits:
+                    waiting.clear()
+
+
 NANNY_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 RANGES_PER_WORKER = 8  # pass-2 tasks: small enough that no worker waits long for the last one
 
@@ -100,7 +165,9 @@ def _preload_forkserver() -> None:
 
     # Dask sets its own preload list the first time it asks for the context; ours replaces it
     # before the server starts (it starts with the first worker). Already started: used as it is.
-    get_mp_context().set_forkserver_preload(["distributed", "cds.screen.cluster", "cds.pipeline"])
+    get_mp_context().set_forkserver_preload(
+        ["distributed", "cds.screen.cluster", "cds.pipeline", "cds.screen.preload"]
+    )
 
 
 def _ruleset_version() -> str:
@@ -111,17 +178,6 @@ def _ruleset_version() -> str:
     return default_knowledge().stamp
 
 
-def _ruleset_version_here() -> str:
-    """The stamp `default_knowledge()` would carry in this process, from the files, without
-    compiling the ruleset: this client never assesses, only checks the workers'."""
-    from cds.knowledge import content_hash
-    from cds.paths import fhir_dir, rules_dir
-    from cds.settings import load_settings
-
-    rules, fhir = rules_dir().resolve(), fhir_dir().resolve()  # as `Knowledge.load` resolves them
-    return f"{load_settings(rules).ruleset_version}+{content_hash(rules, fhir)[:16]}"
-
-
 def _unreadable(paths: list[str]) -> list[str]:
     return [p for p in paths if not os.access(p, os.R_OK)]
 
@@ -129,7 +185,9 @@ def _unreadable(paths: list[str]) -> list[str]:
 def check_workers(client: Any, files: list[Path]) -> None:
     """Every worker runs this ruleset version and can read every input file, or nothing starts."""
     client.register_plugin(_plugin())
-    mine = _ruleset_version_here()
+    from cds.knowledge import default_stamp
+
+    mine = default_stamp()  # from the files: this client never assesses, so it compiles nothing
     for worker, version in client.run(_ruleset_version).items():
         if version != mine:
             raise InputError(
@@ -154,7 +212,7 @@ def screen_on_dask(
     target: Dask,
     read: bulk.Reading,
 ) -> None:
-    with connect(target) as client:
+    with connect(target) as client, _Watch(client, target.worker_wait_s) as watch:
         check_workers(client, inputs.bundles + inputs.ndjson)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         if inputs.bundles:
@@ -164,10 +222,10 @@ def screen_on_dask(
                 for i in range(0, len(inputs.bundles), BATCH)
             ]
             futures = client.map(assess_files, batches, settings=settings, pure=False)
-            for i, rows in _in_order(futures):
+            for i, rows in _in_order(futures, watch):
                 emit(bundle_rows(batches[i], rows, summary))
         if inputs.ndjson:
-            _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers)
+            _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers, watch)
 
 
 def _screen_export(
@@ -179,8 +237,8 @@ def _screen_export(
     bar: Progress,
     read: bulk.Reading,
     workers: int,
+    watch: _Watch,
 ) -> None:
-
     files = [f.resolve() for f in files]
     total = bulk.read_bytes(files, read)
     buckets = bulk.bucket_count(total)
@@ -198,11 +256,13 @@ def _screen_export(
     scan = bulk.Scan()
     medications: list[tuple[str, bytes]] = []
     # Merged in part order, not as they finish: the first unreadable line named is the same every run.
-    for _, (part_scan, meds) in _in_order(seen, "grouping the export failed on a worker", bar):
+    for _, (part_scan, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
         scan.merge(part_scan)
         medications.extend(meds)
     part_settings = after_scan(scan, settings, summary, None)
-    [shared] = client.scatter([medications], broadcast=True, hash=False)
+    # A task's result, not scattered data: a worker that dies takes scattered data with it for
+    # good (every task needing it is cancelled), while a result is computed again elsewhere.
+    shared = client.submit(_same, medications, pure=False)
     bar.start("screening export", scan.patients)
 
     # Each task goes to the worker with the fewest unfinished ones (as the process pool hands out
@@ -219,10 +279,13 @@ def _screen_export(
     ]
     del seen, scanned  # each blob holds what it needs
 
+    held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
+
     def assess_range(i: int) -> Any:
         worker = min(unfinished, key=lambda w: unfinished[w])
-        inputs, blobs[i] = blobs[i], None  # released once the task has them
+        inputs, blobs[i] = blobs[i], None
         assert inputs is not None
+        held[i] = inputs
         future = client.submit(
             assess_blobs,
             part_settings,
@@ -240,25 +303,72 @@ def _screen_export(
     def finished(key: str) -> None:
         unfinished[placed.pop(key)] -= 1
 
-    for rows in _windowed(assess_range, len(ranges), 2 * workers, finished):
+    def recover(i: int) -> list[Row]:
+        return _recover_range(client, part_settings, shared, buckets, held[i])
+
+    for i, rows in enumerate(_windowed(assess_range, len(ranges), 2 * workers, finished, watch, recover)):
+        held.pop(i, None)
         emit(rows)
 
 
+def _recover_range(
+    client: Any, settings: Settings, shared: Any, buckets: int, inputs: list[Any]
+) -> list[Row]:
+    """The rows of a range of buckets whose task killed every worker it was given (KilledWorker),
+    run with nothing else on the cluster: its patients in up to SPLIT groups side by side, then
+    each patient of a group that fails again on its own; only a patient that kills workers on its
+    own gets an error row."""
+    from distributed import KilledWorker
+
+    patients: list[str] = client.submit(range_patients, buckets, *inputs, pure=False).result()
+    size = max(1, -(-len(patients) // SPLIT))
+    groups = [tuple(patients[i : i + size]) for i in range(0, len(patients), size)]
+    futures = [
+        client.submit(assess_blob_patients, settings, shared, buckets, g, *inputs, pure=False) for g in groups
+    ]
+    rows: list[Row] = []
+    for group, future in zip(groups, futures, strict=True):
+        try:
+            rows.extend(future.result())
+            continue
+        except KilledWorker:
+            pass
+        for patient in group:  # one at a time: nothing else runs beside it
+            try:
+                rows.extend(
+                    client.submit(
+                        assess_blob_patients, settings, shared, buckets, (patient,), *inputs, pure=False
+                    ).result()
+                )
+            except KilledWorker:
+                rows.append(error_row(patient, "bulk export", DIED_ALONE))
+    return rows
+
+
 def _windowed(
-    submit: Callable[[int], Any], count: int, limit: int, finished: Callable[[str], None]
+    submit: Callable[[int], Any],
+    count: int,
+    limit: int,
+    finished: Callable[[str], None],
+    watch: _Watch,
+    recover: Callable[[int], Any] | None = None,
 ) -> Iterator[Any]:
     """The results of `submit(0)` .. `submit(count - 1)` in that order, with at most `limit` tasks
-    submitted and unfinished; `finished(key)` as each finishes."""
-    from distributed import as_completed
+    submitted and unfinished; `finished(key)` as each finishes. A task that killed every worker it
+    was given (KilledWorker): nothing more is submitted until the tasks in flight are in, then
+    `recover(i)` gives its result with nothing else running (so a re-run cannot blame a record
+    for another's crash)."""
+    from distributed import KilledWorker, as_completed
 
     index: dict[str, int] = {}
     done: dict[int, Any] = {}
-    waiting = as_completed()
+    lost: list[int] = []
+    waiting = watch.add(as_completed())
     submitted = emitted = 0
 
     def more() -> None:
         nonlocal submitted
-        while submitted < count and submitted - emitted - len(done) < limit:
+        while not lost and not watch.reason and submitted < count and submitted - emitted - len(done) < limit:
             future = submit(submitted)
             index[future.key] = submitted
             waiting.add(future)
@@ -266,19 +376,55 @@ def _windowed(
 
     more()
     for future in waiting:
+        i = index.pop(future.key)
         try:
-            done[index.pop(future.key)] = future.result()
-        except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
-            raise CdsError(
-                f"a Dask task failed ({type(exc).__name__}: {exc}); rows so far are incomplete"
-            ) from None
+            done[i] = future.result()
+        except KilledWorker:
+            if recover is None:
+                raise CdsError("a Dask task failed (KilledWorker): every worker given it died") from None
+            lost.append(i)
+        except Exception as exc:  # a bug, or a cancelled task
+            raise CdsError(f"a Dask task failed ({type(exc).__name__}: {exc})") from None
         finished(future.key)
+        if lost and recover is not None and not index:  # everything else in flight is in
+            for j in lost:
+                done[j] = recover(j)
+            lost.clear()
         while emitted in done:
             yield done.pop(emitted)
             emitted += 1
         more()
+    watch.check()
     if emitted < count:  # never a silent loss of patients
         raise CdsError(f"{count - emitted} ranges of buckets came back without rows from the cluster")
+
+
+def range_patients(buckets: int, *blobs: bytes) -> list[str]:
+    """On a worker: the patients of one range of buckets, in the order `assess_blobs` gives rows."""
+    groups = bulk.blob_buckets(blobs, buckets)
+    return [g.patient for k in sorted(groups) for g in groups[k]]
+
+
+def assess_blob_patients(
+    settings: Settings,
+    medications: list[tuple[str, bytes]],
+    buckets: int,
+    patients: tuple[str, ...],
+    *blobs: bytes,
+) -> list[Row]:
+    """On a worker: the rows of the named patients of one range of buckets, in `assess_blobs` order."""
+    shared = medications_from(medications)
+    wanted = set(patients)
+    groups = bulk.blob_buckets(blobs, buckets)
+    return [
+        row
+        for k in sorted(groups)
+        for row in assess_groups_with([g for g in groups[k] if g.patient in wanted], settings, shared)
+    ]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
@@ -299,7 +445,7 @@ def assess_blobs(
 
 
 def _in_order(
-    futures: list[Any], failure: str = "a Dask task failed", bar: Progress | None = None
+    futures: list[Any], watch: _Watch, failure: str = "a Dask task failed", bar: Progress | None = None
 ) -> Iterator[tuple[int, Any]]:
     """(index, result) in submission order, read as they finish (a bounded wait for the earliest);
     `bar` advanced by one as each finishes."""
@@ -308,7 +454,7 @@ def _in_order(
     index = {f.key: i for i, f in enumerate(futures)}
     done: dict[int, Any] = {}
     nxt = 0
-    for future in as_completed(futures):
+    for future in watch.add(as_completed(futures)):
         try:
             done[index[future.key]] = future.result()
         except Exception as exc:  # a worker lost the task too often (KilledWorker), or a bug
@@ -318,3 +464,6 @@ def _in_order(
         while nxt in done:
             yield nxt, done.pop(nxt)
             nxt += 1
+    watch.check()
+    if nxt < len(futures):  # never a silent loss of patients
+        raise CdsError(f"{len(futures) - nxt} Dask tasks came back without a result")

@@ -13,11 +13,12 @@ import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,10 +26,12 @@ from cds.errors import InputError
 from cds.screen import bulk
 from cds.screen.progress import Progress
 from cds.screen.rows import Row, Summary, error_row
-from cds.screen.worker import Settings, assess_buckets, assess_files
+from cds.screen.worker import BucketPart, Settings, assess_buckets, assess_files, warm
 
 BATCH = 16  # patients per task: amortises inter-process traffic, keeps the progress bar lively
+SPLIT = 8  # groups a bucket's patients are re-run in after its worker died
 T = TypeVar("T")
+PRELOAD = ["cds.screen.worker", "cds.pipeline", "cds.screen.preload"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Dask:
     scheduler: str | None = None
     workers: int | None = None
     connect_timeout_s: float = 20.0
+    worker_wait_s: float = 60.0  # for a first worker, or for one to come back when none is left
 
 
 def classify(paths: Iterable[Path]) -> Inputs:
@@ -127,7 +131,8 @@ def _screen_on_pool(
         if inputs.bundles:
             bar.start("screening bundles", len(inputs.bundles))
             batches = ([str(p) for p in b] for b in _batched(inputs.bundles, BATCH))
-            for batch, maybe in _ordered(pool, assess_files, batches, settings, jobs, _file_failure):
+            files = Recovery(_split_files, _file_failure)
+            for batch, maybe in _ordered(pool, assess_files, batches, settings, jobs, files):
                 emit(bundle_rows(batch, maybe, summary))
         if inputs.ndjson:
             folder = Path(tmp)
@@ -136,11 +141,13 @@ def _screen_on_pool(
             # One task per bucket: the worker reads the bucket's files itself (nothing but the
             # bucket number and the rows cross between processes); its files go once its rows are in.
             present = sorted({int(p.name[1:].split(".")[0]) for p in folder.glob("b*.*")})
-            tasks = ([k] for k in present)
-            lost = partial(_bucket_failure, folder)
-            for ks, rows in _ordered(pool, assess_buckets, tasks, (part_settings, str(folder)), jobs, lost):
+            tasks: Iterator[list[BucketPart]] = ([k] for k in present)
+            buckets = Recovery(partial(_split_buckets, folder), partial(_bucket_failure, folder))
+            for ks, rows in _ordered(
+                pool, assess_buckets, tasks, (part_settings, str(folder)), jobs, buckets
+            ):
                 for k in ks:
-                    bulk.drop_bucket(folder, k)
+                    bulk.drop_bucket(folder, k if isinstance(k, int) else k[0])
                 emit(rows)
 
 
@@ -193,6 +200,7 @@ def _partition(
 
 def _partition_task(batch: list[bulk.Chunk], args: tuple[bulk.Reading, str, int]) -> list[bulk.Scan]:
     read, folder, buckets = args
+    warm()  # pass 1 filters with the knowledge: a folder that does not load is named here
     # One tag per process: two processes never append to the same bucket file.
     return [bulk.partition_chunk(c, read, folder, buckets, str(os.getpid())) for c in batch]
 
@@ -201,8 +209,36 @@ def _file_failure(batch: list[str], message: str) -> list[Row | None]:
     return [error_row(Path(p).name, Path(p).name, message) for p in batch]
 
 
-def _bucket_failure(folder: Path, batch: list[int], message: str) -> list[Row]:
-    return [error_row(g.patient, "bulk export", message) for k in batch for g in bulk.read_bucket(folder, k)]
+def _split_files(batch: list[str]) -> list[list[str]] | None:
+    return [[p] for p in batch] if len(batch) > 1 else None
+
+
+def _bucket_patients(folder: Path, part: BucketPart) -> list[str]:
+    if isinstance(part, int):
+        return [g.patient for g in bulk.read_bucket(folder, part)]
+    return list(part[1])
+
+
+def _bucket_failure(folder: Path, batch: list[BucketPart], message: str) -> list[Row]:
+    return [
+        error_row(patient, "bulk export", message)
+        for part in batch
+        for patient in _bucket_patients(folder, part)
+    ]
+
+
+def _split_buckets(folder: Path, batch: list[BucketPart]) -> list[list[BucketPart]] | None:
+    """Smaller tasks covering the same patients in the same order: buckets one by one, then a
+    bucket's patients in up to SPLIT groups, then one by one; None for a single patient."""
+    if len(batch) > 1:
+        return [[part] for part in batch]
+    [part] = batch
+    k = part if isinstance(part, int) else part[0]
+    patients = _bucket_patients(folder, part)
+    if len(patients) <= 1:
+        return None
+    size = max(1, -(-len(patients) // SPLIT)) if len(patients) > BATCH else 1
+    return [[(k, tuple(patients[i : i + size]))] for i in range(0, len(patients), size)]
 
 
 class _InProcess:
@@ -218,12 +254,37 @@ class _InProcess:
 def _pool(jobs: int) -> Any:
     if jobs == 1:
         return _InProcess()
+    return _processes(jobs)
+
+
+def _processes(workers: int) -> ProcessPoolExecutor:
     # forkserver: workers fork from a clean single-threaded server, never from this process
-    # (which runs the progress bar's thread); the server preloads the pipeline once, and each
-    # worker compiles the ruleset at its first task (compiled state is not shared across a fork).
+    # (which runs the progress bar's thread); the server imports the pipeline and compiles the
+    # ruleset once (`cds.screen.preload`), and every worker forks with both ready.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["cds.screen.worker", "cds.pipeline"])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    ctx.set_forkserver_preload(PRELOAD)
+    # Started now, not at the first task: its imports and compile overlap this process's pass-1 set-up.
+    forkserver.ensure_running()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    # Every worker started at the first task, as with "fork", not one per task as they are needed:
+    # a worker dying while the pool is still starting another (e.g. the first task kills its worker
+    # while the second is submitted) left the late one out of the pool's clean-up, and the broken
+    # pool's shutdown waited for it for ever (Python 3.11, seen here in the crash tests).
+    pool._safe_to_dynamically_spawn_children = False  # type: ignore[attr-defined]
+    return pool
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What to do with a task whose worker process died (a crash in the C rules engine, an OOM
+    kill): `split` it into smaller tasks giving the same rows in the same order (None: one record,
+    nothing smaller), and the rows of a record that kills a worker on its own (`lost`)."""
+
+    split: Callable[[Any], list[Any] | None]
+    lost: Callable[[Any, str], list[Any]]
+
+
+DIED_ALONE = "worker process died assessing this record, also when assessed on its own (record not assessed)"
 
 
 def _ordered(
@@ -232,12 +293,14 @@ def _ordered(
     batches: Iterator[Any],
     arg: Any,
     jobs: int,
-    on_crash: Callable[[Any, str], list[T]] | None,
+    recovery: Recovery | None,
 ) -> Iterator[tuple[Any, list[T]]]:
     """(batch, fn(batch, arg)) for every batch, in order, at most 2 x jobs batches in flight.
 
-    A worker process that dies (a crash in the C rules engine) loses its batch: its rows say so,
-    the batches still in flight go to a fresh pool, and the run goes on."""
+    A worker process that dies breaks the pool, and every batch then unfinished fails with it,
+    the one that killed it among them. Those batches are re-run (`_recover`) until only records
+    that kill a worker on their own are left: they get `recovery.lost` rows, every other record
+    its own row. The run goes on in a fresh pool. Without `recovery`, an InputError."""
     if pool is None:
         for batch in batches:
             yield batch, fn(batch, arg)
@@ -251,24 +314,61 @@ def _ordered(
             inflight.append((batch, current.submit(fn, batch, arg)))
         if not inflight:
             break
-        batch, future = inflight.popleft()
+        batch, future = inflight[0]
         try:
-            yield batch, future.result()
+            result = future.result()
         except BrokenProcessPool:
-            if on_crash is None:
+            if recovery is None:
                 raise InputError("a worker process died while grouping the export") from None
-            yield (
-                batch,
-                on_crash(batch, "worker process died while assessing this batch (record not assessed)"),
-            )
+            wait([f for _, f in inflight])  # a broken pool fails every unfinished task
+            broken = [i for i, (_, f) in enumerate(inflight) if isinstance(f.exception(), BrokenProcessPool)]
+            redone = _recover([inflight[i][0] for i in broken], fn, arg, jobs, recovery)
+            for i, rows in zip(broken, redone, strict=True):
+                inflight[i] = (inflight[i][0], _done(rows))
             if current is not pool:
                 current.shutdown(wait=False)
-            current = _pool(jobs)
-            retry = [b for b, _ in inflight]
-            inflight.clear()
-            inflight.extend((b, current.submit(fn, b, arg)) for b in retry)
+            current = _processes(jobs)
+            continue
+        inflight.popleft()
+        yield batch, result
     if current is not pool:
         current.shutdown()
+
+
+def _recover(
+    batches: list[Any], fn: Callable[[Any, Any], list[T]], arg: Any, jobs: int, recovery: Recovery
+) -> list[list[T]]:
+    """fn(batch, arg) for each batch, run on fresh worker processes: side by side first (most were
+    only in flight beside the one that killed the pool); each that fails again is run with nothing
+    beside it, and if it still kills its worker it is split, and so on down to single records."""
+    with _processes(jobs) as pool:
+        futures = [pool.submit(fn, b, arg) for b in batches]
+        wait(futures)
+    out: list[list[T]] = []
+    for batch, future in zip(batches, futures, strict=True):
+        if isinstance(future.exception(), BrokenProcessPool):
+            out.append(_alone(batch, fn, arg, jobs, recovery))
+        else:
+            out.append(future.result())
+    return out
+
+
+def _alone(batch: Any, fn: Callable[[Any, Any], list[T]], arg: Any, jobs: int, recovery: Recovery) -> list[T]:
+    with _processes(1) as pool:
+        future = pool.submit(fn, batch, arg)
+        wait([future])
+    if not isinstance(future.exception(), BrokenProcessPool):
+        return future.result()
+    pieces = recovery.split(batch)
+    if pieces is None:  # this record kills a worker on its own
+        return recovery.lost(batch, DIED_ALONE)
+    return [row for rows in _recover(pieces, fn, arg, jobs, recovery) for row in rows]
+
+
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from cds.contract.assessment import Profile
-from cds.errors import CdsError, InputError
+from cds.errors import CdsError, InputError, KnowledgeError
 from cds.ingest.load import RawResource, flatten
 from cds.screen.rows import Row, error_row, incomplete_row, row_from
 
@@ -48,7 +48,12 @@ def warm() -> int:
     if not _WARMED:
         from cds.knowledge import default_knowledge
 
-        default_knowledge()
+        try:
+            default_knowledge()
+        except KnowledgeError as exc:
+            # Raised in a worker, it must reach the command as it is: a subclass with arguments of
+            # its own (RuleFileError) does not unpickle there, and the pool took it for a dead worker.
+            raise KnowledgeError(str(exc)) from None
         _WARMED.append(os.getpid())
     return len(_WARMED)
 
@@ -67,14 +72,26 @@ def assess_groups(groups: list[Group], settings: Settings) -> list[Row]:
     return assess_groups_with(groups, settings, shared_medications(settings))
 
 
-def assess_buckets(buckets: list[int], args: tuple[Settings, str]) -> list[Row]:
+BucketPart = int | tuple[int, tuple[str, ...]]  # a whole bucket, or the named patients of one
+
+
+def assess_buckets(parts: list[BucketPart], args: tuple[Settings, str]) -> list[Row]:
     """The rows of the patients in these buckets of the pool's temporary folder (read here, in the
-    worker: the parent process never reads or sends a patient's lines)."""
+    worker: the parent process never reads or sends a patient's lines), in bucket then patient
+    order; a part naming patients (a re-run after a worker died) assesses only those."""
     from cds.screen.bulk import read_bucket
 
     settings, folder = args
     meds = shared_medications(settings)
-    return [row for k in buckets for row in assess_groups_with(read_bucket(Path(folder), k), settings, meds)]
+    rows: list[Row] = []
+    for part in parts:
+        k, only = (part, None) if isinstance(part, int) else part
+        groups = read_bucket(Path(folder), k)
+        if only is not None:
+            wanted = set(only)
+            groups = [g for g in groups if g.patient in wanted]
+        rows.extend(assess_groups_with(groups, settings, meds))
+    return rows
 
 
 def shared_medications(settings: Settings) -> Mapping[str, RawResource]:

@@ -14,7 +14,7 @@ import pytest
 
 from cds.errors import InputError
 from cds.screen import Row, screen
-from cds.screen.cluster import _ruleset_version_here, warmed_here
+from cds.screen.cluster import warmed_here
 from cds.screen.run import Dask
 from tests.screen.test_screen import SETTINGS, _patients, write_export
 
@@ -76,9 +76,9 @@ def test_each_worker_compiled_the_ruleset_once(tmp_path: Path, scheduler: str) -
 
 
 def test_the_client_tells_its_ruleset_stamp_without_compiling_it() -> None:
-    from cds.knowledge import default_knowledge
+    from cds.knowledge import default_knowledge, stamp_without_compiling
 
-    assert _ruleset_version_here() == default_knowledge().stamp
+    assert stamp_without_compiling() == default_knowledge().stamp
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
@@ -104,3 +104,37 @@ def test_the_command_names_a_bad_scheduler_in_one_line_and_writes_no_rows(tmp_pa
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: no-port: cannot reach the Dask scheduler")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def no_workers() -> Iterator[str]:
+    with distributed.LocalCluster(
+        n_workers=0, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_a_scheduler_with_no_worker_is_refused_after_the_wait(tmp_path: Path, no_workers: str) -> None:
+    write_export(tmp_path / "e", broken=False)
+    with pytest.raises(InputError, match=r"no Dask worker joined the scheduler within 1 s") as caught:
+        screen([tmp_path / "e"], SETTINGS, lambda r: None, dask=Dask(scheduler=no_workers, worker_wait_s=1))
+    assert caught.value.location == no_workers
+    out = tmp_path / "rows.csv"
+    argv = [sys.executable, "-m", "cds.screen", str(tmp_path / "e"), "--scheduler", no_workers]
+    proc = subprocess.run(
+        [*argv, "--worker-wait", "0.5", "-o", str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and "no Dask worker joined the scheduler within 0.5 s" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.glob("rows.csv*")) == []  # no rows file, not even a partial one
+
+
+def test_a_run_whose_workers_all_left_stops_instead_of_waiting_for_ever(no_workers: str) -> None:
+    """Tasks in flight when the last worker leaves (here: none ever came) are named lost."""
+    from cds.errors import CdsError
+    from cds.screen.cluster import _in_order, _Watch
+
+    with distributed.Client(no_workers) as client, _Watch(client, 1) as watch:
+        futures = client.map(len, [[1], [2, 3]], pure=False)
+        with pytest.raises(CdsError, match="no Dask worker left for 1 s"):
+            list(_in_order(futures, watch))

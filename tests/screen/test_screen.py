@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import date
@@ -188,3 +189,23 @@ def test_missing_input_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().startswith("error:") and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""  # no CSV header for a run that never started
+
+
+@pytest.mark.slow
+def test_knowledge_that_does_not_load_is_named_not_taken_for_a_dead_worker(tmp_path: Path) -> None:
+    write_export(tmp_path / "export", broken=False)
+    env = {**os.environ, "CDS_RULES_DIR": str(tmp_path / "no-rules")}
+    argv = [
+        sys.executable,
+        "-m",
+        "cds.screen",
+        str(tmp_path / "export"),
+        "--jobs",
+        "2",
+        "-o",
+        str(tmp_path / "r.csv"),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and "no-rules/settings.yaml: cannot read" in proc.stderr, proc.stderr
+    assert "worker process died" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("r.csv*"))
