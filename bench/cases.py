@@ -195,7 +195,7 @@ def call_cost(body_path: str, work: str, as_of: str, reps: int) -> dict[str, Any
     from cryptography.hazmat.primitives.asymmetric import ec
     from jwt.algorithms import ECAlgorithm
 
-    from cds.audit.records import HookCallRecord, IssuedCard
+    from cds.audit.records import HookCallRecord
     from cds.audit.store import AuditStore
     from cds.security.jwt import JwtVerifier, load_trusted_issuers
     from cds.service.app import warm_up
@@ -205,7 +205,7 @@ def call_cost(body_path: str, work: str, as_of: str, reps: int) -> dict[str, Any
     from cds.service.outcomes import json_response
     from cds.service.prefetch import FetchPolicy, gather
     from cds.service.reports import stored_report, with_report_link
-    from cds.service.routes import _hook_request
+    from cds.service.routes import _hook_request, issued_cards
 
     folder, raw = Path(work), Path(body_path).read_bytes()
     issuer, audience = "https://bench.example/cds-client", "http://127.0.0.1/cds-services/x"
@@ -283,15 +283,7 @@ def call_cost(body_path: str, work: str, as_of: str, reps: int) -> dict[str, Any
                 latency_ms=1,
                 status_code=200,
                 token=use,
-                cards=[
-                    IssuedCard(
-                        uuid=c.card.uuid,
-                        rule_ids=list(c.rule_ids),
-                        indicator=c.card.indicator,
-                        summary=c.card.summary,
-                    )
-                    for c in cards
-                ],
+                cards=issued_cards(cards),
                 report=report,
             )
         )

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from cds.audit.db import AuditError
 from cds.audit.records import AuditSink, FeedbackRecord, HookCallRecord, IssuedCard
 from cds.errors import AuthError, InputError, ServiceUnavailable, http_status
+from cds.service.cards import BuiltCard
 from cds.service.catalog import Service, describe
 from cds.service.guard import Authenticator, Client
 from cds.service.hooks import Engine, HookOutcome, HookRunner, parse_context, validation_messages
@@ -143,6 +144,16 @@ async def _not_issued_by(audit: AuditSink, records: list[FeedbackRecord], servic
     return None
 
 
+def issued_cards(built: list[BuiltCard]) -> list[IssuedCard]:
+    """What the audit record keeps of each card sent."""
+    return [
+        IssuedCard(
+            uuid=c.card.uuid, rule_ids=list(c.rule_ids), indicator=c.card.indicator, summary=c.card.summary
+        )
+        for c in built
+    ]
+
+
 class _Calls:
     """The hook-call route's steps: answer the call, then record it (no advice off the record)."""
 
@@ -176,19 +187,10 @@ class _Calls:
             )
             if report is not None:
                 built = with_report_link(built, base_url, report.report_id)
-        cards = [
-            IssuedCard(
-                uuid=c.card.uuid,
-                rule_ids=list(c.rule_ids),
-                indicator=c.card.indicator,
-                summary=c.card.summary,
-            )
-            for c in built
-        ]
         update = {
             "status_code": 200,
             "ruleset_version": outcome.ruleset_version,
-            "cards": cards,
+            "cards": issued_cards(built),
             "report": report,
         }
         response = json_response({"cards": [c.card.to_json() for c in built]})
