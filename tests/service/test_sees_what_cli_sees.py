@@ -246,3 +246,35 @@ def test_this_sessions_medication_shapes_are_seen_by_the_service(tmp_path: Path)
     assert {p["product"]: p["verdict"] for p in got["products"]}["esketamine"] != "appropriate"
     paroxetine = [t for t in got["indication"]["trials"] if "paroxetine" in t["drug"].lower()]
     assert paroxetine and paroxetine[0]["daily_dose_mg"] == 20
+
+
+@pytest.mark.parametrize(
+    ("ndc", "period", "identity", "cns"),
+    [
+        ("00187006401", {"start": "2025-03-01"}, False, True),  # lorazepam 1 mg (Ativan): resolved
+        ("99999-999-99", {"start": "2024-01-01", "end": "2024-02-01"}, False, False),  # stopped
+    ],
+    ids=["resolved-ndc", "stopped-unidentified"],
+)
+def test_medication_identity_does_not_fire_through_the_service_when_the_drug_is_known_or_stopped(
+    ndc: str, period: dict[str, str], identity: bool, cns: bool, tmp_path: Path
+) -> None:
+    """The not-firing side of data-gap.medication-identity, through the service's own templates: an
+    NDC the RxNorm table resolves is read as its drug (the benzodiazepine interaction fires), and an
+    unidentified drug that was stopped raises nothing."""
+    from cds.synthetic import trd_patient
+
+    p = trd_patient("ndc-known")
+    p.resources.append(
+        {
+            "resourceType": "MedicationStatement",
+            "id": "ndc-only",
+            "status": "active" if "end" not in period else "completed",
+            "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": ndc}]},
+            "subject": p.ref,
+            "effectivePeriod": period,
+        }
+    )
+    fired = {f["rule"] for f in _through_service_equals_cli(p.bundle(), "ndc-known", tmp_path)["findings"]}
+    assert ("data-gap.medication-identity" in fired) is identity
+    assert ("interaction.cns-depressant" in fired) is cns
