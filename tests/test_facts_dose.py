@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds.errors import InputError
-from cds.facts.dose import daily_dose_mg, strength_from_medication, strength_from_text
+from cds.facts.dose import daily_dose_mg, per_day_range, strength_from_medication, strength_from_text
 
 
 def dosage(value: float | None, unit: str = "mg", **timing: object) -> dict:
@@ -75,3 +75,19 @@ def test_strength_from_rxnorm_display_and_medication_resource() -> None:
         "ingredient": [{"strength": {"numerator": {"value": 50, "code": "mg"}, "denominator": {"value": 1}}}]
     }
     assert strength_from_medication(med) == 50
+
+
+@pytest.mark.parametrize(
+    ("text", "times"),
+    [
+        ("10 mg three times daily", 3.0),
+        ("10 mg 3 times daily", 3.0),
+        ("10 mg four times daily", 4.0),
+        ("10 mg two times daily", 2.0),
+        ("10 mg twice daily", 2.0),
+        ("10 mg three times a day", 3.0),
+    ],
+)
+def test_spelled_out_frequencies_with_daily_are_read(text: str, times: float) -> None:
+    """'three times daily' was read as once a day ('daily'), the dose a third of what was ordered."""
+    assert per_day_range({"text": text}) == (times, times)

@@ -39,8 +39,10 @@ def _read(text: str, strength: float | None = None) -> list[tuple[float | None, 
             None,
             [(37.5, 7), (75, None)],
         ),
-        # The step that names no frequency keeps the one before ("then 100 mg" = 100 mg daily).
-        ("50 mg daily x7d then 100 mg", None, [(50, 7), (100, None)]),
+        # A step that names no frequency does not take the one before's ("then 100 mg" may be 100 mg
+        # a day, or a dose given twice): that step's daily dose cannot be told.
+        ("50 mg daily x7d then 100 mg", None, [(50, 7), (None, None)]),
+        ("25 mg twice daily for 1 week then 50 mg", None, [(50, 7), (None, None)]),
         ("Take 1/2 tablet daily for one week, then 1 tablet daily", 50, [(25, 7), (50, None)]),
         ("37.5 mg twice daily for 2 weeks, then decrease to 37.5 mg daily", None, [(75, 14), (37.5, None)]),
     ],
@@ -65,6 +67,10 @@ def test_a_titration_or_taper_sig_reads_as_steps(
         "50 mg daily for 1 week then stop then 100 mg daily",  # stop before the end
         "50 mg daily for 7 days then 100 mg or 150 mg daily",  # two amounts
         "50 mg daily for 7 days then as directed",  # no amount
+        "50 mg daily for 7 days then 100 mg daily if tolerated",  # conditional steps
+        "50 mg daily for 7 days then 100 mg daily as tolerated",
+        "50 mg daily for 7 days then 100 mg daily or as directed",
+        "75 mg daily for 1 week then 150 mg daily unless side effects",
         "then stop",
         "alternate 50 mg and 100 mg daily for 7 days then 100 mg daily",
     ],

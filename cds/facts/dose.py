@@ -90,9 +90,9 @@ _Q_HOURS = re.compile(r"^Q(\d+)H$")
 # codes (C, AC, PC: "at / before / after meals") mean each of three meals.
 _MEAL_CODES = {"C": 3, "AC": 3, "PC": 3}
 _TEXT_FREQ: list[tuple[re.Pattern[str], float]] = [
-    (re.compile(r"\b(four times (a|per|each) day|qid|4 times (a |per )?da(y|ily))\b", re.I), 4.0),
-    (re.compile(r"\b(three times (a|per|each) day|tid|3 times (a |per )?da(y|ily))\b", re.I), 3.0),
-    (re.compile(r"\b(twice (a|per|each) day|twice daily|bid|2 times (a |per )?da(y|ily))\b", re.I), 2.0),
+    (re.compile(r"\b((four|4) times (a |per |each )?da(y|ily)|qid)\b", re.I), 4.0),
+    (re.compile(r"\b((three|3) times (a |per |each )?da(y|ily)|tid)\b", re.I), 3.0),
+    (re.compile(r"\b((twice|two times|2 times) (a |per |each )?da(y|ily)|bid)\b", re.I), 2.0),
     (re.compile(r"\b(every other day|qod|every 48 hours)\b", re.I), 0.5),
     (re.compile(r"\b(once (a|per) week|weekly|every week)\b", re.I), 1 / 7),
     (
@@ -371,6 +371,9 @@ _STEP_DURATION = re.compile(
     r"(d|days?|w|wks?|weeks?)\b",
     re.I,
 )
+# A step that depends on something ("if tolerated", "as directed", "or 150 mg", "unless", "when"):
+# whether it was taken, or at what dose, cannot be read.
+_STEP_CONDITION = re.compile(r"\b(?:if|tolerated|directed|or|unless|when|depending|prn)\b", re.I)
 # Timing words left after the step's own length is taken out: another length, a range of days, a
 # start condition. Such a step is not read.
 _STEP_OTHER_TIME = re.compile(
@@ -382,22 +385,12 @@ _STEP_OTHER_TIME = re.compile(
 
 @dataclass(frozen=True)
 class SigStep:
-    """One step of a multi-step sig: its own sig (frequency carried over from the step before when
-    it names none) and its length in days; None for a last step that runs to the order's end."""
+    """One step of a multi-step sig: its own sig and its length in days; None for a last step that
+    runs to the order's end. A step naming no frequency is not given the step before's ("25 mg twice
+    daily for 1 week then 50 mg" may mean 50 mg a day or 100): it is read as any sig without one."""
 
     text: str
     days: float | None
-
-
-def _frequency_phrase(text: str) -> str | None:
-    every = _TEXT_EVERY_HOURS.search(text)
-    if every:
-        return every.group(0)
-    for pattern, _value in _TEXT_FREQ:
-        found = pattern.search(text)
-        if found:
-            return found.group(0)
-    return None
 
 
 def _reads_amount(text: str) -> bool:
@@ -412,7 +405,8 @@ def sig_steps(text: str) -> list[SigStep] | None:
 
     None unless every step is read with confidence: each step names one amount; each but an open
     last one states its length (days or weeks); "stop" may only close the sig; no step is relative
-    ("increase by 25 mg"), as needed, a range of days or conditional. Single-step sigs are None."""
+    ("increase by 25 mg"), as needed, a range of days or conditional ("if tolerated", "as directed",
+    "or"). Single-step sigs are None."""
     if not text or _TEXT_PRN.search(text):
         return None
     parts = [part.strip(" ,;.") for part in _STEP_SPLIT.split(text.strip().rstrip("."))]
@@ -424,7 +418,6 @@ def sig_steps(text: str) -> list[SigStep] | None:
     if any(_STEP_STOP.match(part) for part in parts):
         return None
     out: list[SigStep] = []
-    frequency: str | None = None
     for i, part in enumerate(parts):
         durations = list(_STEP_DURATION.finditer(part))
         open_last = i == len(parts) - 1 and not stops
@@ -442,12 +435,13 @@ def sig_steps(text: str) -> list[SigStep] | None:
                 return None
             body = (part[: found.start()] + " " + part[found.end() :]).strip(" ,;.")
         body = re.sub(r"\s+", " ", _STEP_LEAD.sub("", body, count=1)).strip(" ,;.")
-        if not body or _TEXT_STEPS.search(body) or _STEP_OTHER_TIME.search(body) or not _reads_amount(body):
+        if (
+            not body
+            or _TEXT_STEPS.search(body)
+            or _STEP_OTHER_TIME.search(body)
+            or _STEP_CONDITION.search(body)
+            or not _reads_amount(body)
+        ):
             return None
-        own = _frequency_phrase(body)
-        if own is not None:
-            frequency = own
-        elif frequency is not None:
-            body = f"{body} {frequency}"
         out.append(SigStep(body, days))
     return out
