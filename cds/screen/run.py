@@ -127,28 +127,30 @@ def _screen_on_pool(
     bar: Progress,
     jobs: int,
 ) -> None:
-    with _pool(jobs) as pool, tempfile.TemporaryDirectory(prefix="cds-screen-") as tmp:
-        if inputs.bundles:
+    if inputs.bundles:
+        # A pool of its own: one a dead worker broke here (and `_ordered` replaced) must not be
+        # handed to the export's passes.
+        with _pool(jobs) as pool:
             bar.start("screening bundles", len(inputs.bundles))
             batches = ([str(p) for p in b] for b in _batched(inputs.bundles, BATCH))
             files = Recovery(_split_files, _file_failure)
             for batch, maybe in _ordered(pool, assess_files, batches, settings, jobs, files):
                 emit(bundle_rows(batch, maybe, summary))
-        if inputs.ndjson:
-            folder = Path(tmp)
-            part_settings, total = _partition(pool, inputs.ndjson, folder, settings, summary, bar, jobs)
-            bar.start("screening export", total)
-            # One task per bucket: the worker reads the bucket's files itself (nothing but the
-            # bucket number and the rows cross between processes); its files go once its rows are in.
-            present = sorted({int(p.name[1:].split(".")[0]) for p in folder.glob("b*.*")})
-            tasks: Iterator[list[BucketPart]] = ([k] for k in present)
-            buckets = Recovery(partial(_split_buckets, folder), partial(_bucket_failure, folder))
-            for ks, rows in _ordered(
-                pool, assess_buckets, tasks, (part_settings, str(folder)), jobs, buckets
-            ):
-                for k in ks:
-                    bulk.drop_bucket(folder, k if isinstance(k, int) else k[0])
-                emit(rows)
+    if not inputs.ndjson:
+        return
+    with _pool(jobs) as pool, tempfile.TemporaryDirectory(prefix="cds-screen-") as tmp:
+        folder = Path(tmp)
+        part_settings, total = _partition(pool, inputs.ndjson, folder, settings, summary, bar, jobs)
+        bar.start("screening export", total)
+        # One task per bucket: the worker reads the bucket's files itself (nothing but the
+        # bucket number and the rows cross between processes); its files go once its rows are in.
+        present = sorted({int(p.name[1:].split(".")[0]) for p in folder.glob("b*.*")})
+        tasks: Iterator[list[BucketPart]] = ([k] for k in present)
+        buckets = Recovery(partial(_split_buckets, folder), partial(_bucket_failure, folder))
+        for ks, rows in _ordered(pool, assess_buckets, tasks, (part_settings, str(folder)), jobs, buckets):
+            for k in ks:
+                bulk.drop_bucket(folder, k if isinstance(k, int) else k[0])
+            emit(rows)
 
 
 def bundle_rows(batch: list[str], rows: list[Row | None], summary: Summary) -> list[Row]:
@@ -311,7 +313,7 @@ def _ordered(
     pending = iter(batches)
     while True:
         while len(inflight) < limit and (batch := next(pending, None)) is not None:
-            inflight.append((batch, current.submit(fn, batch, arg)))
+            inflight.append((batch, _submit(current, fn, batch, arg)))
         if not inflight:
             break
         batch, future = inflight[0]
@@ -363,6 +365,17 @@ def _alone(batch: Any, fn: Callable[[Any, Any], list[T]], arg: Any, jobs: int, r
     if pieces is None:  # this record kills a worker on its own
         return recovery.lost(batch, DIED_ALONE)
     return [row for rows in _recover(pieces, fn, arg, jobs, recovery) for row in rows]
+
+
+def _submit(pool: Executor, fn: Callable[[Any, Any], list[T]], batch: Any, arg: Any) -> Future[list[T]]:
+    """pool.submit, or a future failed with BrokenProcessPool when a worker died since the last
+    result: the broken-pool recovery then takes it with the others, as if it had been in flight."""
+    try:
+        return pool.submit(fn, batch, arg)
+    except BrokenProcessPool as exc:
+        failed: Future[list[T]] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _done(value: T) -> Future[T]:

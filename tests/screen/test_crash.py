@@ -158,3 +158,20 @@ def test_on_dask_a_patient_that_kills_every_worker_it_meets_costs_only_its_own_r
     assert code == 3, err
     assert "42 patients screened, 2 with unusable records" in err
     _only_the_crashing_rows_differ(crashed, clean, {"crash-a", "crash-b"})
+
+
+@pytest.mark.slow
+def test_a_bundle_that_kills_its_worker_beside_an_export_costs_only_its_own_row(tmp_path: Path) -> None:
+    """Bundles and an export in one folder: the pool the crashing bundle broke is not handed on to
+    the export's passes (it was: a BrokenProcessPool traceback, exit 1)."""
+    mixed = tmp_path / "mixed"
+    _write_export(mixed, [trd_patient(f"q{i:02}").bundle() for i in range(6)])
+    for bundle in _bundles(9):
+        pid = bundle["entry"][0]["resource"]["id"]
+        (mixed / f"{pid}.json").write_text(json.dumps(bundle))
+    code, err, clean = _screen(tmp_path, mixed, None, "--jobs", "2")
+    assert code == 0, err
+    assert len(clean) == 17 and not any(r["error"] for r in clean)
+    code, err, crashed = _screen(tmp_path, mixed, "crash-a", "--jobs", "2")
+    assert code == 3 and "Traceback" not in err, err
+    _only_the_crashing_rows_differ(crashed, clean, {"crash-a"})
