@@ -304,7 +304,7 @@ def _screen_export(
         unfinished[placed.pop(key)] -= 1
 
     def recover(i: int) -> list[Row]:
-        return _recover_range(client, part_settings, shared, buckets, held[i])
+        return _recover_range(client, part_settings, shared, buckets, held[i], watch)
 
     for i, rows in enumerate(_windowed(assess_range, len(ranges), 2 * workers, finished, watch, recover)):
         held.pop(i, None)
@@ -312,37 +312,67 @@ def _screen_export(
 
 
 def _recover_range(
-    client: Any, settings: Settings, shared: Any, buckets: int, inputs: list[Any]
+    client: Any, settings: Settings, shared: Any, buckets: int, inputs: list[Any], watch: _Watch
 ) -> list[Row]:
     """The rows of a range of buckets whose task killed every worker it was given (KilledWorker),
-    run with nothing else on the cluster: its patients in up to SPLIT groups side by side, then
-    each patient of a group that fails again on its own; only a patient that kills workers on its
-    own gets an error row."""
+    run with nothing else on the cluster: its patients in up to SPLIT groups side by side, all
+    awaited; then each patient of a group that failed, one at a time; only a patient that kills
+    workers on its own gets an error row."""
     from distributed import KilledWorker
 
-    patients: list[str] = client.submit(range_patients, buckets, *inputs, pure=False).result()
+    [patients] = _settled([client.submit(range_patients, buckets, *inputs, pure=False)], watch)
     size = max(1, -(-len(patients) // SPLIT))
     groups = [tuple(patients[i : i + size]) for i in range(0, len(patients), size)]
-    futures = [
-        client.submit(assess_blob_patients, settings, shared, buckets, g, *inputs, pure=False) for g in groups
-    ]
+    settled = _settled(
+        [
+            client.submit(assess_blob_patients, settings, shared, buckets, g, *inputs, pure=False)
+            for g in groups
+        ],
+        watch,
+        KilledWorker,
+    )
     rows: list[Row] = []
-    for group, future in zip(groups, futures, strict=True):
-        try:
-            rows.extend(future.result())
+    for group, result in zip(groups, settled, strict=True):
+        if not isinstance(result, KilledWorker):
+            rows.extend(result)
             continue
-        except KilledWorker:
-            pass
-        for patient in group:  # one at a time: nothing else runs beside it
-            try:
-                rows.extend(
+        for patient in group:  # one at a time, after every group is in: nothing runs beside it
+            [one] = _settled(
+                [
                     client.submit(
                         assess_blob_patients, settings, shared, buckets, (patient,), *inputs, pure=False
-                    ).result()
-                )
-            except KilledWorker:
-                rows.append(error_row(patient, "bulk export", DIED_ALONE))
+                    )
+                ],
+                watch,
+                KilledWorker,
+            )
+            rows.extend(
+                [error_row(patient, "bulk export", DIED_ALONE)] if isinstance(one, KilledWorker) else one
+            )
     return rows
+
+
+def _settled(futures: list[Any], watch: _Watch, *allowed: type[BaseException]) -> list[Any]:
+    """Each future's result, or its exception when of an `allowed` type; waited for through `watch`
+    (a cluster left with no worker stops the run instead of waiting for ever). Any other failure is
+    a CdsError, never a traceback."""
+    from distributed import as_completed
+
+    for _ in watch.add(as_completed(futures)):
+        pass
+    watch.check()
+    out: list[Any] = []
+    for future in futures:
+        if future.status == "finished":
+            out.append(future.result())
+            continue
+        exc = future.exception() if future.status == "error" else None
+        if exc is not None and isinstance(exc, allowed):
+            out.append(exc)
+            continue
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else future.status
+        raise CdsError(f"a Dask task failed ({what})")
+    return out
 
 
 def _windowed(

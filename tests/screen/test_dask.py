@@ -138,3 +138,35 @@ def test_a_run_whose_workers_all_left_stops_instead_of_waiting_for_ever(no_worke
         futures = client.map(len, [[1], [2, 3]], pure=False)
         with pytest.raises(CdsError, match="no Dask worker left for 1 s"):
             list(_in_order(futures, watch))
+
+
+def test_a_recovery_wait_with_no_worker_left_stops_instead_of_waiting_for_ever(no_workers: str) -> None:
+    """The crash recovery's own waits go through the same watch (they were bare `.result()`)."""
+    from cds.errors import CdsError
+    from cds.screen.cluster import _settled, _Watch
+
+    with (
+        distributed.Client(no_workers) as client,
+        _Watch(client, 1) as watch,
+        pytest.raises(CdsError, match="no Dask worker left for 1 s"),
+    ):
+        _settled([client.submit(len, [1], pure=False)], watch)
+
+
+def _fails() -> None:
+    raise ValueError("task failed")
+
+
+def test_a_recovery_task_failing_otherwise_than_expected_is_one_clear_error(scheduler: str) -> None:
+    """A failure of the type the recovery expects (KilledWorker there: a record that kills workers)
+    is returned for it to handle; any other is a CdsError naming it, not a traceback out of the
+    command."""
+    from cds.errors import CdsError
+    from cds.screen.cluster import _settled, _Watch
+
+    with distributed.Client(scheduler) as client, _Watch(client, 30) as watch:
+        [expected] = _settled([client.submit(_fails, pure=False)], watch, ValueError)
+        assert isinstance(expected, ValueError)
+        assert _settled([client.submit(len, [1, 2], pure=False)], watch) == [2]
+        with pytest.raises(CdsError, match="a Dask task failed \\(ValueError: task failed\\)"):
+            _settled([client.submit(_fails, pure=False)], watch, distributed.KilledWorker)
