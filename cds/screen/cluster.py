@@ -352,15 +352,26 @@ def _recover_range(
     return rows
 
 
+_LOST_RETRIES = 3
+
+
 def _settled(futures: list[Any], watch: _Watch, *allowed: type[BaseException]) -> list[Any]:
     """Each future's result, or its exception when of an `allowed` type; waited for through `watch`
     (a cluster left with no worker stops the run instead of waiting for ever). Any other failure is
     a CdsError, never a traceback."""
     from distributed import as_completed
 
-    for _ in watch.add(as_completed(futures)):
-        pass
-    watch.check()
+    for attempt in range(_LOST_RETRIES + 1):
+        for _ in watch.add(as_completed(futures)):
+            pass
+        watch.check()
+        # A result held by a worker that died after finishing it (killed by another task of the
+        # recovery) is lost, not failed: computed again.
+        lost = [f for f in futures if f.status in ("lost", "cancelled")]
+        if not lost or attempt == _LOST_RETRIES:
+            break
+        for future in lost:
+            future.retry()
     out: list[Any] = []
     for future in futures:
         if future.status == "finished":
