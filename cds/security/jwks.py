@@ -37,6 +37,11 @@ class JwksError(ConfigError):
     """A key set could not be read or fetched; the message is for logs."""
 
 
+class KeysNotAtHand(Exception):
+    """The key could be had only over the network (a fetch, or another thread's fetch under way):
+    look it up with `key` in a worker thread instead."""
+
+
 @dataclass(frozen=True)
 class VerificationKey:
     """A public key and the one algorithm it may verify."""
@@ -109,6 +114,11 @@ class KeySource(Protocol):
         """The key for kid, None if the issuer has no such key. Raises JwksError if no keys can be had."""
         ...
 
+    def key_at_hand(self, kid: str) -> VerificationKey | None:
+        """As `key`, without the network and without waiting (fit for the event loop): raises
+        KeysNotAtHand where `key` would fetch."""
+        ...
+
 
 class PinnedJwks:
     """A JWK Set read once from a local file: works offline, changes only with the file."""
@@ -127,6 +137,8 @@ class PinnedJwks:
 
     def key(self, kid: str) -> VerificationKey | None:
         return self._keys.get(kid)
+
+    key_at_hand = key
 
 
 class RemoteJwks:
@@ -186,20 +198,37 @@ class RemoteJwks:
 
     def key(self, kid: str) -> VerificationKey | None:
         with self._lock:  # one fetch at a time; concurrent callers wait for its result
-            now = self._clock()
-            if self._keys is None or now - self._fetched_at >= self._ttl_s:
-                if now - self._attempted_at >= self._min_refetch_s:
-                    self._try_fetch()  # raises only when there are no keys at all
-                elif self._keys is None:
-                    raise JwksError(
-                        f"{self.url}: no keys (last fetch failed; next try after {self._min_refetch_s:g} s)"
-                    )
-            assert self._keys is not None
+            return self._key(kid, fetch=True)
+
+    def key_at_hand(self, kid: str) -> VerificationKey | None:
+        if not self._lock.acquire(blocking=False):
+            raise KeysNotAtHand(self.url)  # a fetch is under way in another thread
+        try:
+            return self._key(kid, fetch=False)
+        finally:
+            self._lock.release()
+
+    def _key(self, kid: str, *, fetch: bool) -> VerificationKey | None:
+        """`key`'s decisions, under the lock; without `fetch`, KeysNotAtHand wherever it would fetch."""
+        now = self._clock()
+        if self._keys is None or now - self._fetched_at >= self._ttl_s:
+            if now - self._attempted_at >= self._min_refetch_s:
+                self._fetch_or_raise(fetch)  # raises only when there are no keys at all
+            elif self._keys is None:
+                raise JwksError(
+                    f"{self.url}: no keys (last fetch failed; next try after {self._min_refetch_s:g} s)"
+                )
+        assert self._keys is not None
+        found = self._keys.get(kid)
+        if found is None and self._clock() - self._attempted_at >= self._min_refetch_s:
+            self._fetch_or_raise(fetch)
             found = self._keys.get(kid)
-            if found is None and self._clock() - self._attempted_at >= self._min_refetch_s:
-                self._try_fetch()
-                found = self._keys.get(kid)
-            return found
+        return found
+
+    def _fetch_or_raise(self, fetch: bool) -> None:
+        if not fetch:
+            raise KeysNotAtHand(self.url)
+        self._try_fetch()
 
 
 def key_source_for(

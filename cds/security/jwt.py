@@ -38,7 +38,7 @@ from jwt.exceptions import (
 
 from cds import errors
 from cds.security.issuers import TrustConfigError, TrustedIssuer, load_trusted_issuers
-from cds.security.jwks import ALLOWED_ALGORITHMS, JwksError, KeySource, key_source_for
+from cds.security.jwks import ALLOWED_ALGORITHMS, JwksError, KeysNotAtHand, KeySource, key_source_for
 from cds.security.replay import MemoryReplayCache, ReplayCache, TokenUse, utc_now
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_MAX_LIFETIME_S",
     "AuthError",
     "JwtVerifier",
+    "KeysNotAtHand",
     "MemoryReplayCache",
     "ReplayCache",
     "TrustConfigError",
@@ -134,6 +135,21 @@ class JwtVerifier:
         """As `verify`, but the use is left for the caller to record (`spend`, or the audit write of
         the call in the same transaction): a token already recorded is refused here, and of two
         concurrent uses of one token only the first to record it is answered."""
+        claims, use = self.verify_signed(authorization, audience)
+        self.check_unspent(use)
+        return claims, use
+
+    def check_unspent(self, use: TokenUse) -> None:
+        """AuthError if the token's use is recorded already (a replay); records nothing."""
+        if self._replay.recorded(use.iss, use.jti):
+            raise AuthError(f"iss={_show(use.iss)}: jti already used (replay)")
+
+    def verify_signed(
+        self, authorization: str | None, audience: str, *, network: bool = True
+    ) -> tuple[dict[str, Any], TokenUse]:
+        """The token's signature, issuer, audience and times, without the replay cache (the caller
+        checks it: `check_unspent`, then records the use). With `network=False`, fit for the event
+        loop: raises KeysNotAtHand where the issuer's keys would have to be fetched first."""
         token = self._bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -161,8 +177,9 @@ class JwtVerifier:
         if not isinstance(iss, str) or iss not in self._sources:
             raise AuthError(f"{where}: issuer not trusted")
 
+        source = self._sources[iss]
         try:
-            key = self._sources[iss].key(kid)
+            key = source.key(kid) if network else source.key_at_hand(kid)
         except JwksError as exc:
             log.warning("JWKS unavailable for issuer %s: %s", _show(iss), exc)
             raise AuthError(f"{where}: issuer's keys unavailable") from None
@@ -201,8 +218,6 @@ class JwtVerifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
             raise AuthError(f"{where}: jti must be a string of 1 to {_MAX_JTI_CHARS} characters")
-        if self._replay.recorded(iss, jti):
-            raise AuthError(f"{where}: jti already used (replay)")
         return claims, TokenUse(iss, jti, expires_at)
 
     @staticmethod

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds.audit.db import AuditError
+from cds.security.jwks import KeysNotAtHand
 from cds.security.jwt import AuthError
 from cds.security.replay import TokenUse
 from cds.service.outcomes import operation_outcome, unauthorized
@@ -47,7 +48,11 @@ class Client:
 class Verifier(Protocol):
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]: ...
 
-    def verify_unspent(self, authorization: str | None, audience: str) -> tuple[dict[str, Any], TokenUse]: ...
+    def verify_signed(
+        self, authorization: str | None, audience: str, *, network: bool = True
+    ) -> tuple[dict[str, Any], TokenUse]: ...
+
+    def check_unspent(self, use: TokenUse) -> None: ...
 
     def spend(self, use: TokenUse) -> bool: ...
 
@@ -58,8 +63,10 @@ class Authenticator:
 
     `defer_replay`: a hook call's token use is not recorded at verification but by the call's audit
     write, in the same transaction (one commit per call instead of two); only when the replay cache
-    lives in the audit database (the service as deployed). A token already recorded is refused here
-    either way."""
+    lives in the audit database (the service as deployed). Such a token is verified on the event
+    loop when its issuer's keys are at hand (no fetch): a hand-off to a worker thread and back cost
+    about as much as the verification itself. Its replay check (a database read) is the call's,
+    `check_unspent`, at the start of its turn in the CPU queue, before the assessment."""
 
     verifier: Verifier | None  # None: auth off
     public_base_url: str | None
@@ -79,9 +86,14 @@ class Authenticator:
         audience = f"{(self.public_base_url or '').rstrip('/')}{path}"
         token: TokenUse | None = None
         try:
-            # JWKS may be fetched over the network inside verify(): keep it off the event loop.
+            # A JWKS may have to be fetched over the network: never on the event loop.
             if self.defer_replay and is_hook_call(path):
-                claims, token = await run_in_threadpool(self.verifier.verify_unspent, authorization, audience)
+                try:
+                    claims, token = self.verifier.verify_signed(authorization, audience, network=False)
+                except KeysNotAtHand:
+                    claims, token = await run_in_threadpool(
+                        self.verifier.verify_signed, authorization, audience
+                    )
             else:
                 claims = await run_in_threadpool(self.verifier.verify, authorization, audience)
         except AuthError as exc:
@@ -96,6 +108,12 @@ class Authenticator:
             return operation_outcome(500, "internal error; the request was not processed")
         iss = str(claims.get("iss"))
         return Client(iss, self.fhir_servers.get(iss, frozenset()), token)
+
+    def check_unspent(self, token: TokenUse | None) -> None:
+        """AuthError if a hook call's token was used already (a replay), AuditError if the replay
+        cache cannot be read. A database read: run it in a worker thread."""
+        if token is not None and self.verifier is not None:
+            self.verifier.check_unspent(token)
 
     def spend(self, token: TokenUse | None) -> bool:
         """Record the use of a hook call's token that no audit record carries (the call was refused

@@ -111,10 +111,14 @@ class HookRunner:
         context: PatientViewContext,
         policy: FetchPolicy,
         finish: Callable[[HookOutcome], T],
+        admit: Callable[[], None] | None = None,
     ) -> T:
         """Gather, assess, build the cards, then `finish(outcome)` (the report and the audit write) in
         the same turn of the worker's CPU queue: a second turn would wait behind every call queued
-        meanwhile, and an assessed call would sit unanswered while newer ones are assessed."""
+        meanwhile, and an assessed call would sit unanswered while newer ones are assessed.
+
+        `admit()` opens that turn, before the assessment: it raises to refuse the call (a replayed
+        token: the database read is made here, not in a thread hand-off of its own)."""
         orders: list[DraftOrder] = []
         other_drafts: list[dict[str, Any]] = []
         if isinstance(context, OrderSignContext):
@@ -131,6 +135,8 @@ class HookRunner:
         resources = _merge(gathered.resources, other_drafts)
 
         def assess() -> T:
+            if admit is not None:
+                admit()
             try:
                 evaluation = self.engine.evaluate(resources, profile=self.profile)
             except InputError as exc:

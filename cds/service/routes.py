@@ -167,9 +167,14 @@ class _Calls:
             context = parse_context(hook_request)
             call = call.model_copy(update={"patient_ref": f"Patient/{context.patientId}"})
             issue = partial(self._issue, call=call, base_url=self._public_base(request), started=started)
+            admit = partial(self.deps.auth.check_unspent, call.token)
             return await self.deps.runner.run(
-                hook_request, context, _policy(self.deps.settings, request), issue
+                hook_request, context, _policy(self.deps.settings, request), issue, admit
             )
+        except AuthError as exc:
+            # A replayed token (its use is on record already, so there is nothing to record).
+            log.warning("client authentication failed on hook call: %s", exc)
+            return unauthorized()
         except Exception as exc:
             # Any failure before the audit write (`record` handles its own): recorded as failed,
             # with the token's use, so no failed call leaves a token usable again.

@@ -134,3 +134,63 @@ def test_unreachable_jwks_url_is_an_auth_error_for_the_request(ec_key: SigningKe
     )
     with pytest.raises(AuthError, match="keys unavailable"):
         verifier.verify(f"Bearer {sign(ec_key)}", AUD)
+
+
+# --- keys at hand: what the event loop may ask without the network ----------------------------------
+
+
+def test_keys_at_hand_never_fetch_and_answer_as_key_does_once_fetched(ec_key: SigningKey) -> None:
+    from cds.security.jwks import KeysNotAtHand
+
+    issuer, clock = FakeIssuer(ec_key), Clock()
+    jwks = RemoteJwks(URL, issuer.client(), ttl_s=3600, min_refetch_s=60, clock=clock)
+    with pytest.raises(KeysNotAtHand):
+        jwks.key_at_hand(ec_key.kid)  # nothing fetched yet: only `key` (in a thread) may fetch
+    assert issuer.requests == 0
+    assert jwks.key(ec_key.kid) is not None
+    assert jwks.key_at_hand(ec_key.kid) == jwks.key(ec_key.kid)
+    assert jwks.key_at_hand("made-up") is None  # a refetch was made under 60 s ago: `key` says None too
+    clock.t += 61
+    with pytest.raises(KeysNotAtHand):
+        jwks.key_at_hand("made-up")  # `key` would refetch for an unknown kid now
+    clock.t += 3600
+    with pytest.raises(KeysNotAtHand):
+        jwks.key_at_hand(ec_key.kid)  # stale: `key` would refresh
+    assert issuer.requests == 1
+
+
+def test_keys_are_not_at_hand_while_another_thread_fetches(ec_key: SigningKey) -> None:
+    """The event loop must not wait for the lock a fetching thread holds."""
+    from cds.security.jwks import KeysNotAtHand
+
+    jwks = RemoteJwks(URL, FakeIssuer(ec_key).client())
+    assert jwks.key(ec_key.kid) is not None
+    with jwks._lock, pytest.raises(KeysNotAtHand):
+        jwks.key_at_hand(ec_key.kid)
+
+
+def test_verify_signed_without_the_network_checks_everything_but_the_replay(ec_key: SigningKey) -> None:
+    from cds.security.jwks import KeysNotAtHand
+
+    issuer = FakeIssuer(ec_key)
+    verifier = JwtVerifier(
+        [TrustedIssuer(iss=ISS, jwks_url=URL)],
+        MemoryReplayCache(clock=lambda: NOW),
+        http_client=issuer.client(),
+        clock=lambda: NOW,
+    )
+    token = f"Bearer {sign(ec_key)}"
+    with pytest.raises(KeysNotAtHand):
+        verifier.verify_signed(token, AUD, network=False)
+    assert issuer.requests == 0
+    claims, use = verifier.verify_signed(token, AUD)  # fetches
+    assert verifier.verify_signed(token, AUD, network=False) == (claims, use)
+    with pytest.raises(AuthError, match="signature"):
+        verifier.verify_signed(token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB"), AUD, network=False)
+    with pytest.raises(AuthError, match="aud"):
+        verifier.verify_signed(token, AUD + "/other", network=False)
+    verifier.check_unspent(use)  # nothing recorded yet
+    assert verifier.spend(use)
+    with pytest.raises(AuthError, match="replay"):
+        verifier.check_unspent(use)
+    assert issuer.requests == 1

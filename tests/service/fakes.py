@@ -106,9 +106,14 @@ class FakeVerifier:
             raise AuthError("bad token")
         return {"iss": ISSUER}
 
-    def verify_unspent(self, authorization: str | None, audience: str) -> tuple[dict[str, Any], TokenUse]:
+    def verify_signed(
+        self, authorization: str | None, audience: str, *, network: bool = True
+    ) -> tuple[dict[str, Any], TokenUse]:
         claims = self.verify(authorization, audience)
         return claims, TokenUse(ISSUER, "jti", datetime.now(UTC))
+
+    def check_unspent(self, use: TokenUse) -> None:
+        pass
 
     def spend(self, use: TokenUse) -> bool:
         return True

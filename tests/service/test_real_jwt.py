@@ -220,6 +220,72 @@ def test_missing_or_malformed_authorization_header_is_401(
     assert response.status_code == 401 and response.content == b""
 
 
+def test_a_replayed_token_is_refused_before_its_assessment(
+    signers: dict[str, Signer], tmp_path: Path
+) -> None:
+    """The replay check opens the call's turn in the CPU queue: a replay costs no assessment."""
+    import sqlite3
+
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n")
+    db = tmp_path / "a.sqlite3"
+    engine = FakeEngine()
+    client = AppClient(
+        create_app(service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{db}"), engine=engine)
+    )
+    token = signers["ES384"].token()
+    assert call(client, token).status_code == 200
+    assert len(engine.calls) == 1
+    replay = call(client, token)
+    assert replay.status_code == 401 and replay.content == b""
+    assert len(engine.calls) == 1
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM hook_call").fetchone() == (1,)
+
+
+def test_an_issuers_keys_are_fetched_in_a_worker_thread_and_used_on_the_event_loop_once_at_hand(
+    signers: dict[str, Signer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JWKS fetch (network) never runs on the event loop; once the keys are cached, a token is
+    verified there without a hand-off to a worker thread."""
+    import asyncio
+
+    import httpx
+
+    import cds.service.guard as guard
+
+    fetched_on_loop: list[bool] = []
+
+    def jwks(request: httpx.Request) -> httpx.Response:
+        try:
+            asyncio.get_running_loop()
+            fetched_on_loop.append(True)
+        except RuntimeError:
+            fetched_on_loop.append(False)
+        return httpx.Response(200, json={"keys": [_jwk(s) for s in signers.values()]})
+
+    real_client = httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda **_: real_client(transport=httpx.MockTransport(jwks)))
+    hand_offs: list[str] = []
+    real_run = guard.run_in_threadpool
+
+    async def counted(func: Any, *args: Any) -> Any:
+        hand_offs.append(getattr(func, "__name__", "?"))
+        return await real_run(func, *args)
+
+    monkeypatch.setattr(guard, "run_in_threadpool", counted)
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text(f"- iss: {ISS}\n  jwks_url: https://ehr.test/jwks.json\n")
+    settings = service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    client = AppClient(create_app(settings, engine=FakeEngine()))
+    assert call(client, signers["ES384"].token()).status_code == 200
+    assert fetched_on_loop == [False] and hand_offs == ["verify_signed"]
+    assert call(client, signers["RS384"].token()).status_code == 200
+    assert fetched_on_loop == [False] and hand_offs == ["verify_signed"]  # at hand: no hand-off
+    assert call(client, signers["ES384"].token(h_kid="unknown")).status_code == 401
+
+
 def test_audit_database_down_is_503_not_401(signers: dict[str, Signer], tmp_path: Path) -> None:
     """The replay-cache write is the first database write of a call: when it fails the client is not
     at fault (401 would send it looking for a key problem); the answer is 503 and no advice."""
