@@ -46,7 +46,31 @@ def test_work_runs_one_at_a_time_in_arrival_order() -> None:
     assert [k for what, k in events if what == "start"] == list(range(6))
 
 
-def test_each_event_loop_has_its_own_queue() -> None:
+def test_a_queue_serves_one_event_loop_after_another() -> None:
     queue = CpuQueue()
     assert _run(queue.run(lambda: 1)) == 1
-    assert _run(queue.run(lambda: 2)) == 2  # a new loop: not blocked by the old one's limiter
+    assert _run(queue.run(lambda: 2)) == 2  # a new loop: served by the same queue, not blocked
+
+
+def test_work_whose_caller_is_cancelled_before_its_turn_never_runs() -> None:
+    queue = CpuQueue()
+    ran: list[str] = []
+    release = threading.Event()
+
+    def first() -> None:
+        release.wait(5)
+        ran.append("first")
+
+    async def main() -> None:
+        holding = asyncio.create_task(queue.run(first))
+        await asyncio.sleep(0.05)  # `first` holds the queue
+        waiting = asyncio.create_task(queue.run(lambda: ran.append("cancelled")))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        await asyncio.sleep(0.01)  # the cancellation reaches the queue before `first` ends
+        release.set()
+        await holding
+        await queue.run(lambda: ran.append("after"))
+
+    _run(main())
+    assert ran == ["first", "after"]
