@@ -220,12 +220,8 @@ def test_missing_or_malformed_authorization_header_is_401(
     assert response.status_code == 401 and response.content == b""
 
 
-def test_a_replayed_token_is_refused_before_its_assessment(
-    signers: dict[str, Signer], tmp_path: Path
-) -> None:
-    """The replay check opens the call's turn in the CPU queue: a replay costs no assessment."""
-    import sqlite3
-
+def _service_with_engine(signers: dict[str, Signer], tmp_path: Path) -> tuple[AppClient, FakeEngine, Path]:
+    """The service with the real verifier and audit store, and the fake engine it assesses with."""
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
     issuers = tmp_path / "issuers.yaml"
     issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n")
@@ -234,6 +230,16 @@ def test_a_replayed_token_is_refused_before_its_assessment(
     client = AppClient(
         create_app(service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{db}"), engine=engine)
     )
+    return client, engine, db
+
+
+def test_a_replayed_token_is_refused_before_its_assessment(
+    signers: dict[str, Signer], tmp_path: Path
+) -> None:
+    """The replay check opens the call's turn in the CPU queue: a replay costs no assessment."""
+    import sqlite3
+
+    client, engine, db = _service_with_engine(signers, tmp_path)
     token = signers["ES384"].token()
     assert call(client, token).status_code == 200
     assert len(engine.calls) == 1
@@ -291,14 +297,7 @@ def test_audit_database_down_is_503_not_401(signers: dict[str, Signer], tmp_path
     at fault (401 would send it looking for a key problem); the answer is 503 and no advice."""
     import sqlite3
 
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(s) for s in signers.values()]}))
-    issuers = tmp_path / "issuers.yaml"
-    issuers.write_text(f"- iss: {ISS}\n  jwks_file: jwks.json\n")
-    db = tmp_path / "a.sqlite3"
-    engine = FakeEngine()
-    client = AppClient(
-        create_app(service_settings(trusted_issuers=issuers, database_url=f"sqlite:///{db}"), engine=engine)
-    )
+    client, engine, db = _service_with_engine(signers, tmp_path)
     with sqlite3.connect(db) as connection:  # the store breaks under the running service
         connection.execute("DROP TABLE seen_token")
     response = call(client, signers["ES384"].token())
