@@ -1,9 +1,12 @@
-"""Pass 1: a chunk of a type no fact reads is byte-checked on its own (`bulk.checked`), counting
-what a scan of it counts; patient ids with whitespace name no patient."""
+"""Pass 1 on the process pool: while the workers start (their fork server loads the knowledge), the
+command byte-checks the chunks of types no fact reads itself; a chunk failing the check is handed
+to a worker and read line by line; the counts and rows are those of a run in one process."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,36 @@ def _rows(folder: Path, jobs: int) -> tuple[object, list[Row]]:
     return summary, rows
 
 
+@pytest.mark.slow
+def test_the_command_checks_skipped_chunks_while_the_workers_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _export(tmp_path / "e")
+    checked_here: list[str] = []
+    real_checked = bulk.checked
+
+    def checked(chunk: bulk.Chunk) -> bulk.Scan | None:
+        checked_here.append(Path(chunk.path).name)  # only this process sees the patched module
+        return real_checked(chunk)
+
+    def slow_start(pool: object) -> threading.Thread:
+        # The fork server may already be running from an earlier test: a start as slow as a cold one.
+        thread = threading.Thread(target=lambda: (time.sleep(1.0), run._nothing()))
+        thread.start()
+        return thread
+
+    monkeypatch.setattr(bulk, "checked", checked)
+    monkeypatch.setattr(run, "_start_workers", slow_start)
+    pooled, rows = _rows(tmp_path / "e", jobs=2)
+    assert sorted(checked_here) == ["2.Encounter.ndjson", "Encounter.ndjson"]
+    alone, rows_alone = _rows(tmp_path / "e", jobs=1)
+    assert rows == rows_alone
+    assert pooled == alone  # counts, not parsed lines, patients
+    by_id = {r.patient: r for r in rows}
+    # The mislabelled file failed the check here and was read by a worker: its aneurysm counts.
+    assert "aneurysmal-vascular-disease" in by_id["trd1"].contraindications
+
+
 def test_a_checked_chunk_counts_what_a_scan_of_it_counts(tmp_path: Path) -> None:
     _export(tmp_path / "e")
     read = run.reading()
@@ -40,6 +73,29 @@ def test_a_checked_chunk_counts_what_a_scan_of_it_counts(tmp_path: Path) -> None
             assert records == [] and bulk.checked(chunk) == seen and seen.not_parsed == 10
         else:
             assert bulk.checked(chunk) is None and records
+
+
+def test_the_earliest_result_is_awaited_doing_other_work(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    done: list[float] = []
+
+    def idle() -> bool:
+        if len(done) == 5:
+            return False  # nothing left to do
+        time.sleep(0.01)
+        done.append(time.monotonic())
+        return True
+
+    with ThreadPoolExecutor(2) as pool:
+        out = list(run._ordered(pool, _slow_square, iter([[3], [4]]), None, 1, None, idle))
+    assert out == [([3], [9]), ([4], [16])]
+    assert len(done) == 5  # all of it, while the first task still ran
+
+
+def _slow_square(batch: list[int], _: object) -> list[int]:
+    time.sleep(0.3)
+    return [x * x for x in batch]
 
 
 @pytest.mark.parametrize(
