@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -422,15 +422,14 @@ def bucket_groups(folder: Path, buckets: int) -> Iterator[Group]:
 # --- the Dask backend's buckets: blobs of bucket lines, moved by the cluster ----------------------
 
 
-def deal(chunks_: list[Chunk], parts: int) -> list[bytes]:
+def deal(chunks_: list[Chunk], parts: int, done: Container[tuple[str, int]] = ()) -> list[bytes]:
     """`chunks_` dealt round-robin into `parts` tasks, the parsed ones first (even work per task),
-    each encoded as JSON bytes: Dask's graph would take nested containers of dataclasses apart."""
+    each encoded as JSON bytes: Dask's graph would take nested containers of dataclasses apart.
+    Chunks in `done` ((path, start): checked already) are left out after dealing, so the others
+    are dealt the same whichever were done."""
     ordered = sorted(chunks_, key=lambda c: c.skip_type is not None)
-    return [
-        orjson.dumps([[c.path, c.start, c.end, c.skip_type] for c in ordered[i::parts]])
-        for i in range(parts)
-        if ordered[i::parts]
-    ]
+    dealt = [[c for c in ordered[i::parts] if (c.path, c.start) not in done] for i in range(parts)]
+    return [orjson.dumps([[c.path, c.start, c.end, c.skip_type] for c in part]) for part in dealt if part]
 
 
 def bucket_ranges(buckets: int, parts: int) -> list[range]:

@@ -106,3 +106,73 @@ def test_a_patient_id_with_whitespace_names_no_patient(pid: str, kept: bool) -> 
     assert bulk.patient_of({"resourceType": "Patient", "id": pid}) == (pid if kept else None)
     ref = {"resourceType": "Condition", "subject": {"reference": f"Patient/{pid}"}}
     assert bulk.patient_of(ref) == (pid if kept else None)
+
+
+def test_chunks_checked_already_leave_the_others_dealt_as_before() -> None:
+    chunks = [bulk.Chunk("p.ndjson", i * 10, i * 10 + 10) for i in range(5)]
+    chunks += [bulk.Chunk("e.ndjson", i * 10, i * 10 + 10, "Encounter") for i in range(7)]
+    whole = [json.loads(p) for p in bulk.deal(chunks, 4)]
+    done = {("e.ndjson", 0), ("e.ndjson", 30), ("e.ndjson", 60)}
+    less = [json.loads(p) for p in bulk.deal(chunks, 4, done)]
+    expected = [[c for c in part if (c[0], c[1]) not in done] for part in whole]
+    assert less == [part for part in expected if part]
+
+
+@pytest.mark.slow
+def test_a_local_cluster_is_started_while_the_client_checks_skipped_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed")
+    from cds.screen.run import Dask
+
+    _export(tmp_path / "e")
+    checked_here: list[str] = []
+    real_checked = bulk.checked
+
+    def checked(chunk: bulk.Chunk) -> bulk.Scan | None:
+        checked_here.append(Path(chunk.path).name)
+        return real_checked(chunk)
+
+    monkeypatch.setattr(bulk, "checked", checked)
+    rows: list[Row] = []
+    on_dask = screen([tmp_path / "e"], SETTINGS, rows.append, dask=Dask(workers=2))
+    # Both checked here while the cluster started (a second at least; a few microseconds of work).
+    assert sorted(checked_here) == ["2.Encounter.ndjson", "Encounter.ndjson"]
+    alone, rows_alone = _rows(tmp_path / "e", jobs=1)
+    assert rows == rows_alone and on_dask == alone
+    assert "aneurysmal-vascular-disease" in {r.patient: r for r in rows}["trd1"].contraindications
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_start_with_the_environment_dask_gives_them(tmp_path: Path) -> None:
+    """The fork server is started before Dask's nannies would start it: the workers it forks must
+    still get what a nanny sets before spawning (one BLAS thread, a fixed hash seed)."""
+    pytest.importorskip("distributed")
+    import os
+    import subprocess
+    import sys
+
+    # A fresh process: a fork server an earlier test started is used as it is (as in one command).
+    probe = (
+        "import os\n"
+        "from cds.screen.cluster import connect\n"
+        "from cds.screen.run import Dask\n"
+        "def probe(): return os.environ.get('OMP_NUM_THREADS'), hash('ketamine')\n"
+        "if __name__ == '__main__':\n"
+        "    with connect(Dask(workers=2)) as client:\n"
+        "        print(sorted(set(client.run(probe).values())))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "OMP_NUM_THREADS")}
+    script = tmp_path / "probe.py"
+    script.write_text(probe)
+    seen = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+    expected = subprocess.run(
+        [sys.executable, "-c", "print(hash('ketamine'))"],
+        env={**env, "PYTHONHASHSEED": "6640"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert seen == f"[('1', {expected})]"
