@@ -327,6 +327,20 @@ def _screen_export(
     scanned = client.map(
         bulk.partition_blobs, parts, reading=read, buckets=buckets, parts=len(ranges), pure=False
     )
+    # Each range's blob is cut out on each worker holding a pass-1 result (only that blob moves),
+    # submitted now in one graph (a cut runs as soon as its part is done, ahead of queued parts:
+    # a cut queued behind a long task would hold up another worker), not one message per cut
+    # once every part is in: pass 2 then waits for no cut.
+    cuts = client.map(
+        _blob,
+        [s for _ in ranges for s in scanned],
+        [i for i in range(len(ranges)) for _ in scanned],
+        pure=False,
+        priority=1,
+    )
+    blobs: list[list[Any] | None] = [
+        cuts[i * len(scanned) : (i + 1) * len(scanned)] for i in range(len(ranges))
+    ]
     bar.start("grouping export by patient", len(parts))
     seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
     scan = bulk.Scan()
@@ -350,12 +364,7 @@ def _screen_export(
     unfinished = dict.fromkeys(client.scheduler_info().get("workers", {}), 0)
     placed: dict[str, str] = {}
 
-    # Each range's blob is cut out on each worker holding a pass-1 result (only that blob moves),
-    # all at once and first: a cut queued behind a long task would hold up another worker.
-    blobs: list[list[Any] | None] = [
-        [client.submit(_blob, s, i, pure=False, priority=1) for s in scanned] for i in range(len(ranges))
-    ]
-    del seen, scanned  # each blob holds what it needs
+    del seen, scanned, cuts  # each blob holds what it needs
 
     held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
 
