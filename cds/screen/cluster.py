@@ -52,11 +52,12 @@ def _plugin() -> Any:
 
 
 @contextmanager
-def connect(target: Dask) -> Iterator[Any]:
-    import dask
-    from distributed import Client, LocalCluster
-
+def connect(target: Dask, starting: Callable[[], None] | None = None) -> Iterator[Any]:
+    """A client of the scheduler, or of a local cluster started here; `starting()` is called once a
+    local cluster's fork server is starting (its preload is the longest step of the start)."""
     if target.scheduler:
+        from distributed import Client
+
         try:
             client = Client(target.scheduler, timeout=f"{target.connect_timeout_s}s")
         except (OSError, ValueError) as exc:  # refused, timed out, or not an address
@@ -66,6 +67,12 @@ def connect(target: Dask) -> Iterator[Any]:
             yield client
         return
     workers = max(1, target.workers or os.cpu_count() or 1)
+    _start_forkserver()  # first: importing Dask here takes a while, and the server needs none of it
+    if starting is not None:
+        starting()
+    import dask
+    from distributed import Client, LocalCluster
+
     # One thread per worker process: the rules engine holds the GIL. No statistical profiler: its
     # thread walks the task's stack every 10 ms, and with a GIL-bound task that is CPU lost.
     # Worker processes fork from a server that imported distributed and the pipeline and compiled
@@ -79,8 +86,6 @@ def connect(target: Dask) -> Iterator[Any]:
         "distributed.worker.multiprocessing-method": "forkserver",
         "distributed.nanny.pre-spawn-environ": NANNY_ENVIRON,
     }
-    with dask.config.set(config):
-        _preload_forkserver()
     with (
         dask.config.set(config),
         LocalCluster(
@@ -105,6 +110,37 @@ def _wait_for_a_worker(client: Any, target: Dask) -> None:
             f"(start them with `dask worker {target.scheduler}`, or wait longer with --worker-wait)",
             location=str(target.scheduler),
         ) from None
+
+
+class _EarlyChecks:
+    """A thread byte-checking the chunks of types no fact reads (`bulk.checked`) until `stop()`,
+    which gives the scans of those that passed by (path, start); the rest go to the cluster."""
+
+    def __init__(self, files: list[Path], read: bulk.Reading) -> None:
+        self.chunks = [c for c in bulk.chunks([f.resolve() for f in files], read) if c.skip_type]
+        self.passed: dict[tuple[str, int], bulk.Scan] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cds-early-checks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        for chunk in self.chunks:
+            if self._stop.is_set():
+                return
+            try:
+                seen = bulk.checked(chunk)
+            except OSError:
+                return  # the cluster's own reading reports it
+            if seen is not None:
+                self.passed[chunk.path, chunk.start] = seen
+
+    def stop(self) -> dict[tuple[str, int], bulk.Scan]:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+        return self.passed
 
 
 class _Watch:
@@ -157,17 +193,29 @@ class _Watch:
 
 
 NANNY_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+DASK_HASH_SEED = "6640"  # the seed distributed's nannies give workers when none is set
 RANGES_PER_WORKER = 8  # pass-2 tasks: small enough that no worker waits long for the last one
 
 
-def _preload_forkserver() -> None:
-    from distributed.utils import get_mp_context
+FORKSERVER_PRELOAD = ["distributed", "cds.screen.cluster", "cds.pipeline", "cds.screen.preload"]
 
-    # Dask sets its own preload list the first time it asks for the context; ours replaces it
-    # before the server starts (it starts with the first worker). Already started: used as it is.
-    get_mp_context().set_forkserver_preload(
-        ["distributed", "cds.screen.cluster", "cds.pipeline", "cds.screen.preload"]
-    )
+
+def _start_forkserver() -> None:
+    """Start the fork server the local cluster's nannies fork their workers from, preloading
+    distributed, the pipeline and the compiled ruleset. Already running (an earlier run in this
+    process): used as it is."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    # What a nanny puts in os.environ before its first spawn (`distributed.nanny`: the
+    # pre-spawn-environ unless set already, and a fixed PYTHONHASHSEED for consistent hashing
+    # across workers), put there first: the server, and every worker it forks, starts with it.
+    for key, value in NANNY_ENVIRON.items():
+        os.environ.setdefault(key, str(value))
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = DASK_HASH_SEED
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    forkserver.ensure_running()
 
 
 def _ruleset_version() -> str:
@@ -212,20 +260,46 @@ def screen_on_dask(
     target: Dask,
     read: bulk.Reading,
 ) -> None:
-    with connect(target) as client, _Watch(client, target.worker_wait_s) as watch:
-        check_workers(client, inputs.bundles + inputs.ndjson)
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        if inputs.bundles:
-            bar.start("screening bundles", len(inputs.bundles))
-            batches = [
-                [str(p.resolve()) for p in inputs.bundles[i : i + BATCH]]
-                for i in range(0, len(inputs.bundles), BATCH)
-            ]
-            futures = client.map(assess_files, batches, settings=settings, pure=False)
-            for i, rows in _in_order(futures, watch):
-                emit(bundle_rows(batches[i], rows, summary))
-        if inputs.ndjson:
-            _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers, watch)
+    # A local cluster's workers start only once its fork server has loaded the knowledge: meanwhile
+    # this process byte-checks the export's chunks of types no fact reads (a core idled for it);
+    # only those that pass are left out of pass 1, so its tasks read the same whichever they were.
+    early = _EarlyChecks(inputs.ndjson, read) if target.scheduler is None and inputs.ndjson else None
+    try:
+        with (
+            connect(target, early.start if early else None) as client,
+            _Watch(client, target.worker_wait_s) as watch,
+        ):
+            checked = early.stop() if early is not None else {}
+            _on_cluster(client, watch, inputs, settings, emit, summary, bar, read, checked)
+    finally:
+        if early is not None:
+            early.stop()
+
+
+def _on_cluster(
+    client: Any,
+    watch: _Watch,
+    inputs: Inputs,
+    settings: Settings,
+    emit: Callable[[list[Row]], None],
+    summary: Summary,
+    bar: Progress,
+    read: bulk.Reading,
+    checked: dict[tuple[str, int], bulk.Scan],
+) -> None:
+    check_workers(client, inputs.bundles + inputs.ndjson)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    if inputs.bundles:
+        bar.start("screening bundles", len(inputs.bundles))
+        batches = [
+            [str(p.resolve()) for p in inputs.bundles[i : i + BATCH]]
+            for i in range(0, len(inputs.bundles), BATCH)
+        ]
+        futures = client.map(assess_files, batches, settings=settings, pure=False)
+        for i, rows in _in_order(futures, watch):
+            emit(bundle_rows(batches[i], rows, summary))
+    if inputs.ndjson:
+        _screen_export(client, inputs.ndjson, settings, emit, summary, bar, read, workers, watch, checked)
 
 
 def _screen_export(
@@ -238,8 +312,10 @@ def _screen_export(
     read: bulk.Reading,
     workers: int,
     watch: _Watch,
+    checked: dict[tuple[str, int], bulk.Scan] | None = None,
 ) -> None:
     files = [f.resolve() for f in files]
+    checked = checked or {}
     total = bulk.read_bytes(files, read)
     buckets = bulk.bucket_count(total)
     # Pass 2 tasks: each a contiguous range of buckets, enough for every worker to get several
@@ -247,13 +323,29 @@ def _screen_export(
     ranges = bulk.bucket_ranges(buckets, max(RANGES_PER_WORKER * workers, -(-total // bulk.BUCKET_BYTES)))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
     # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
-    parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)))
+    parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)), checked)
     scanned = client.map(
         bulk.partition_blobs, parts, reading=read, buckets=buckets, parts=len(ranges), pure=False
     )
+    # Each range's blob is cut out on each worker holding a pass-1 result (only that blob moves),
+    # submitted now in one graph (a cut runs as soon as its part is done, ahead of queued parts:
+    # a cut queued behind a long task would hold up another worker), not one message per cut
+    # once every part is in: pass 2 then waits for no cut.
+    cuts = client.map(
+        _blob,
+        [s for _ in ranges for s in scanned],
+        [i for i in range(len(ranges)) for _ in scanned],
+        pure=False,
+        priority=1,
+    )
+    blobs: list[list[Any] | None] = [
+        cuts[i * len(scanned) : (i + 1) * len(scanned)] for i in range(len(ranges))
+    ]
     bar.start("grouping export by patient", len(parts))
     seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
     scan = bulk.Scan()
+    for key in sorted(checked):  # counts only: no record, nothing reported
+        scan.merge(checked[key])
     medications: list[tuple[str, bytes]] = []
     # Merged in part order, not as they finish: the first unreadable line named is the same every run.
     for _, (part_scan, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
@@ -272,12 +364,7 @@ def _screen_export(
     unfinished = dict.fromkeys(client.scheduler_info().get("workers", {}), 0)
     placed: dict[str, str] = {}
 
-    # Each range's blob is cut out on each worker holding a pass-1 result (only that blob moves),
-    # all at once and first: a cut queued behind a long task would hold up another worker.
-    blobs: list[list[Any] | None] = [
-        [client.submit(_blob, s, i, pure=False, priority=1) for s in scanned] for i in range(len(ranges))
-    ]
-    del seen, scanned  # each blob holds what it needs
+    del seen, scanned, cuts  # each blob holds what it needs
 
     held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
 

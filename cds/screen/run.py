@@ -8,14 +8,16 @@ back in submission order (bucket, then patient), so a run is reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
 from multiprocessing import forkserver
@@ -190,14 +192,84 @@ def _partition(
     buckets = bulk.bucket_count(bulk.read_bytes(files, read))
     pieces = bulk.chunks(files, read, chunk_size(files, read, jobs))
     bar.start("grouping export by patient", len(pieces))
+    index = {(c.path, c.start): i for i, c in enumerate(pieces)}
+    scans: dict[int, bulk.Scan] = {}
+    # Parsed chunks at the front, for the workers; chunks of types no fact reads at the back, which
+    # this process byte-checks itself while it waits for a result (it needs no knowledge): at first
+    # that is while the pool's fork server loads the knowledge, when a core would otherwise idle.
+    work = _Work(sorted(pieces, key=lambda c: c.skip_type is not None))
+
+    def check() -> bool:
+        chunk = work.take_checked()
+        if chunk is None:
+            return False
+        seen = bulk.checked(chunk)
+        if seen is None:  # not what its name says: read line by line in a worker
+            work.put_back(chunk)
+        else:
+            scans[index[chunk.path, chunk.start]] = seen
+            bar.advance(1)
+        return True
+
+    if pool is not None:
+        # The pool's processes start only once the fork server has loaded the knowledge, and a
+        # submit waits for that: they start on a thread while this process checks chunks.
+        starting = _start_workers(pool)
+        while starting.is_alive() and check():
+            pass
+        starting.join()
+    args = (read, str(folder), buckets)
+    for batch, parts in _ordered(pool, _partition_task, work, args, jobs, None, check if pool else None):
+        for c, p in zip(batch, parts, strict=True):
+            scans[index[c.path, c.start]] = p
+        bar.advance(len(batch))
+    # Merged in chunk order, whoever read them: the first unreadable lines named are the same every run.
     scan = bulk.Scan()
-    tasks = ([c] for c in pieces)
-    for _, parts in _ordered(pool, _partition_task, tasks, (read, str(folder), buckets), jobs, None):
-        for p in parts:
-            scan.merge(p)
-        bar.advance(1)
+    for i in sorted(scans):
+        scan.merge(scans[i])
     meds = bulk.merge_medications(folder)
     return after_scan(scan, settings, summary, meds), scan.patients
+
+
+def _start_workers(pool: Executor) -> threading.Thread:
+    def start() -> None:
+        # A pool that breaks here breaks the first real task too, which reports it.
+        with contextlib.suppress(Exception):
+            pool.submit(_nothing)
+
+    thread = threading.Thread(target=start, name="cds-pool-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _nothing() -> None:
+    return None
+
+
+class _Work:
+    """Pass-1 tasks (one chunk each) for `_ordered`, taken from the front; this process takes
+    chunks only to be byte-checked from the back. An iterator that may grow after running dry
+    (a chunk put back), which `_ordered`'s `next(pending, None)` allows."""
+
+    def __init__(self, chunks: list[bulk.Chunk]) -> None:
+        self.chunks = deque(chunks)
+
+    def __iter__(self) -> _Work:
+        return self
+
+    def __next__(self) -> list[bulk.Chunk]:
+        if not self.chunks:
+            raise StopIteration
+        return [self.chunks.popleft()]
+
+    def take_checked(self) -> bulk.Chunk | None:
+        if self.chunks and self.chunks[-1].skip_type is not None:
+            return self.chunks.pop()
+        return None
+
+    def put_back(self, chunk: bulk.Chunk) -> None:
+        # As a chunk to parse: the byte check failed, and this process must not take it again.
+        self.chunks.appendleft(replace(chunk, skip_type=None))
 
 
 def _partition_task(batch: list[bulk.Chunk], args: tuple[bulk.Reading, str, int]) -> list[bulk.Scan]:
@@ -296,8 +368,10 @@ def _ordered(
     arg: Any,
     jobs: int,
     recovery: Recovery | None,
+    idle: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Any, list[T]]]:
-    """(batch, fn(batch, arg)) for every batch, in order, at most 2 x jobs batches in flight.
+    """(batch, fn(batch, arg)) for every batch, in order, at most 2 x jobs batches in flight;
+    `idle()` is called while the earliest is unfinished, until it returns False (no work left).
 
     A worker process that dies breaks the pool, and every batch then unfinished fails with it,
     the one that killed it among them. Those batches are re-run (`_recover`) until only records
@@ -317,6 +391,8 @@ def _ordered(
         if not inflight:
             break
         batch, future = inflight[0]
+        while idle is not None and not future.done() and idle():
+            pass
         try:
             result = future.result()
         except BrokenProcessPool:
