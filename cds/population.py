@@ -24,6 +24,7 @@ import orjson
 import typer
 import yaml
 
+from cds import yamlio
 from cds.contract.assessment import IndicationStatus, Verdict
 from cds.synthetic import JAPANESE_RACE, PatientBuilder
 
@@ -453,7 +454,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     path = folder / MANIFEST
     if not path.is_file():
         return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamlio.load(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else None
 
 

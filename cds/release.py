@@ -25,6 +25,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from cds import yamlio
 from cds.errors import RuleFileError
 from cds.knowledge import Knowledge, knowledge_files
 from cds.ruleset.problems import Problem
@@ -59,7 +60,7 @@ def file_hash(path: Path) -> str:
     raw = path.read_bytes()
     try:
         if path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(raw)
+            data = yamlio.load(raw)
             if path.name == "settings.yaml" and isinstance(data, dict):
                 data = {k: v for k, v in data.items() if k != "ruleset_version"}
             return _digest(data)
@@ -92,7 +93,7 @@ def read_lock(path: Path) -> ReleaseLock | None:
     if not path.exists():
         return None
     try:
-        return ReleaseLock.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return ReleaseLock.model_validate(yamlio.load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         raise RuleFileError(f"not a release lock: {exc}".splitlines()[0], file=str(path)) from exc
 

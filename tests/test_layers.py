@@ -12,7 +12,7 @@ CDS = Path(__file__).resolve().parents[1] / "cds"
 
 # Lowest first. A unit is a top-level module or package of cds.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("contract", {"cds._version", "cds.errors", "cds.paths", "cds.contract"}),
+    ("contract", {"cds._version", "cds.errors", "cds.paths", "cds.yamlio", "cds.contract"}),
     ("data", {"cds.terminology", "cds.ingest", "cds.settings", "cds.synthetic", "cds.population"}),
     ("rules", {"cds.ruleset"}),
     ("engine", {"cds.engine"}),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlparse
 
+from cds import yamlio
 from cds.contract.facts import FACT_KINDS, engine_fields
 from cds.errors import KnowledgeError
 from cds.ruleset.loader import Ruleset
@@ -263,7 +264,6 @@ def _contradictions(seen: dict[str, Any]) -> list[str]:
 
 def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HEAD") -> list[Problem]:
     """Rules whose file differs from git `base` but whose version did not change."""
-    import yaml
 
     problems = []
     if rules:
@@ -286,8 +286,8 @@ def unbumped_versions(rules: list[Rule], files: dict[str, Path], base: str = "HE
             return []  # not in git: nothing to compare with
         if old.returncode != 0:
             continue  # new file
-        before = yaml.safe_load(old.stdout) or {}
-        now = yaml.safe_load(path.read_text()) or {}
+        before = yamlio.load(old.stdout) or {}
+        now = yamlio.load(path.read_text()) or {}
         if before != now and str(before.get("version")) == rule.version:
             problems.append(
                 Problem(

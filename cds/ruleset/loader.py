@@ -16,6 +16,7 @@ from cds.errors import RuleFileError
 from cds.ruleset.problems import Problem
 from cds.ruleset.schema import Rule
 from cds.settings import TABLE_FILES
+from cds.yamlio import compose_and_load
 
 # Files in rules/ that are data for the rules, not rules.
 NOT_RULES = frozenset(TABLE_FILES)
@@ -79,8 +80,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 def parse_rule_file(path: Path, display: str) -> tuple[Rule | None, list[Problem]]:
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = compose_and_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [

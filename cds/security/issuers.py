@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from cds import yamlio
 from cds.errors import CdsError
 
 
@@ -99,7 +100,7 @@ def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
     except OSError as exc:
         raise TrustConfigError(f"{path}: cannot read trusted issuers file: {exc.strerror or exc}") from None
     try:
-        data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data: Any = json.loads(text) if path.suffix.lower() == ".json" else yamlio.load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise TrustConfigError(
             f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cds import yamlio
 from cds.contract.assessment import ProductName
 from cds.knowledge import default_knowledge
 from cds.service.models import BadRequest
@@ -69,7 +70,7 @@ Strengths = dict[ProductName, ProductStrength]
 def load_strengths(path: Path) -> Strengths:
     """The product strengths file; a broken file is a start-up error naming the file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("expected a mapping of product to {mg_per_unit, units, citation}")
         return {name: ProductStrength.model_validate(entry) for name, entry in data.items()}

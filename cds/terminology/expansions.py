@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cds import yamlio
 from cds.errors import KnowledgeError
 from cds.terminology.valuesets import EXT_BASE
 
@@ -101,7 +102,7 @@ class BuildError(KnowledgeError):
 
 def load_recipe(path: Path) -> Recipe:
     try:
-        return Recipe.model_validate(yaml.safe_load(path.read_text()))
+        return Recipe.model_validate(yamlio.load(path.read_text()))
     except (yaml.YAMLError, ValueError) as exc:
         raise BuildError(f"{path}: {exc}") from exc
 

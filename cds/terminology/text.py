@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from cds import yamlio
 from cds.paths import fhir_dir
 
 
@@ -50,7 +50,7 @@ class TextMatcher:
 
     @classmethod
     def from_file(cls, path: Path) -> TextMatcher:
-        data = _Patterns.model_validate(yaml.safe_load(path.read_text()))
+        data = _Patterns.model_validate(yamlio.load(path.read_text()))
         return cls(data.concepts, data.negation_before, data.negation_after)
 
     def concepts(self) -> list[str]:
