@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -106,7 +107,11 @@ def screen_command(
     # A file appears at --output only once every patient has a row: until then the rows go to a
     # partial file beside it, removed if the run stops, so a cut-off file never passes for a
     # screening (a file an earlier run left at that path stays as it was).
-    target = _partial(output) if output else None
+    final = _destination(output) if output else None
+    if final is not None and final.is_file() and not os.access(final, os.W_OK):
+        # The rename at the end would replace a file the user cannot write: refuse as open() would.
+        fail(f"{output}: cannot write (Permission denied)")
+    target = _partial(final) if final else None
     try:
         if target is None:
             out = sys.stdout
@@ -134,25 +139,32 @@ def screen_command(
         writer.close(summary)
         complete = True
     except CdsError as exc:
-        if output:
+        if target is not None and target != final:
             fail(f"{exc} (nothing written to {output})")
+        where = f"to {output}" if output else "above"  # streamed: to a pipe or device, or stdout
         fail(
-            f"{exc} (screening stopped: the {written} rows written above are incomplete)"
+            f"{exc} (screening stopped: the {written} rows written {where} are incomplete)"
             if written
             else str(exc)
         )
         raise  # unreachable
     finally:
-        if output and target:
+        if target is not None:
             out.close()
-            if not complete and target != output:
+            if not complete and target != final:
                 target.unlink(missing_ok=True)
-    if output and target and target != output:
-        target.replace(output)
+    if target is not None and final is not None and target != final:
+        target.replace(final)
     for line in summary.lines():
         typer.echo(line, err=True)
     if summary.unusable:
         raise typer.Exit(EXIT_UNUSABLE)
+
+
+def _destination(output: Path) -> Path:
+    """The file the rows end in: through a symbolic link, the file it names (a rename onto the link
+    would replace the link with a new file, leaving the file it named as it was)."""
+    return output.resolve() if output.is_symlink() else output
 
 
 def _partial(output: Path) -> Path:

@@ -1,0 +1,102 @@
+"""`cds screen --output`: where the rows end up, and what the command says when a run stops."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cds.cli import app
+from cds.errors import CdsError
+from cds.screen.rows import Row, Summary
+from tests.screen.test_screen import write_export
+
+runner = CliRunner()
+
+
+def _row(patient: str) -> Row:
+    return Row(patient=patient, source="export/Patient.ndjson")
+
+
+def _screen_writing(rows: int, *, then_fail: bool) -> Callable[..., Summary]:
+    """A stand-in for the screening: writes `rows` rows, then stops with a CdsError or finishes."""
+
+    def fake(inputs: Any, settings: Any, write: Callable[[Row], None], **_: Any) -> Summary:
+        summary = Summary()
+        for k in range(rows):
+            row = _row(f"p{k}")
+            write(row)
+            summary.add(row)
+        if then_fail:
+            raise CdsError("the cluster lost its last worker")
+        return summary
+
+    return fake
+
+
+def _run(tmp_path: Path, output: Path, monkeypatch: pytest.MonkeyPatch, *, rows: int, fail: bool) -> Any:
+    write_export(tmp_path / "export", broken=False)
+    monkeypatch.setattr("cds.screen.run.screen", _screen_writing(rows, then_fail=fail))
+    argv = ["screen", str(tmp_path / "export"), "--as-of", "2025-06-02", "--jobs", "1", "-o", str(output)]
+    return runner.invoke(app, argv)
+
+
+def test_rows_go_through_a_symbolic_link_to_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "results" / "rows.csv"
+    real.parent.mkdir()
+    real.write_text("an earlier run\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    result = _run(tmp_path, link, monkeypatch, rows=3, fail=False)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == real  # the link is kept, not replaced by a file
+    assert [r["patient"] for r in csv.DictReader(real.open())] == ["p0", "p1", "p2"]
+    assert not (tmp_path / "results" / "rows.csv.partial").exists()
+
+
+def test_a_file_the_user_cannot_write_is_refused_before_screening_and_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are renamed onto --output at the end: a rename would replace a read-only file that
+    open() would refuse. (os.access answers for the user running the command: as root, yes.)"""
+    import cds.screen.cli as screen_cli
+
+    out = tmp_path / "rows.csv"
+    out.write_text("kept\n")
+    out.chmod(0o444)
+    real_access = screen_cli.os.access
+    monkeypatch.setattr(
+        screen_cli.os,
+        "access",
+        lambda p, mode, **kw: False if Path(p) == out and mode & os.W_OK else real_access(p, mode, **kw),
+    )
+    result = _run(tmp_path, out, monkeypatch, rows=3, fail=False)
+    assert result.exit_code == 2
+    assert "rows.csv: cannot write (Permission denied)" in result.output, result.output
+    assert out.read_text() == "kept\n"
+
+
+def test_a_stopped_run_into_a_device_says_how_many_rows_it_wrote_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipe or device gets the rows as they come (no partial file): when the run stops, the rows
+    already there are incomplete, not 'nothing written'."""
+    result = _run(tmp_path, Path("/dev/null"), monkeypatch, rows=2, fail=True)
+    assert result.exit_code == 2
+    assert "the 2 rows written to /dev/null are incomplete" in result.output
+    assert "nothing written" not in result.output
+
+
+def test_a_stopped_run_into_a_file_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "rows.csv"
+    result = _run(tmp_path, out, monkeypatch, rows=2, fail=True)
+    assert result.exit_code == 2
+    assert f"nothing written to {out}" in result.output
+    assert not out.exists() and not out.with_name("rows.csv.partial").exists()
