@@ -176,3 +176,23 @@ def test_local_cluster_workers_start_with_the_environment_dask_gives_them(tmp_pa
         check=True,
     ).stdout.strip()
     assert seen == f"[('1', {expected})]"
+
+
+def _timers(dask_worker: object = None, dask_scheduler: object = None) -> tuple[float, float]:
+    server: object = dask_worker or dask_scheduler
+    return server.periodic_callbacks["monitor"].callback_time, server._tick_interval  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_local_cluster_samples_its_system_monitor_and_tick_seldom() -> None:
+    """The 500 ms system monitor and the 20 ms tick wake every event loop on the cores the tasks
+    need: the scheduler and every worker of a local cluster run them at 5 s and 1 s."""
+    pytest.importorskip("distributed")
+    from cds.screen.cluster import connect
+    from cds.screen.run import Dask
+
+    with connect(Dask(workers=2)) as client:
+        on_workers = set(client.run(_timers).values())
+        on_scheduler = client.run_on_scheduler(_timers)
+    assert on_workers == {(5000.0, 1.0)}
+    assert on_scheduler == (5000.0, 1.0)
