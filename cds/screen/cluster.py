@@ -328,7 +328,7 @@ def _screen_export(
     # and none holding much more than a bucket's worth of input.
     ranges = bulk.bucket_ranges(buckets, max(RANGES_PER_WORKER * workers, -(-total // bulk.BUCKET_BYTES)))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
-    # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
+    # Pass-1 tasks of even work, at least 4 per worker: one per parsed chunk at most.
     parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)), checked)
     scanned = client.map(
         bulk.partition_blobs, parts, reading=read, buckets=buckets, parts=len(ranges), pure=False
@@ -349,14 +349,16 @@ def _screen_export(
     ]
     bar.start("grouping export by patient", len(parts))
     seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
-    scan = bulk.Scan()
-    for key in sorted(checked):  # counts only: no record, nothing reported
-        scan.merge(checked[key])
+    scans = dict(checked)
     medications: list[tuple[str, bytes]] = []
-    # Merged in part order, not as they finish: the first unreadable line named is the same every run.
-    for _, (part_scan, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
-        scan.merge(part_scan)
+    for _, (chunk_scans, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
+        scans.update(chunk_scans)
         medications.extend(meds)
+    # Merged in file order, as the pool merges them, whichever task read which chunk: the first
+    # unreadable lines named are the same every run and on either backend.
+    scan = bulk.Scan()
+    for c in pieces:
+        scan.merge(scans[c.path, c.start])
     part_settings = after_scan(scan, settings, summary, None)
     # A task's result, not scattered data: a worker that dies takes scattered data with it for
     # good (every task needing it is cancelled), while a result is computed again elsewhere.
@@ -561,7 +563,9 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
+def _seen_and_medications(
+    p: bulk.Partitioned,
+) -> tuple[tuple[tuple[tuple[str, int], bulk.Scan], ...], tuple[tuple[str, bytes], ...]]:
     return p.seen, p.medications
 
 

@@ -170,3 +170,26 @@ def test_a_recovery_task_failing_otherwise_than_expected_is_one_clear_error(sche
         assert _settled([client.submit(len, [1, 2], pure=False)], watch) == [2]
         with pytest.raises(CdsError, match="a Dask task failed \\(ValueError: task failed\\)"):
             _settled([client.submit(_fails, pure=False)], watch, distributed.KilledWorker)
+
+
+def test_dask_names_the_unreadable_lines_in_file_order_whatever_the_split(
+    tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk's scan is merged in file order, as the pool merges them: the same first unreadable
+    lines named, whichever task read which chunk (here one line a chunk, the tasks given in reverse)."""
+    from cds.screen import bulk, cluster
+
+    write_export(tmp_path / "e", broken=False)
+    for name in ("Condition.ndjson", "Observation.ndjson", "MedicationStatement.ndjson"):
+        with (tmp_path / "e" / name).open("a") as fh:
+            fh.write("{not json\n")
+    alone: list[Row] = []
+    s_alone = screen([tmp_path / "e"], SETTINGS, alone.append, jobs=1)
+    deal = bulk.deal
+    monkeypatch.setattr(cluster, "chunk_size", lambda *_: 1)
+    monkeypatch.setattr(bulk, "deal", lambda *a, **k: deal(*a, **k)[::-1])
+    on_dask: list[Row] = []
+    s_dask = screen([tmp_path / "e"], SETTINGS, on_dask.append, dask=Dask(scheduler=scheduler))
+    assert len(s_alone.unreadable) == 3
+    assert s_dask.unreadable == s_alone.unreadable
+    assert on_dask == alone and s_dask == s_alone
