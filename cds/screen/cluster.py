@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -349,21 +349,14 @@ def _screen_export(
     ]
     bar.start("grouping export by patient", len(parts))
     seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
-    scans = dict(checked)
-    medications: list[tuple[str, bytes]] = []
-    for _, (chunk_scans, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
-        scans.update(chunk_scans)
-        medications.extend(meds)
-    # Merged in file order, as the pool merges them, whichever task read which chunk: the first
-    # unreadable lines named are the same every run and on either backend.
-    scan = bulk.Scan()
-    for c in pieces:
-        scan.merge(scans[c.path, c.start])
-    part_settings = after_scan(scan, settings, summary, None)
-    # A task's result, not scattered data: a worker that dies takes scattered data with it for
-    # good (every task needing it is cancelled), while a result is computed again elsewhere.
-    shared = client.submit(_same, medications, pure=False)
-    bar.start("screening export", scan.patients)
+    # Pass 2's first tasks are submitted now, with the run-level settings and the shared
+    # Medications as tasks of their own over pass 1's results: each range starts as soon as pass 1
+    # is done, not once every result has come here and the tasks have gone back (about 0.05 s).
+    # Results, not scattered data: a worker that dies takes scattered data with it for good (every
+    # task needing it is cancelled), while a result is computed again elsewhere.
+    keys = [(c.path, c.start) for c in pieces]
+    run_settings = client.submit(_run_settings, settings, keys, checked, *seen, pure=False)
+    shared = client.submit(_shared_medications, *seen, pure=False)
 
     # Each task goes to the worker with the fewest unfinished ones (as the process pool hands out
     # work): left to itself, the scheduler places a task where its input lies, and one worker may
@@ -371,9 +364,6 @@ def _screen_export(
     # task runs elsewhere.
     unfinished = dict.fromkeys(client.scheduler_info().get("workers", {}), 0)
     placed: dict[str, str] = {}
-
-    del seen, scanned, cuts  # each blob holds what it needs
-
     held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
 
     def assess_range(i: int) -> Any:
@@ -383,7 +373,7 @@ def _screen_export(
         held[i] = inputs
         future = client.submit(
             assess_blobs,
-            part_settings,
+            run_settings,
             shared,
             buckets,
             *inputs,
@@ -395,13 +385,27 @@ def _screen_export(
         placed[future.key] = worker
         return future
 
+    window = 2 * workers
+    first = [assess_range(i) for i in range(min(window, len(ranges)))]
+    del scanned, cuts  # each blob holds what it needs
+
+    # What pass 1 saw, for the summary: merged here as `_run_settings` merges it on a worker.
+    found = (r for _, r in _in_order(seen, watch, "grouping the export failed on a worker", bar))
+    scan = _merged(keys, checked, found)
+    part_settings = after_scan(scan, settings, summary, None)
+    del seen
+    bar.start("screening export", scan.patients)
+
     def finished(key: str) -> None:
         unfinished[placed.pop(key)] -= 1
 
     def recover(i: int) -> list[Row]:
         return _recover_range(client, part_settings, shared, buckets, held[i], watch)
 
-    for i, rows in enumerate(_windowed(assess_range, len(ranges), 2 * workers, finished, watch, recover)):
+    def submit(i: int) -> Any:
+        return first[i] if i < len(first) else assess_range(i)
+
+    for i, rows in enumerate(_windowed(submit, len(ranges), window, finished, watch, recover)):
         held.pop(i, None)
         emit(rows)
 
@@ -563,9 +567,35 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _seen_and_medications(
-    p: bulk.Partitioned,
-) -> tuple[tuple[tuple[tuple[str, int], bulk.Scan], ...], tuple[tuple[str, bytes], ...]]:
+Seen = tuple[tuple[tuple[tuple[str, int], bulk.Scan], ...], tuple[tuple[str, bytes], ...]]
+
+
+def _merged(
+    keys: list[tuple[str, int]], checked: dict[tuple[str, int], bulk.Scan], seen: Iterable[Seen]
+) -> bulk.Scan:
+    """Every chunk's scan merged in file order (`keys`), as the pool merges them, whichever task read
+    which chunk: the first unreadable lines named are the same every run and on either backend."""
+    scans = dict(checked)
+    for chunk_scans, _ in seen:
+        scans.update(chunk_scans)
+    scan = bulk.Scan()
+    for key in keys:
+        scan.merge(scans[key])
+    return scan
+
+
+def _run_settings(
+    settings: Settings, keys: list[tuple[str, int]], checked: dict[tuple[str, int], bulk.Scan], *seen: Seen
+) -> Settings:
+    """On a worker: the settings pass 2 runs with, as the client derives them (its summary aside)."""
+    return after_scan(_merged(keys, checked, seen), settings, Summary(), None)
+
+
+def _shared_medications(*seen: Seen) -> list[tuple[str, bytes]]:
+    return [m for _, meds in seen for m in meds]
+
+
+def _seen_and_medications(p: bulk.Partitioned) -> Seen:
     return p.seen, p.medications
 
 
