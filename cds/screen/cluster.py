@@ -2,7 +2,8 @@
 
 Pass 1 is one task per few byte ranges of the export (`bulk.partition_blobs`): it returns, for each
 contiguous range of buckets, one blob of bucket lines (bytes, the pool's bucket-file format), plus
-what it saw and the shared Medication lines (small, gathered here). Pass 2 is one task per range
+what it saw of each chunk and the shared Medication lines (small: gathered here, and merged on a
+worker into pass 2's settings, so pass 2 waits for no round trip through this client). Pass 2 is one task per range
 of buckets (`assess_blobs`), fed that range's blob from every pass-1 result: the blob is cut out on
 the worker holding the result, so only the lines of that range move, as bytes, never pickled
 objects, and nothing passes through this client but rows. Workers compiled the ruleset once when
