@@ -2,7 +2,8 @@
 
 Pass 1 is one task per few byte ranges of the export (`bulk.partition_blobs`): it returns, for each
 contiguous range of buckets, one blob of bucket lines (bytes, the pool's bucket-file format), plus
-what it saw and the shared Medication lines (small, gathered here). Pass 2 is one task per range
+what it saw of each chunk and the shared Medication lines (small: gathered here, and merged on a
+worker into pass 2's settings, so pass 2 waits for no round trip through this client). Pass 2 is one task per range
 of buckets (`assess_blobs`), fed that range's blob from every pass-1 result: the blob is cut out on
 the worker holding the result, so only the lines of that range move, as bytes, never pickled
 objects, and nothing passes through this client but rows. Workers compiled the ruleset once when
@@ -17,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,12 @@ def connect(target: Dask, starting: Callable[[], None] | None = None) -> Iterato
     # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in every worker by default; that fixes glibc's
     # mmap threshold too, and an assessment's many allocations then cost about 30% more CPU
     # (measured: 15.3 against 11.8 s for 5,000 patients in one process). Not set here.
+    # The system monitor (psutil CPU, memory, network and disk counters for the dashboard, every
+    # 500 ms in the scheduler, each nanny and worker) and the 20 ms event-loop health tick wake every
+    # event loop on the 2 cores the tasks need: 0.3 s CPU and 0.15 s of a 5,000-patient run
+    # (measured, interleaved). Workers check their own memory on their own timer, unchanged.
     config = {
+        **QUIET,
         "distributed.worker.profile.enabled": False,
         "distributed.worker.multiprocessing-method": "forkserver",
         "distributed.nanny.pre-spawn-environ": NANNY_ENVIRON,
@@ -192,6 +198,7 @@ class _Watch:
                     waiting.clear()
 
 
+QUIET = {"distributed.admin.system-monitor.interval": "5s", "distributed.admin.tick.interval": "1s"}
 NANNY_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 DASK_HASH_SEED = "6640"  # the seed distributed's nannies give workers when none is set
 RANGES_PER_WORKER = 8  # pass-2 tasks: small enough that no worker waits long for the last one
@@ -322,7 +329,7 @@ def _screen_export(
     # and none holding much more than a bucket's worth of input.
     ranges = bulk.bucket_ranges(buckets, max(RANGES_PER_WORKER * workers, -(-total // bulk.BUCKET_BYTES)))
     pieces = bulk.chunks(files, read, chunk_size(files, read, workers))
-    # One pass-1 task per parsed chunk, at least 4 per worker; the checked-only chunks dealt among them.
+    # Pass-1 tasks of even work, at least 4 per worker: one per parsed chunk at most.
     parts = bulk.deal(pieces, max(4 * workers, sum(c.skip_type is None for c in pieces)), checked)
     scanned = client.map(
         bulk.partition_blobs, parts, reading=read, buckets=buckets, parts=len(ranges), pure=False
@@ -343,19 +350,14 @@ def _screen_export(
     ]
     bar.start("grouping export by patient", len(parts))
     seen = client.map(_seen_and_medications, scanned, pure=False)  # small: gathered here
-    scan = bulk.Scan()
-    for key in sorted(checked):  # counts only: no record, nothing reported
-        scan.merge(checked[key])
-    medications: list[tuple[str, bytes]] = []
-    # Merged in part order, not as they finish: the first unreadable line named is the same every run.
-    for _, (part_scan, meds) in _in_order(seen, watch, "grouping the export failed on a worker", bar):
-        scan.merge(part_scan)
-        medications.extend(meds)
-    part_settings = after_scan(scan, settings, summary, None)
-    # A task's result, not scattered data: a worker that dies takes scattered data with it for
-    # good (every task needing it is cancelled), while a result is computed again elsewhere.
-    shared = client.submit(_same, medications, pure=False)
-    bar.start("screening export", scan.patients)
+    # Pass 2's first tasks are submitted now, with the run-level settings and the shared
+    # Medications as tasks of their own over pass 1's results: each range starts as soon as pass 1
+    # is done, not once every result has come here and the tasks have gone back (about 0.05 s).
+    # Results, not scattered data: a worker that dies takes scattered data with it for good (every
+    # task needing it is cancelled), while a result is computed again elsewhere.
+    keys = [(c.path, c.start) for c in pieces]
+    run_settings = client.submit(_run_settings, settings, keys, checked, *seen, pure=False)
+    shared = client.submit(_shared_medications, *seen, pure=False)
 
     # Each task goes to the worker with the fewest unfinished ones (as the process pool hands out
     # work): left to itself, the scheduler places a task where its input lies, and one worker may
@@ -363,9 +365,6 @@ def _screen_export(
     # task runs elsewhere.
     unfinished = dict.fromkeys(client.scheduler_info().get("workers", {}), 0)
     placed: dict[str, str] = {}
-
-    del seen, scanned, cuts  # each blob holds what it needs
-
     held: dict[int, list[Any]] = {}  # a range's blobs, until its rows are in (a re-run needs them)
 
     def assess_range(i: int) -> Any:
@@ -375,7 +374,7 @@ def _screen_export(
         held[i] = inputs
         future = client.submit(
             assess_blobs,
-            part_settings,
+            run_settings,
             shared,
             buckets,
             *inputs,
@@ -387,13 +386,27 @@ def _screen_export(
         placed[future.key] = worker
         return future
 
+    window = 2 * workers
+    first = [assess_range(i) for i in range(min(window, len(ranges)))]
+    del scanned, cuts  # each blob holds what it needs
+
+    # What pass 1 saw, for the summary: merged here as `_run_settings` merges it on a worker.
+    found = (r for _, r in _in_order(seen, watch, "grouping the export failed on a worker", bar))
+    scan = _merged(keys, checked, found)
+    part_settings = after_scan(scan, settings, summary, None)
+    del seen
+    bar.start("screening export", scan.patients)
+
     def finished(key: str) -> None:
         unfinished[placed.pop(key)] -= 1
 
     def recover(i: int) -> list[Row]:
         return _recover_range(client, part_settings, shared, buckets, held[i], watch)
 
-    for i, rows in enumerate(_windowed(assess_range, len(ranges), 2 * workers, finished, watch, recover)):
+    def submit(i: int) -> Any:
+        return first[i] if i < len(first) else assess_range(i)
+
+    for i, rows in enumerate(_windowed(submit, len(ranges), window, finished, watch, recover)):
         held.pop(i, None)
         emit(rows)
 
@@ -555,7 +568,35 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _seen_and_medications(p: bulk.Partitioned) -> tuple[bulk.Scan, tuple[tuple[str, bytes], ...]]:
+Seen = tuple[tuple[tuple[tuple[str, int], bulk.Scan], ...], tuple[tuple[str, bytes], ...]]
+
+
+def _merged(
+    keys: list[tuple[str, int]], checked: dict[tuple[str, int], bulk.Scan], seen: Iterable[Seen]
+) -> bulk.Scan:
+    """Every chunk's scan merged in file order (`keys`), as the pool merges them, whichever task read
+    which chunk: the first unreadable lines named are the same every run and on either backend."""
+    scans = dict(checked)
+    for chunk_scans, _ in seen:
+        scans.update(chunk_scans)
+    scan = bulk.Scan()
+    for key in keys:
+        scan.merge(scans[key])
+    return scan
+
+
+def _run_settings(
+    settings: Settings, keys: list[tuple[str, int]], checked: dict[tuple[str, int], bulk.Scan], *seen: Seen
+) -> Settings:
+    """On a worker: the settings pass 2 runs with, as the client derives them (its summary aside)."""
+    return after_scan(_merged(keys, checked, seen), settings, Summary(), None)
+
+
+def _shared_medications(*seen: Seen) -> list[tuple[str, bytes]]:
+    return [m for _, meds in seen for m in meds]
+
+
+def _seen_and_medications(p: bulk.Partitioned) -> Seen:
     return p.seen, p.medications
 
 

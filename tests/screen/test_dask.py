@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +171,51 @@ def test_a_recovery_task_failing_otherwise_than_expected_is_one_clear_error(sche
         assert _settled([client.submit(len, [1, 2], pure=False)], watch) == [2]
         with pytest.raises(CdsError, match="a Dask task failed \\(ValueError: task failed\\)"):
             _settled([client.submit(_fails, pure=False)], watch, distributed.KilledWorker)
+
+
+def test_dask_names_the_unreadable_lines_in_file_order_whatever_the_split(
+    tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk's scan is merged in file order, as the pool merges them: the same first unreadable
+    lines named, whichever task read which chunk (here one line a chunk, the tasks given in reverse)."""
+    from cds.screen import bulk, cluster
+
+    write_export(tmp_path / "e", broken=False)
+    for name in ("Condition.ndjson", "Observation.ndjson", "MedicationStatement.ndjson"):
+        with (tmp_path / "e" / name).open("a") as fh:
+            fh.write("{not json\n")
+    alone: list[Row] = []
+    s_alone = screen([tmp_path / "e"], SETTINGS, alone.append, jobs=1)
+    deal = bulk.deal
+    monkeypatch.setattr(cluster, "chunk_size", lambda *_: 1)
+    monkeypatch.setattr(bulk, "deal", lambda *a, **k: deal(*a, **k)[::-1])
+    on_dask: list[Row] = []
+    s_dask = screen([tmp_path / "e"], SETTINGS, on_dask.append, dask=Dask(scheduler=scheduler))
+    assert len(s_alone.unreadable) == 3
+    assert s_dask.unreadable == s_alone.unreadable
+    assert on_dask == alone and s_dask == s_alone
+
+
+def test_pass_2_is_submitted_before_pass_1_results_reach_the_client(
+    tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pass 2's first ranges wait on the cluster for pass 1 (their settings a task's result), not
+    for the client to gather pass 1 and send them: they are submitted when it starts to."""
+    from cds.screen import cluster
+
+    write_export(tmp_path / "e")
+    queued: list[int] = []
+    real = cluster._in_order
+
+    def in_order(futures: list[Any], *args: Any, **kwargs: Any) -> Any:
+        if futures and "seen_and_medications" in str(futures[0].key):
+            queued.append(sum("assess_blobs" in str(key) for key in futures[0].client.futures))
+        return real(futures, *args, **kwargs)
+
+    monkeypatch.setattr(cluster, "_in_order", in_order)
+    on_dask: list[Row] = []
+    s_dask = screen([tmp_path / "e"], SETTINGS, on_dask.append, dask=Dask(scheduler=scheduler))
+    pool: list[Row] = []
+    s_pool = screen([tmp_path / "e"], SETTINGS, pool.append, jobs=1)
+    assert queued and queued[0] > 0
+    assert on_dask == pool and s_dask == s_pool  # the run-level settings made on a worker are the same

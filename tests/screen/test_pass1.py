@@ -108,14 +108,39 @@ def test_a_patient_id_with_whitespace_names_no_patient(pid: str, kept: bool) -> 
     assert bulk.patient_of(ref) == (pid if kept else None)
 
 
-def test_chunks_checked_already_leave_the_others_dealt_as_before() -> None:
-    chunks = [bulk.Chunk("p.ndjson", i * 10, i * 10 + 10) for i in range(5)]
-    chunks += [bulk.Chunk("e.ndjson", i * 10, i * 10 + 10, "Encounter") for i in range(7)]
-    whole = [json.loads(p) for p in bulk.deal(chunks, 4)]
-    done = {("e.ndjson", 0), ("e.ndjson", 30), ("e.ndjson", 60)}
-    less = [json.loads(p) for p in bulk.deal(chunks, 4, done)]
-    expected = [[c for c in part if (c[0], c[1]) not in done] for part in whole]
-    assert less == [part for part in expected if part]
+def _cost(chunk: list[object]) -> int:
+    _, start, end, skip = chunk
+    assert isinstance(start, int) and isinstance(end, int)
+    return (end - start) * (1 if skip else bulk.PARSE_WEIGHT)
+
+
+def test_pass1_tasks_share_the_work_evenly_whichever_chunks_were_checked_already() -> None:
+    """Round-robin with the checked chunks taken out after left a task 3 checked chunks lighter
+    than the others (all of its own were checked): a worker waited at the end of pass 1. Now even
+    to within one chunk."""
+    size = 100 * bulk.PARSE_WEIGHT  # a checked chunk of `size` bytes costs a parsed one of 100
+    parsed = [bulk.Chunk("p.ndjson", i * 100, i * 100 + 100) for i in range(4)]
+    skipped = [bulk.Chunk("e.ndjson", i * size, (i + 1) * size, "Encounter") for i in range(12)]
+    done = {("e.ndjson", i * size) for i in (0, 4, 8)}
+    parts = [json.loads(p) for p in bulk.deal(parsed + skipped, 4, done)]
+    costs = [sum(_cost(c) for c in part) for part in parts]
+    assert max(costs) - min(costs) <= size
+    dealt = [(c[0], c[1]) for part in parts for c in part]
+    left = [(c.path, c.start) for c in parsed + skipped if (c.path, c.start) not in done]
+    assert sorted(dealt) == sorted(left) and len(dealt) == len(left)  # each once, none done
+    order = {key: i for i, key in enumerate(left)}
+    for part in parts:  # file order within a task
+        assert [order[c[0], c[1]] for c in part] == sorted(order[c[0], c[1]] for c in part)
+
+
+def test_which_chunks_were_checked_already_moves_only_checked_chunks() -> None:
+    parsed = [bulk.Chunk("p.ndjson", i * 10, i * 10 + 10 + i) for i in range(5)]
+    skipped = [bulk.Chunk("e.ndjson", i * 10, i * 10 + 10, "Encounter") for i in range(7)]
+
+    def parsed_parts(done: set[tuple[str, int]]) -> list[list[object]]:
+        return [[c for c in json.loads(p) if c[3] is None] for p in bulk.deal(parsed + skipped, 4, done)]
+
+    assert parsed_parts(set()) == parsed_parts({("e.ndjson", 0), ("e.ndjson", 30), ("e.ndjson", 60)})
 
 
 @pytest.mark.slow
@@ -176,3 +201,23 @@ def test_local_cluster_workers_start_with_the_environment_dask_gives_them(tmp_pa
         check=True,
     ).stdout.strip()
     assert seen == f"[('1', {expected})]"
+
+
+def _timers(dask_worker: object = None, dask_scheduler: object = None) -> tuple[float, float]:
+    server: object = dask_worker or dask_scheduler
+    return server.periodic_callbacks["monitor"].callback_time, server._tick_interval  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_local_cluster_samples_its_system_monitor_and_tick_seldom() -> None:
+    """The 500 ms system monitor and the 20 ms tick wake every event loop on the cores the tasks
+    need: the scheduler and every worker of a local cluster run them at 5 s and 1 s."""
+    pytest.importorskip("distributed")
+    from cds.screen.cluster import connect
+    from cds.screen.run import Dask
+
+    with connect(Dask(workers=2)) as client:
+        on_workers = set(client.run(_timers).values())
+        on_scheduler = client.run_on_scheduler(_timers)
+    assert on_workers == {(5000.0, 1.0)}
+    assert on_scheduler == (5000.0, 1.0)
