@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cds.errors import InputError
-from cds.facts.dose import daily_dose_mg, per_day_range, strength_from_medication, strength_from_text
+from cds.facts.dose import (
+    daily_dose,
+    daily_dose_mg,
+    per_day_range,
+    strength_from_medication,
+    strength_from_text,
+)
 
 
 def dosage(value: float | None, unit: str = "mg", **timing: object) -> dict:
@@ -91,3 +97,35 @@ def test_strength_from_rxnorm_display_and_medication_resource() -> None:
 def test_spelled_out_frequencies_with_daily_are_read(text: str, times: float) -> None:
     """'three times daily' was read as once a day ('daily'), the dose a third of what was ordered."""
     assert per_day_range({"text": text}) == (times, times)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("100 mg two to three times daily", 2.0, 3.0),
+        ("100 mg two or three times daily", 2.0, 3.0),
+        ("37.5 mg one to two times daily", 1.0, 2.0),
+        ("10 mg 2-3 times daily", 2.0, 3.0),
+        ("10 mg 1 to 3 times a day", 1.0, 3.0),
+        ("10 mg once or twice daily", 1.0, 2.0),
+    ],
+)
+def test_a_range_of_times_a_day_is_read_as_a_range(text: str, low: float, high: float) -> None:
+    """Read at its top ('three times daily'), a range overstated the low end of the dose, the figure
+    that proves a trial adequate: '37.5 mg one to two times daily' read 75 mg/day at the least."""
+    assert per_day_range({"text": text}) == (low, high)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "100 mg up to three times daily",
+        "up to 200 mg daily",
+        "take 1 tablet daily, max 3 tablets per day",
+        "sertraline 50-200 mg daily, not to exceed 200 mg",
+    ],
+)
+def test_a_maximum_is_not_a_dose_taken(text: str) -> None:
+    """'up to 200 mg daily' is a ceiling: read as 200 mg it could prove an adequate trial."""
+    reading = daily_dose({"text": text}, 50.0, where="x")
+    assert reading.low is None

@@ -71,6 +71,17 @@ def test_a_titration_or_taper_sig_reads_as_steps(
         "50 mg daily for 7 days then 100 mg daily as tolerated",
         "50 mg daily for 7 days then 100 mg daily or as directed",
         "75 mg daily for 1 week then 150 mg daily unless side effects",
+        "sertraline 50 mg daily for 7 days then may take 200 mg daily",  # optional
+        "50 mg daily for 7 days then up to 100 mg daily",  # a ceiling
+        "50 mg daily for 7 days then 100 mg daily max",
+        "50 mg daily for 7 days then target 100 mg daily",
+        "50 mg daily for 7 days then consider 100 mg daily",
+        "50 mg daily for 7 days then 100 mg daily as able",
+        "50 mg daily for 7 days then 100 mg daily based on response",
+        "50 mg daily for 7 days then 100 mg daily per response",
+        "50 mg daily for 7 days then 100 mg daily pending labs",
+        "50 mg daily for 7 days then 100 mg daily once stable",
+        "50 mg daily for 7 days then 100 mg daily as instructed",
         "then stop",
         "alternate 50 mg and 100 mg daily for 7 days then 100 mg daily",
     ],

@@ -105,6 +105,18 @@ _TEXT_FREQ: list[tuple[re.Pattern[str], float]] = [
         1.0,
     ),
 ]
+# "two to three times daily", "1-2 times a day", "once or twice daily": the low end proves a
+# trial adequate, so a range is read as one ("three times daily" alone would take its top).
+_FREQ_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "once": 1, "twice": 2}
+_FREQ_N = r"(\d+|" + "|".join(_FREQ_WORDS) + r")"
+_TEXT_FREQ_RANGE = re.compile(
+    r"\b" + _FREQ_N + r"\s*(?:-|to|or)\s*" + _FREQ_N + r"\s*(?:times|x)?\s*(?:a |per |each )?da(?:y|ily)\b",
+    re.I,
+)
+# A ceiling ("up to 200 mg daily", "max 3 tablets a day", "not to exceed"): not the dose taken.
+_TEXT_MAXIMUM = re.compile(
+    r"\b(?:up\s+to|max(?:imum)?|(?:not|do\s+not)\s+(?:to\s+)?exceed|no\s+more\s+than)\b", re.I
+)
 _TEXT_EVERY_HOURS = re.compile(r"\b(?:every|q)\s*(\d+)\s*(?:hours?|hrs?|h)\b", re.I)
 _TEXT_PRN = re.compile(r"\b(as needed|prn|if needed|when needed)\b", re.I)
 # Several steps in one sig ("50 mg daily for 7 days, then 100 mg"): which dose held how long
@@ -209,7 +221,13 @@ def per_day(dosage: dict[str, Any]) -> float | None:
 
 
 def _text_per_day(text: str) -> tuple[float, float] | None:
-    if not text or _TEXT_PRN.search(text):
+    if not text or _TEXT_PRN.search(text) or _TEXT_MAXIMUM.search(text):
+        return None
+    span = _TEXT_FREQ_RANGE.search(text)
+    if span:
+        lo, hi = (_freq_number(g) for g in span.groups())
+        if 0 < lo <= hi:
+            return lo, hi
         return None
     every = _TEXT_EVERY_HOURS.search(text)
     if every and int(every.group(1)) > 0:
@@ -218,6 +236,10 @@ def _text_per_day(text: str) -> tuple[float, float] | None:
         if pattern.search(text):
             return value, value
     return None
+
+
+def _freq_number(word: str) -> float:
+    return float(word) if word.isdigit() else float(_FREQ_WORDS[word.lower()])
 
 
 def _to_mg(value: float, unit: str, strength_mg: float | None) -> float | None:
@@ -280,6 +302,8 @@ def amount_from_text(text: str, strength_mg: float | None) -> tuple[float, float
         return None
     if _TEXT_STEPS.search(text):
         return "the sig describes several steps; record each as its own dosage instruction"
+    if _TEXT_MAXIMUM.search(text):
+        return "the sig gives a maximum ('up to', 'max'), not the dose taken"
     total = _TEXT_MG_TOTAL.search(text)
     if total:
         v = float(total.group(1)) * _MG[total.group(2).lower()]
@@ -371,9 +395,14 @@ _STEP_DURATION = re.compile(
     r"(d|days?|w|wks?|weeks?)\b",
     re.I,
 )
-# A step that depends on something ("if tolerated", "as directed", "or 150 mg", "unless", "when"):
-# whether it was taken, or at what dose, cannot be read.
-_STEP_CONDITION = re.compile(r"\b(?:if|tolerated|directed|or|unless|when|depending|prn)\b", re.I)
+# A step that depends on something ("if tolerated", "as directed", "or 150 mg", "unless", "when",
+# "may take", "up to", "target", "once stable"): whether it was taken, or at what dose, cannot be read.
+_STEP_CONDITION = re.compile(
+    r"\b(?:if|tolerated|directed|instructed|or|unless|when|depending|prn|may|up\s+to|max(?:imum)?|"
+    r"target|goal|consider|as\s+able|based\s+on|pending|once\s+stable|"
+    r"per\s+(?:response|md|doctor|provider|prescriber|physician|psychiatrist))\b",
+    re.I,
+)
 # Timing words left after the step's own length is taken out: another length, a range of days, a
 # start condition. Such a step is not read.
 _STEP_OTHER_TIME = re.compile(
