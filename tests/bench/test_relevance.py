@@ -82,8 +82,9 @@ def test_pruning_gives_the_same_firings(profile: str) -> None:
     assert dropped > 0  # the comparison covered facts that were actually dropped
 
 
-def test_an_engine_whose_rules_match_no_fact_fires_nothing() -> None:
+@pytest.mark.parametrize("prune", [True, False], ids=["pruned: nothing asserted", "unpruned"])
+def test_an_engine_whose_rules_match_no_fact_fires_nothing(prune: bool) -> None:
     from cds.contract.facts import Phq9Fact
 
-    engine = RuleEngine(RULES, SETTINGS, "test_nothing_matches")
+    engine = RuleEngine(RULES, SETTINGS, f"test_nothing_matches_{prune}", prune=prune)
     assert engine.evaluate([Phq9Fact(status="current", score=3)], date(2025, 6, 2)) == []
