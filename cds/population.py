@@ -434,6 +434,9 @@ def write_ndjson(folder: Path, n: int, seed: int, as_of: date = DEFAULT_AS_OF) -
     """Write the population as Bulk Data NDJSON (`<ResourceType>.ndjson`) and `manifest.yaml`
     (seed, size, evaluation date, archetype counts). Returns the archetype counts."""
     folder.mkdir(parents=True, exist_ok=True)
+    # An earlier population's manifest goes first: a run that stops part-way must not leave its
+    # files described by the old seed and counts.
+    (folder / MANIFEST).unlink(missing_ok=True)
     # Written as generated, not gathered first: orjson 3.13's bytes each keep a 4 KB buffer, so
     # holding a population's lines took about 4 KB a resource (12 GB for 100k 30-resource patients).
     with contextlib.ExitStack() as files:

@@ -141,3 +141,26 @@ def test_borderline_patients_sit_on_both_sides_of_each_threshold() -> None:
         and any(d > 90 for _, d in bp)
         and any(s <= 140 and d <= 90 for s, d in bp)
     )
+
+
+def test_a_generation_that_stops_part_way_leaves_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are written as they are generated: a stopped run must not leave them under the
+    previous population's manifest (its seed and counts would describe other files)."""
+    import cds.population as population
+
+    write_ndjson(tmp_path, 20, seed=1)
+    assert read_manifest(tmp_path) is not None
+    real = population.generate
+
+    def stops(*args: object, **kwargs: object) -> object:
+        for k, item in enumerate(real(*args, **kwargs)):  # type: ignore[arg-type]
+            if k == 5:
+                raise RuntimeError("disk full")
+            yield item
+
+    monkeypatch.setattr(population, "generate", stops)
+    with pytest.raises(RuntimeError):
+        write_ndjson(tmp_path, 20, seed=2)
+    assert read_manifest(tmp_path) is None
