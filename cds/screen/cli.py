@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from datetime import date
@@ -107,18 +108,22 @@ def screen_command(
     # A file appears at --output only once every patient has a row: until then the rows go to a
     # partial file beside it, removed if the run stops, so a cut-off file never passes for a
     # screening (a file an earlier run left at that path stays as it was).
-    final = _destination(output) if output else None
-    if final is not None and final.is_file() and not os.access(final, os.W_OK):
+    # A stream (a pipe, /dev/stdout, a terminal) gets the rows as they come: no partial file there.
+    stream = output is not None and _is_stream(output)
+    final = output if output is None or stream else _destination(output)
+    if final is not None and not stream and final.is_file() and not os.access(final, os.W_OK):
         # The rename at the end would replace a file the user cannot write: refuse as open() would.
         fail(f"{output}: cannot write (Permission denied)")
-    target = _partial(final) if final else None
+    target = final if final is None or stream else final.with_name(f"{final.name}.partial")
     try:
         if target is None:
             out = sys.stdout
+        # A stream is opened to append: /dev/stdout redirected with `>>` is reopened through /proc,
+        # and "w" would truncate the file behind it.
         elif chosen in BINARY:
-            out = target.open("wb")
+            out = target.open("ab" if stream else "wb")
         else:
-            out = target.open("w", encoding="utf-8", newline="")
+            out = target.open("a" if stream else "w", encoding="utf-8", newline="")
     except OSError as exc:
         fail(f"{output}: cannot write ({exc.strerror})")
         raise  # unreachable
@@ -148,28 +153,40 @@ def screen_command(
             else str(exc)
         )
         raise  # unreachable
+    except OSError as exc:
+        # A full disk, a file-size limit, a closed pipe, the temporary bucket folder: one line.
+        kept = f" (nothing written to {output})" if target is not None and target != final else ""
+        fail(f"{exc.filename or output or 'stdout'}: {exc.strerror or exc}{kept}")
+        raise  # unreachable
     finally:
         if target is not None:
-            out.close()
+            with contextlib.suppress(OSError):  # closing may fail as the writes did: still clean up
+                out.close()
             if not complete and target != final:
                 target.unlink(missing_ok=True)
     if target is not None and final is not None and target != final:
-        target.replace(final)
+        try:
+            target.replace(final)
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            fail(f"{output}: cannot write ({exc.strerror or exc})")
     for line in summary.lines():
         typer.echo(line, err=True)
     if summary.unusable:
         raise typer.Exit(EXIT_UNUSABLE)
 
 
+def _is_stream(output: Path) -> bool:
+    """A device or a process's file (/dev/stdout, /proc/self/fd/1, a named pipe): written to as the
+    rows come. /dev and /proc paths are streams whatever they point to: /dev/stdout redirected to a
+    file must append to it, not have a partial file renamed over it."""
+    parts = output.absolute().parts
+    if len(parts) > 1 and parts[1] in ("dev", "proc"):
+        return True
+    return output.exists() and not output.is_file()
+
+
 def _destination(output: Path) -> Path:
     """The file the rows end in: through a symbolic link, the file it names (a rename onto the link
     would replace the link with a new file, leaving the file it named as it was)."""
     return output.resolve() if output.is_symlink() else output
-
-
-def _partial(output: Path) -> Path:
-    """Where the rows go until the run completes: beside `output` (renamed onto it at the end), or
-    `output` itself when it is not a regular file (a pipe, /dev/stdout)."""
-    if output.exists() and not output.is_file():
-        return output
-    return output.with_name(f"{output.name}.partial")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,4 +101,63 @@ def test_a_stopped_run_into_a_file_leaves_no_file(tmp_path: Path, monkeypatch: p
     result = _run(tmp_path, out, monkeypatch, rows=2, fail=True)
     assert result.exit_code == 2
     assert f"nothing written to {out}" in result.output
+    assert not out.exists() and not out.with_name("rows.csv.partial").exists()
+
+
+def _cli(tmp_path: Path, *extra: str, **run: Any) -> Any:
+    write_export(tmp_path / "export", broken=False)
+    argv = [
+        sys.executable,
+        "-m",
+        "cds.screen",
+        str(tmp_path / "export"),
+        "--as-of",
+        "2025-06-02",
+        "--jobs",
+        "1",
+    ]
+    return subprocess.run([*argv, *extra], timeout=120, **run)
+
+
+def test_dev_stdout_into_a_pipe_gets_the_rows(tmp_path: Path) -> None:
+    """/dev/stdout names the pipe through /proc: it is written to, not resolved to a path that a
+    partial file could sit beside (the run had stopped: 'cannot write')."""
+    done = _cli(tmp_path, "-o", "/dev/stdout", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    assert rows and all(r["patient"] for r in rows)
+
+
+def test_dev_stdout_appended_to_a_file_keeps_what_was_there(tmp_path: Path) -> None:
+    """`-o /dev/stdout >> all.csv`: the rows are appended, not renamed over the file."""
+    log = tmp_path / "all.csv"
+    log.write_text("earlier line\n")
+    with log.open("a") as out:
+        done = _cli(tmp_path, "-o", "/dev/stdout", stdout=out, stderr=subprocess.PIPE)
+    assert done.returncode == 0
+    text = log.read_text()
+    assert text.startswith("earlier line\n") and "patient" in text.splitlines()[1]
+
+
+def test_a_device_that_cannot_take_the_rows_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "-o", "/dev/full", capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_write_failing_part_way_is_one_line_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def fills_the_disk(inputs: Any, settings: Any, write: Callable[[Row], None], **_: Any) -> Summary:
+        write(_row("p0"))
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "rows.csv.partial"))
+
+    write_export(tmp_path / "export", broken=False)
+    monkeypatch.setattr("cds.screen.run.screen", fills_the_disk)
+    out = tmp_path / "rows.csv"
+    result = runner.invoke(app, ["screen", str(tmp_path / "export"), "--jobs", "1", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "No space left on device" in result.output and "nothing written to" in result.output
     assert not out.exists() and not out.with_name("rows.csv.partial").exists()
