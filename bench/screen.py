@@ -47,7 +47,9 @@ def machine_busy_s() -> float:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return 0.0
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+    # user nice system idle iowait irq softirq steal; guest and guest_nice are counted in user/nice.
+    head = fields[:8]
+    return (sum(head) - head[3] - head[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
 
 
 def run_screen(py: str, export: Path, as_of: date, workers: int, dask: bool) -> Run:
