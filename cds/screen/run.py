@@ -72,7 +72,16 @@ def classify(paths: Iterable[Path]) -> Inputs:
                 raise InputError("expected a .json bundle, an .ndjson file or a folder", location=str(f))
     if not bundles and not ndjson:
         raise InputError("no .json or .ndjson files in the input")
-    return Inputs(bundles, ndjson)
+    # A file named twice (a folder and a file in it, a link to it) is read once: twice, a bundle
+    # gave its patient two rows, and an export's lines were counted and assessed twice.
+    return Inputs(_once(bundles), _once(ndjson))
+
+
+def _once(files: list[Path]) -> list[Path]:
+    first: dict[Path, Path] = {}
+    for f in files:
+        first.setdefault(f.resolve(), f)
+    return list(first.values())
 
 
 def reading() -> bulk.Reading:

@@ -142,6 +142,22 @@ def test_a_folder_of_bundles_gives_one_row_per_file(tmp_path: Path) -> None:
     assert {r["patient"] for r in rows if not r["error"]} == {"trd1", "trd2", "young"}
 
 
+def test_a_file_named_twice_is_screened_once(tmp_path: Path) -> None:
+    """A folder and a file in it (or an export and one of its files): each patient one row, each
+    line counted once."""
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    for i, bundle in enumerate(_patients()[:2]):
+        (folder / f"p{i}.json").write_text(json.dumps(bundle))
+    summary, text = run([folder, folder / "p0.json"], Format.csv)
+    assert sorted(r["patient"] for r in csv.DictReader(io.StringIO(text))) == ["trd1", "trd2"]
+    assert summary.patients == 2
+    write_export(tmp_path / "export", broken=False)
+    once, _ = run([tmp_path / "export"])
+    twice, _ = run([tmp_path / "export", tmp_path / "export" / "Patient.ndjson"])
+    assert twice == once
+
+
 def test_html_is_one_self_contained_table(tmp_path: Path) -> None:
     write_export(tmp_path / "export")
     summary, page = run([tmp_path / "export"], Format.html)
