@@ -564,10 +564,6 @@ def assess_blob_patients(
     ]
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 Seen = tuple[tuple[tuple[tuple[str, int], bulk.Scan], ...], tuple[tuple[str, bytes], ...]]
 
 
