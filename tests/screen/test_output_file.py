@@ -111,10 +111,7 @@ def _cli(tmp_path: Path, *extra: str, **run: Any) -> Any:
         "-m",
         "cds.screen",
         str(tmp_path / "export"),
-        "--as-of",
-        "2025-06-02",
-        "--jobs",
-        "1",
+        *"--as-of 2025-06-02 --jobs 1".split(),
     ]
     return subprocess.run([*argv, *extra], timeout=120, **run)
 
