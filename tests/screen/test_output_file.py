@@ -19,6 +19,7 @@ from cds.screen.rows import Row, Summary
 from tests.screen.test_screen import write_export
 
 runner = CliRunner()
+ONE_JOB = ("--as-of", "2025-06-02", "--jobs", "1")
 
 
 def _row(patient: str) -> Row:
@@ -106,13 +107,7 @@ def test_a_stopped_run_into_a_file_leaves_no_file(tmp_path: Path, monkeypatch: p
 
 def _cli(tmp_path: Path, *extra: str, **run: Any) -> Any:
     write_export(tmp_path / "export", broken=False)
-    argv = [
-        sys.executable,
-        "-m",
-        "cds.screen",
-        str(tmp_path / "export"),
-        *"--as-of 2025-06-02 --jobs 1".split(),
-    ]
+    argv = [sys.executable, "-m", "cds.screen", str(tmp_path / "export"), *ONE_JOB]
     return subprocess.run([*argv, *extra], timeout=120, **run)
 
 
